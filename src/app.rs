@@ -1,0 +1,105 @@
+//! Building and running the server: `App::build` binds (port 0 in tests) and reports its
+//! address; `run_until_stopped` serves until the shutdown future resolves, then drains.
+use crate::config::Config;
+use crate::crypto::Cipher;
+use crate::store::{Backend, Db};
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// Shared by every handler and worker; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub cipher: Cipher,
+    /// Base URL Twilio calls, without a trailing slash.
+    pub public_base: Arc<str>,
+    pub http: reqwest::Client,
+    /// Woken when an inbound message is stored.
+    pub inbound_ready: Arc<Notify>,
+    /// Woken when outbox rows are written.
+    pub outbox_ready: Arc<Notify>,
+}
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url).await?;
+        let cipher = load_cipher(&config, db.backend)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        let state = AppState {
+            db,
+            cipher,
+            public_base: config.public_base(addr).into(),
+            config: Arc::new(config),
+            http,
+            inbound_ready: Arc::new(Notify::new()),
+            outbox_ready: Arc::new(Notify::new()),
+        };
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves HTTP and runs the background workers until `shutdown` resolves; in-flight requests
+    /// finish, workers stop claiming new work.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let workers = crate::pipeline::spawn_workers(self.state.clone(), stop_rx.clone());
+        let router = crate::http::router(self.state.clone());
+        tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_base, "chatwire listening");
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await?;
+        for worker in workers {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), worker).await;
+        }
+        Ok(())
+    }
+}
+
+fn load_cipher(config: &Config, backend: Backend) -> anyhow::Result<Cipher> {
+    if let Some(key) = &config.secret_key {
+        return Cipher::from_key_text(key.expose());
+    }
+    let path = match (&config.secret_key_file, backend) {
+        (Some(path), _) => path.clone(),
+        (None, Backend::Sqlite) => sqlite_dir(&config.database_url).join("chatwire.key"),
+        (None, Backend::Postgres) => anyhow::bail!(
+            "CHATWIRE_SECRET_KEY is required with PostgreSQL: every replica must share the same key"
+        ),
+    };
+    Cipher::from_key_file(&path)
+}
+
+/// The directory of the SQLite database file, where the generated key file is kept.
+fn sqlite_dir(url: &str) -> PathBuf {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or("");
+    PathBuf::from(path).parent().map(PathBuf::from).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
+}

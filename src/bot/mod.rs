@@ -1,0 +1,140 @@
+//! Bot engines: what answers a person. Every engine implements [`BotEngine`]; a bot's `model`
+//! field picks one (see [`select`]).
+//!
+//! An engine gets one [`Turn`] (the conversation so far, the new message, the contact, the
+//! channel and the state it left last time) and returns a [`Reply`] (messages to send, its new
+//! state, and actions such as a hand-off to a human). Engines do no storage themselves: the
+//! pipeline persists the reply and the state in one transaction, which is what makes a crash or
+//! a retried webhook unable to double a reply.
+pub mod echo;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The channel a turn arrived on; it shapes what a reply may contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Sms,
+    Whatsapp,
+    /// The completion API (`conversation/{id}/complete`): no phone involved.
+    Api,
+}
+
+/// A media item attached to an inbound message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Media {
+    pub url: String,
+    pub content_type: String,
+}
+
+/// One earlier message of the conversation, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryMessage {
+    /// ChatBotKit message type: `user`, `bot`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: String,
+}
+
+/// The bot as configured through the API (the `bots` row).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BotConfig {
+    pub id: String,
+    pub name: String,
+    pub model: String,
+    pub backstory: String,
+    pub dataset_id: Option<String>,
+    /// Every field of the bot as read through the API, for engine-specific settings.
+    pub raw: serde_json::Map<String, Value>,
+}
+
+/// The person on the other side.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContactInfo {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// `+E164` or `whatsapp:+E164`.
+    pub address: String,
+}
+
+/// Everything an engine needs for one turn.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub conversation_id: String,
+    pub bot: BotConfig,
+    /// Messages before this one, oldest first.
+    pub history: Vec<HistoryMessage>,
+    pub text: String,
+    pub media: Vec<Media>,
+    pub contact: ContactInfo,
+    pub channel: ChannelKind,
+    /// The Chatwire number the person wrote to (`+E164` or `whatsapp:+E164`), if known.
+    pub channel_address: Option<String>,
+    /// What the engine returned as `state` last turn (`Value::Null` at the start).
+    pub state: Value,
+    pub now_ms: i64,
+}
+
+/// What an engine wants done besides sending messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// Hand the conversation to a human agent.
+    Handoff { reason: Option<String> },
+    /// The conversation is over; the next message starts a new one.
+    EndConversation,
+}
+
+/// Tokens an LLM used for a turn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// An engine's answer to one turn.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    /// Texts to send, in order (each may be split further for SMS).
+    pub messages: Vec<String>,
+    pub state: Value,
+    pub actions: Vec<Action>,
+    pub usage: Option<Usage>,
+    /// When set, the pipeline calls the engine again with an empty `text` and
+    /// `Turn::state` = this reply's state at this time (Studio's wait-for-reply timeouts).
+    pub wake_at_ms: Option<i64>,
+}
+
+/// An engine that failed; the pipeline answers the person with a fallback text instead.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("engine misconfigured: {0}")]
+    Config(String),
+    #[error("engine upstream failed: {0}")]
+    Upstream(String),
+}
+
+#[async_trait]
+pub trait BotEngine: Send + Sync {
+    async fn respond(&self, turn: &Turn) -> Result<Reply, EngineError>;
+}
+
+/// What engines may use: the database (dataset search), an HTTP client, the settings.
+#[derive(Clone)]
+pub struct EngineContext {
+    pub db: crate::store::Db,
+    pub http: reqwest::Client,
+    pub config: std::sync::Arc<crate::config::Config>,
+}
+
+/// Picks the engine for a bot by its `model` field: `echo`, `flow`, `faq`, `webhook` select the
+/// built-in engines; any other value is an LLM model name.
+pub fn select(_ctx: &EngineContext, bot: &BotConfig) -> Result<Box<dyn BotEngine>, EngineError> {
+    match bot.model.as_str() {
+        "echo" => Ok(Box::new(echo::Echo)),
+        other => Err(EngineError::Config(format!("no engine for model {other:?}"))),
+    }
+}

@@ -1,0 +1,6 @@
+//! Twilio's wire protocol: webhook signatures, inbound forms, and the REST client used for sending.
+pub mod address;
+pub mod dates;
+pub mod form;
+pub mod rest_client;
+pub mod signature;

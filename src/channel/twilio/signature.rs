@@ -1,0 +1,181 @@
+//! `X-Twilio-Signature`: computing it (the emulator signs what it sends) and checking it (the
+//! gateway refuses unsigned or mis-signed webhooks).
+//!
+//! The signed string is the exact URL Twilio called followed by every form parameter as
+//! `name` + `value`, names sorted by code point, multi-valued names deduplicated and sorted the
+//! way the Python and Node SDKs do. Twilio's own signer is inconsistent about default ports and
+//! about `'` in query strings, so [`validate`] accepts every URL variant the official SDKs accept
+//! (as received, port removed, default port added, `'` written as `%27`) and nothing looser: host
+//! and scheme case are kept, because the C# SDK's vectors prove Twilio signs them verbatim.
+//! URL handling is done on the raw string on purpose: a URL parser would lowercase the host and
+//! re-encode the path, which changes the bytes that were signed.
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Computes the base64 HMAC-SHA1 signature Twilio would send for `url` and form `params`.
+///
+/// A fragment (`#ct=...` connection overrides) is never sent over HTTP, so it is not signed.
+pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+
+    let mut mac = match Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()) {
+        Ok(mac) => mac,
+        // HMAC accepts keys of any length; this arm only satisfies the type.
+        Err(_) => return String::new(),
+    };
+    mac.update(without_fragment(url).as_bytes());
+    for name in names {
+        let mut values: Vec<&str> = params
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        for value in values {
+            mac.update(name.as_bytes());
+            mac.update(value.as_bytes());
+        }
+    }
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Checks a form webhook's `X-Twilio-Signature` against the URL it was received on.
+///
+/// `url` is the public URL including the query string exactly as requested; for a GET webhook
+/// pass an empty `params`.
+pub fn validate(auth_token: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
+    let mut valid = false;
+    for candidate in url_variants(url) {
+        let expected = compute(auth_token, &candidate, params);
+        // No early exit: every variant costs the same whether or not an earlier one matched.
+        valid |= bool::from(expected.as_bytes().ct_eq(signature.trim().as_bytes()));
+    }
+    valid
+}
+
+/// Checks a JSON webhook: the URL (which carries `bodySHA256=<hex>`) is signed with no
+/// parameters, and the raw body must hash to that `bodySHA256`.
+///
+/// `raw_body` must be the bytes as received; re-serialising the JSON would change the hash.
+pub fn validate_json_body(
+    auth_token: &str,
+    url_with_query: &str,
+    raw_body: &[u8],
+    signature: &str,
+) -> bool {
+    let Some(expected_hash) = query_param(url_with_query, "bodySHA256") else {
+        return false;
+    };
+    let actual_hash = hex::encode(Sha256::digest(raw_body));
+    let hash_ok = bool::from(
+        actual_hash
+            .as_bytes()
+            .ct_eq(expected_hash.to_ascii_lowercase().as_bytes()),
+    );
+    let signature_ok = validate(auth_token, url_with_query, &[], signature);
+    hash_ok & signature_ok
+}
+
+/// Lowercase hex SHA-256 of a body, the value Twilio puts in `bodySHA256`.
+pub fn body_sha256(raw_body: &[u8]) -> String {
+    hex::encode(Sha256::digest(raw_body))
+}
+
+fn without_fragment(url: &str) -> &str {
+    url.split_once('#').map_or(url, |(before, _)| before)
+}
+
+/// The URL split around its port, so variants can be rebuilt without touching other bytes.
+struct UrlParts<'a> {
+    /// `scheme://userinfo@host`
+    head: &'a str,
+    port: Option<&'a str>,
+    /// path, query (fragment already removed)
+    tail: &'a str,
+    scheme: &'a str,
+}
+
+fn split_url(url: &str) -> Option<UrlParts<'_>> {
+    let (scheme, after_scheme) = url.split_once("://")?;
+    let authority_len = after_scheme
+        .find(['/', '?'])
+        .unwrap_or(after_scheme.len());
+    let authority = &after_scheme[..authority_len];
+    let head_len = scheme.len() + 3;
+    let host_start = authority.rfind('@').map_or(0, |at| at + 1);
+    let host_port = &authority[host_start..];
+    // An IPv6 literal has colons of its own; only a colon after `]` introduces a port.
+    let port_colon = match host_port.rfind(']') {
+        Some(bracket) => host_port[bracket..].find(':').map(|c| bracket + c),
+        None => host_port.rfind(':'),
+    };
+    let (host_end, port) = match port_colon {
+        Some(colon) => {
+            let port = &host_port[colon + 1..];
+            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (host_start + colon, Some(port))
+        }
+        None => (authority.len(), None),
+    };
+    Some(UrlParts {
+        head: &url[..head_len + host_end],
+        port,
+        tail: &after_scheme[authority_len..],
+        scheme,
+    })
+}
+
+/// Every URL the official SDKs would try for a request received on `url`.
+fn url_variants(url: &str) -> Vec<String> {
+    let url = without_fragment(url);
+    let mut variants = vec![url.to_owned()];
+    if let Some(parts) = split_url(url) {
+        let stripped = format!("{}{}", parts.head, parts.tail);
+        variants.push(stripped);
+        if parts.port.is_none() {
+            let default_port = if parts.scheme.eq_ignore_ascii_case("https") {
+                "443"
+            } else {
+                "80"
+            };
+            variants.push(format!("{}:{default_port}{}", parts.head, parts.tail));
+        }
+    }
+    // Node's URL class writes `'` in a query as `%27`; Twilio may have signed either form.
+    let normalised: Vec<String> = variants
+        .iter()
+        .filter_map(|v| {
+            let (before, query) = v.split_once('?')?;
+            query
+                .contains('\'')
+                .then(|| format!("{before}?{}", query.replace('\'', "%27")))
+        })
+        .collect();
+    variants.extend(normalised);
+    variants.sort_unstable();
+    variants.dedup();
+    variants
+}
+
+/// The percent-decoded value of the first `name=` pair in the URL's query string.
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let (_, query) = without_fragment(url).split_once('?')?;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+#[path = "signature_tests.rs"]
+mod tests;

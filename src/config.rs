@@ -1,0 +1,132 @@
+//! Settings for `chatwire serve`, each a flag and a `CHATWIRE_*` environment variable.
+use clap::Args;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A string that never shows itself in `Debug` or logs.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; call only where it is used (a comparison, an HTTP header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Everything `chatwire serve` can be told. Defaults give a working local server.
+#[derive(Args, Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "CHATWIRE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// `sqlite://path.db` (default: chatwire.db in the working directory) or `postgres://...`.
+    #[arg(long, env = "CHATWIRE_DATABASE_URL", default_value = "sqlite://chatwire.db")]
+    pub database_url: String,
+
+    /// Base URL Twilio calls; webhook signatures are computed over it. Default `http://<listen>`.
+    #[arg(long, env = "CHATWIRE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// A bearer token accepted by the management API (more with `chatwire token create`).
+    #[arg(long, env = "CHATWIRE_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<Secret>,
+
+    /// 32-byte key (64 hex chars or base64) encrypting Twilio auth tokens at rest. Without it a
+    /// key file is generated beside the SQLite database (mode 0600).
+    #[arg(long, env = "CHATWIRE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+
+    /// Where the generated key lives when `CHATWIRE_SECRET_KEY` is unset.
+    #[arg(long, env = "CHATWIRE_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// Twilio's REST API base URL; the emulator's URL in tests and demos.
+    #[arg(long, env = "CHATWIRE_TWILIO_API_URL", default_value = "https://api.twilio.com")]
+    pub twilio_api_url: String,
+
+    /// Session length used when an integration's `sessionDuration` is null.
+    #[arg(long, env = "CHATWIRE_SESSION_TIMEOUT_MS", default_value_t = 1_800_000)]
+    pub session_timeout_ms: i64,
+
+    /// Reply to HELP/INFO keywords.
+    #[arg(
+        long,
+        env = "CHATWIRE_HELP_TEXT",
+        default_value = "Reply STOP to unsubscribe. Msg&data rates may apply."
+    )]
+    pub help_text: String,
+
+    /// Default outbound messages per second per sender number (Twilio long codes: 1).
+    #[arg(long, env = "CHATWIRE_SEND_RATE", default_value_t = 1.0)]
+    pub send_rate_per_sec: f64,
+
+    /// Concurrent bot turns per process (different conversations run in parallel).
+    #[arg(long, env = "CHATWIRE_WORKERS", default_value_t = 32)]
+    pub workers: usize,
+
+    /// Base URL of an OpenAI-compatible API, e.g. `https://api.openai.com/v1`.
+    #[arg(long, env = "CHATWIRE_LLM_URL")]
+    pub llm_url: Option<String>,
+
+    /// API key for the LLM endpoint.
+    #[arg(long, env = "CHATWIRE_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<Secret>,
+
+    /// Model used when a bot names none.
+    #[arg(long, env = "CHATWIRE_LLM_MODEL", default_value = "gpt-4o-mini")]
+    pub llm_model: String,
+
+    /// Outbound HTTP from bots (flow HTTP widgets) may reach private and loopback addresses.
+    #[arg(long, env = "CHATWIRE_ALLOW_PRIVATE_HTTP", default_value_t = false)]
+    pub allow_private_http: bool,
+}
+
+impl Config {
+    /// The public base URL without a trailing slash.
+    pub fn public_base(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    /// Defaults as `chatwire serve` would have them with no flags and no environment.
+    pub fn for_tests(database_url: &str) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.to_owned(),
+            public_url: None,
+            api_token: Some(Secret::new("test-token")),
+            secret_key: Some(Secret::new("0".repeat(64))),
+            secret_key_file: None,
+            twilio_api_url: "http://127.0.0.1:9".into(),
+            session_timeout_ms: 1_800_000,
+            help_text: "Reply STOP to unsubscribe. Msg&data rates may apply.".into(),
+            send_rate_per_sec: 1000.0,
+            workers: 8,
+            llm_url: None,
+            llm_api_key: None,
+            llm_model: "gpt-4o-mini".into(),
+            allow_private_http: true,
+        }
+    }
+}

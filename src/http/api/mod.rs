@@ -1,0 +1,135 @@
+//! The management API, wire-compatible with ChatBotKit's v1 API.
+//!
+//! Routes are declared once in a [`Routes`] registry that builds both the axum router and the
+//! OpenAPI document, so the published spec cannot drift from what is served.
+pub mod crud;
+pub mod lists;
+pub mod openapi;
+pub mod resources;
+pub mod validate;
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::JsonBody;
+use crate::store::resource::Resource;
+use axum::extract::{Path, State};
+use axum::handler::Handler;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// One documented operation.
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub method: &'static str,
+    pub path: String,
+    pub id: String,
+    pub summary: String,
+    pub tag: String,
+    pub request: Option<Value>,
+    pub response: Value,
+}
+
+/// Router plus the documentation of every route in it.
+pub struct Routes {
+    pub router: Router<AppState>,
+    pub ops: Vec<Op>,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self { router: Router::new(), ops: Vec::new() }
+    }
+}
+
+/// Methods other than the route's own: HEAD is an empty 200 and OPTIONS `{}` (as ChatBotKit
+/// answers), anything else 405.
+async fn other_method(method: Method) -> Response {
+    match method {
+        Method::HEAD => StatusCode::OK.into_response(),
+        Method::OPTIONS => Json(json!({})).into_response(),
+        _ => ApiError::method_not_allowed().into_response(),
+    }
+}
+
+impl Routes {
+    /// Adds a route served for `op.method` at `/{op.path}`.
+    pub fn add<H, T>(mut self, op: Op, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = if op.method == "get" { MethodFilter::GET } else { MethodFilter::POST };
+        let path = format!("/{}", op.path);
+        self.router = self.router.route(&path, on(filter, handler).fallback(other_method));
+        self.ops.push(op);
+        self
+    }
+
+    /// Registers create, fetch, update, delete and list for `res`.
+    pub fn crud(self, res: &'static Resource, singular: &'static str) -> Self {
+        let base = res.path;
+        let item = format!("{base}/{{{}}}", id_param(singular));
+        let read = openapi::read_schema(res);
+        let write = openapi::write_schema(res);
+        let id_only = json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}});
+        let op = |method, path: String, verb: &str, request: Option<Value>, response: Value| Op {
+            method,
+            path,
+            id: format!("{verb}{}", pascal(singular)),
+            summary: format!("{} {}", verb, res.label),
+            tag: res.path.split('/').next().unwrap_or(res.path).to_owned(),
+            request,
+            response,
+        };
+        let list_response = json!({"type": "object", "properties": {
+            "items": {"type": "array", "items": read.clone()}, "cursor": {"type": "string"}}});
+        self.add(
+            op("post", format!("{base}/create"), "create", Some(write.clone()), id_only.clone()),
+            move |State(s): State<AppState>, Path(p): Path<Vec<String>>, JsonBody(b): JsonBody| async move {
+                crud::create(s, res, crud::Ids::split(res, p), b).await
+            },
+        )
+        .add(
+            op("get", format!("{item}/fetch"), "fetch", None, read),
+            move |State(s): State<AppState>, Path(p): Path<Vec<String>>| async move {
+                crud::fetch(s, res, crud::Ids::split(res, p)).await
+            },
+        )
+        .add(
+            op("post", format!("{item}/update"), "update", Some(write), id_only.clone()),
+            move |State(s): State<AppState>, Path(p): Path<Vec<String>>, JsonBody(b): JsonBody| async move {
+                crud::update(s, res, crud::Ids::split(res, p), b).await
+            },
+        )
+        .add(
+            op("post", format!("{item}/delete"), "delete", Some(json!({"type": "object"})), id_only),
+            move |State(s): State<AppState>, Path(p): Path<Vec<String>>, JsonBody(b): JsonBody| async move {
+                crud::delete(s, res, crud::Ids::split(res, p), b).await
+            },
+        )
+        .add(
+            op("get", format!("{base}/list"), "list", None, list_response),
+            move |State(s): State<AppState>, Path(p): Path<Vec<String>>, headers: HeaderMap, uri: Uri| async move {
+                crud::list(s, res, crud::Ids::split(res, p), headers, uri).await
+            },
+        )
+    }
+}
+
+/// `bot` → `botId`; `integration/twilio` → `twilioIntegrationId` is passed already camel-cased.
+fn id_param(singular: &str) -> String {
+    format!("{singular}Id")
+}
+
+fn pascal(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+/// Every management route (authenticated), relative to `/v1` or `/api/v1`.
+pub fn routes() -> Routes {
+    resources::register(Routes::default())
+}

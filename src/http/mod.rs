@@ -1,0 +1,50 @@
+//! The HTTP edge: the management API (authenticated), Twilio's webhooks (signed), health checks.
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod webhooks;
+
+use crate::app::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use error::ApiError;
+use serde_json::Value;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let api = api::routes();
+    let spec: Arc<Value> = Arc::new(api::openapi::document(&api.ops));
+    let management = api
+        .router
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    let spec_route = {
+        let spec = spec.clone();
+        get(move || async move { Json(spec.as_ref().clone()) })
+    };
+    let v1 = Router::new()
+        .route("/openapi.json", spec_route)
+        .merge(webhooks::routes())
+        .merge(management);
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .nest("/v1", v1.clone())
+        .nest("/api/v1", v1)
+        .fallback(|| async { ApiError::not_found() })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.db.ping().await {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+    }
+}

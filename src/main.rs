@@ -1,0 +1,100 @@
+//! `chatwire`: command-line dispatch only.
+use anyhow::Context;
+use chatwire::app::App;
+use chatwire::config::Config;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "chatwire", version, about = "Self-hosted gateway between chatbots and the phone network")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Serve(Box<Config>),
+    /// Run database migrations and exit.
+    Migrate {
+        #[arg(long, env = "CHATWIRE_DATABASE_URL", default_value = "sqlite://chatwire.db")]
+        database_url: String,
+    },
+    /// Manage management-API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once and stored only as a hash.
+    Create {
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, env = "CHATWIRE_DATABASE_URL", default_value = "sqlite://chatwire.db")]
+        database_url: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let command = match cli.command {
+        Some(command) => command,
+        None => Command::Serve(Box::new(Cli::parse_from(["chatwire", "serve"]).serve_config()?)),
+    };
+    match command {
+        Command::Serve(config) => {
+            let app = App::build(*config).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate { database_url } => {
+            chatwire::store::Db::connect(&database_url).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Create { name, database_url } } => {
+            let db = chatwire::store::Db::connect(&database_url).await?;
+            let token = chatwire::store::tokens::create(&db, &name).await.context("creating token")?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+impl Cli {
+    fn serve_config(self) -> anyhow::Result<Config> {
+        match self.command {
+            Some(Command::Serve(config)) => Ok(*config),
+            _ => anyhow::bail!("could not build the default serve configuration"),
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
