@@ -24,6 +24,8 @@ pub struct AppState {
     pub inbound_ready: Arc<Notify>,
     /// Woken when outbox rows are written.
     pub outbox_ready: Arc<Notify>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub twilio: crate::channel::twilio::rest_client::TwilioClient,
 }
 
 pub struct App {
@@ -43,20 +45,28 @@ impl App {
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
+        let twilio_url = config.twilio_api_url.clone();
         let state = AppState {
             db,
             cipher,
             public_base: config.public_base(addr).into(),
             config: Arc::new(config),
-            http,
             inbound_ready: Arc::new(Notify::new()),
             outbox_ready: Arc::new(Notify::new()),
+            metrics: Arc::default(),
+            twilio: crate::channel::twilio::rest_client::TwilioClient::new(
+                &twilio_url,
+                http.clone(),
+            ),
+            http,
         };
         Ok(Self { listener, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     pub fn state(&self) -> &AppState {
@@ -65,7 +75,10 @@ impl App {
 
     /// Serves HTTP and runs the background workers until `shutdown` resolves; in-flight requests
     /// finish, workers stop claiming new work.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let workers = crate::pipeline::spawn_workers(self.state.clone(), stop_rx.clone());
         let router = crate::http::router(self.state.clone());
@@ -99,7 +112,13 @@ fn load_cipher(config: &Config, backend: Backend) -> anyhow::Result<Cipher> {
 
 /// The directory of the SQLite database file, where the generated key file is kept.
 fn sqlite_dir(url: &str) -> PathBuf {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or("");
-    PathBuf::from(path).parent().map(PathBuf::from).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
+    PathBuf::from(path)
+        .parent()
+        .map(PathBuf::from)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."))
 }

@@ -39,7 +39,11 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// `sqlite://path.db` (default: chatwire.db in the working directory) or `postgres://...`.
-    #[arg(long, env = "CHATWIRE_DATABASE_URL", default_value = "sqlite://chatwire.db")]
+    #[arg(
+        long,
+        env = "CHATWIRE_DATABASE_URL",
+        default_value = "sqlite://chatwire.db"
+    )]
     pub database_url: String,
 
     /// Base URL Twilio calls; webhook signatures are computed over it. Default `http://<listen>`.
@@ -60,7 +64,11 @@ pub struct Config {
     pub secret_key_file: Option<PathBuf>,
 
     /// Twilio's REST API base URL; the emulator's URL in tests and demos.
-    #[arg(long, env = "CHATWIRE_TWILIO_API_URL", default_value = "https://api.twilio.com")]
+    #[arg(
+        long,
+        env = "CHATWIRE_TWILIO_API_URL",
+        default_value = "https://api.twilio.com"
+    )]
     pub twilio_api_url: String,
 
     /// Session length used when an integration's `sessionDuration` is null.
@@ -95,6 +103,37 @@ pub struct Config {
     #[arg(long, env = "CHATWIRE_LLM_MODEL", default_value = "gpt-4o-mini")]
     pub llm_model: String,
 
+    /// Time one LLM turn may take, retries included; past it the person gets the fallback text.
+    #[arg(long, env = "CHATWIRE_LLM_TIMEOUT_MS", default_value_t = 30_000)]
+    pub llm_timeout_ms: u64,
+
+    /// Extra attempts after an LLM answer of 429/5xx or a connection error (with backoff).
+    #[arg(long, env = "CHATWIRE_LLM_RETRIES", default_value_t = 2)]
+    pub llm_retries: u32,
+
+    /// Token budget (estimated as characters / 4) for conversation history and the new
+    /// message in an LLM prompt; older messages are dropped first.
+    #[arg(long, env = "CHATWIRE_LLM_HISTORY_TOKENS", default_value_t = 3_000)]
+    pub llm_history_tokens: usize,
+
+    /// `max_tokens` sent to the LLM (0 sends none and leaves the server's default).
+    #[arg(long, env = "CHATWIRE_LLM_MAX_TOKENS", default_value_t = 600)]
+    pub llm_max_tokens: u32,
+
+    /// Offer the model the `handoff_to_human` and `end_conversation` tools (function calling).
+    /// Turn off for servers that reject `tools`.
+    #[arg(long, env = "CHATWIRE_LLM_TOOLS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub llm_tools: bool,
+
+    /// What the person gets when a bot engine fails (LLM down, slow, garbage; webhook bot 500).
+    /// A bot's `fallbackText` overrides it.
+    #[arg(
+        long,
+        env = "CHATWIRE_FALLBACK_TEXT",
+        default_value = "Sorry, I can't answer right now. Please try again in a few minutes."
+    )]
+    pub fallback_text: String,
+
     /// Outbound HTTP from bots (flow HTTP widgets) may reach private and loopback addresses.
     #[arg(long, env = "CHATWIRE_ALLOW_PRIVATE_HTTP", default_value_t = false)]
     pub allow_private_http: bool,
@@ -126,6 +165,13 @@ impl Config {
             llm_url: None,
             llm_api_key: None,
             llm_model: "gpt-4o-mini".into(),
+            llm_timeout_ms: 30_000,
+            llm_retries: 2,
+            llm_history_tokens: 3_000,
+            llm_max_tokens: 600,
+            llm_tools: true,
+            fallback_text: "Sorry, I can't answer right now. Please try again in a few minutes."
+                .into(),
             allow_private_http: true,
         }
     }

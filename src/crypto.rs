@@ -70,7 +70,9 @@ impl Cipher {
         let plain = self
             .aead
             .decrypt(Nonce::from_slice(nonce), body)
-            .map_err(|_| anyhow!("secret does not open with this key (CHATWIRE_SECRET_KEY changed?)"))?;
+            .map_err(|_| {
+                anyhow!("secret does not open with this key (CHATWIRE_SECRET_KEY changed?)")
+            })?;
         String::from_utf8(plain).context("sealed secret is not UTF-8")
     }
 }

@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod domain;
 pub mod emulator;
 pub mod http;
+pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod sms;

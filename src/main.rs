@@ -5,7 +5,11 @@ use chatwire::config::Config;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "chatwire", version, about = "Self-hosted gateway between chatbots and the phone network")]
+#[command(
+    name = "chatwire",
+    version,
+    about = "Self-hosted gateway between chatbots and the phone network"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -15,9 +19,15 @@ struct Cli {
 enum Command {
     /// Run the gateway (the default).
     Serve(Box<Config>),
+    /// Run a local Twilio emulator (REST subset + signed webhooks) for tests and demos.
+    TwilioEmulator(chatwire::emulator::EmulatorArgs),
     /// Run database migrations and exit.
     Migrate {
-        #[arg(long, env = "CHATWIRE_DATABASE_URL", default_value = "sqlite://chatwire.db")]
+        #[arg(
+            long,
+            env = "CHATWIRE_DATABASE_URL",
+            default_value = "sqlite://chatwire.db"
+        )]
         database_url: String,
     },
     /// Manage management-API tokens.
@@ -33,7 +43,11 @@ enum TokenCommand {
     Create {
         #[arg(long, default_value = "")]
         name: String,
-        #[arg(long, env = "CHATWIRE_DATABASE_URL", default_value = "sqlite://chatwire.db")]
+        #[arg(
+            long,
+            env = "CHATWIRE_DATABASE_URL",
+            default_value = "sqlite://chatwire.db"
+        )]
         database_url: String,
     },
 }
@@ -49,21 +63,28 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let command = match cli.command {
         Some(command) => command,
-        None => Command::Serve(Box::new(Cli::parse_from(["chatwire", "serve"]).serve_config()?)),
+        None => Command::Serve(Box::new(
+            Cli::parse_from(["chatwire", "serve"]).serve_config()?,
+        )),
     };
     match command {
         Command::Serve(config) => {
             let app = App::build(*config).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
+        Command::TwilioEmulator(args) => chatwire::emulator::serve(args, shutdown_signal()).await,
         Command::Migrate { database_url } => {
             chatwire::store::Db::connect(&database_url).await?;
             println!("migrations applied");
             Ok(())
         }
-        Command::Token { command: TokenCommand::Create { name, database_url } } => {
+        Command::Token {
+            command: TokenCommand::Create { name, database_url },
+        } => {
             let db = chatwire::store::Db::connect(&database_url).await?;
-            let token = chatwire::store::tokens::create(&db, &name).await.context("creating token")?;
+            let token = chatwire::store::tokens::create(&db, &name)
+                .await
+                .context("creating token")?;
             println!("{token}");
             Ok(())
         }
@@ -86,7 +107,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

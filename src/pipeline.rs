@@ -1,9 +1,444 @@
-//! One inbound turn.
+//! One inbound turn: claim the next stored message, resolve its session and contact, run the
+//! bot, and record the reply with its outbox rows in one transaction.
+//!
+//! Keywords come first and never reach a bot: opt-out words silence the sender (and stop every
+//! queued message to them), opt-in words lift it, HELP answers with the configured help text,
+//! `///reset` starts a new conversation. Claims are leased: a worker that dies mid-turn leaves
+//! the message to be claimed again, and `record_turn` refuses a claim that was lost, so every
+//! stored message gets exactly one recorded reply.
 use crate::app::AppState;
+use crate::bot::{
+    self, BotConfig, ChannelKind, ContactInfo, EngineContext, HistoryMessage, Media, Turn,
+};
+use crate::channel::twilio::address::Address;
+use crate::domain::{ids, now_ms};
+use crate::http::api::resources::{BOT, CONVERSATION};
+use crate::metrics::Metrics;
+use crate::sms;
+use crate::store::channel::Inbound;
+use crate::store::integration::Integration;
+use crate::store::outbox::{NewBotMessage, NewOutbox, TurnResult};
+use crate::store::{Param, Sql};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Starts the background workers (pipeline and outbox).
-pub fn spawn_workers(_state: AppState, _stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    Vec::new()
+const LEASE_MS: i64 = 120_000;
+/// A message whose turn failed this often is given up, so one poison message cannot block its
+/// sender's queue forever.
+const MAX_ATTEMPTS: i64 = 5;
+const HISTORY: i64 = 50;
+/// ChatBotKit's namespace for contact fingerprints made from phone numbers.
+const CONTACT_NAMESPACE: &str = "5bd7fb78-73be-48aa-8a1e-e4e1984fed22";
+const FALLBACK_TEXT: &str = "Sorry, I can't answer right now. Please try again in a moment.";
+
+const OPT_OUT: &[&str] = &[
+    "STOP",
+    "STOPALL",
+    "STOP ALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "OPTOUT",
+    "REVOKE",
+];
+const OPT_IN: &[&str] = &["START", "YES", "UNSTOP"];
+const HELP: &[&str] = &["HELP", "INFO"];
+const RESET: &[&str] = &["///reset", "///restart", "///new"];
+
+/// Starts the pipeline and outbox workers.
+pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let mut handles = Vec::new();
+    for _ in 0..state.config.workers.max(1) {
+        handles.push(tokio::spawn(worker(state.clone(), stop.clone())));
+    }
+    let limiter = crate::outbox::RateLimiter::default();
+    for _ in 0..(state.config.workers / 2).max(2) {
+        handles.push(tokio::spawn(crate::outbox::worker(
+            state.clone(),
+            limiter.clone(),
+            stop.clone(),
+        )));
+    }
+    handles
+}
+
+async fn worker(state: AppState, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        match state.db.claim_inbound(LEASE_MS).await {
+            Ok(Some(inbound)) => {
+                if let Err(err) = process(&state, &inbound).await {
+                    tracing::error!(error = format!("{err:#}"), sid = %inbound.message_sid, attempts = inbound.attempts, "turn failed");
+                    if inbound.attempts >= MAX_ATTEMPTS {
+                        let _ = state
+                            .db
+                            .finish_inbound(
+                                &inbound.id,
+                                &inbound.claim_token,
+                                Some("gave up after repeated failures"),
+                            )
+                            .await;
+                    }
+                }
+            }
+            Ok(None) => {
+                tokio::select! {
+                    _ = state.inbound_ready.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "claiming inbound messages");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// The keyword class of a message: the whole body, trimmed, case-insensitive.
+fn keyword(body: &str, list: &[&str]) -> bool {
+    let word = body.trim();
+    list.iter().any(|k| k.eq_ignore_ascii_case(word))
+}
+
+/// Runs one turn for a claimed message.
+pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
+    let db = &state.db;
+    let finish = |reason: Option<&'static str>| async move {
+        db.finish_inbound(&m.id, &m.claim_token, reason)
+            .await
+            .map(|_| ())
+    };
+    let Some(integration) = db.integration(&state.cipher, &m.integration_id).await? else {
+        return Ok(finish(Some("integration deleted")).await?);
+    };
+    let is_timer = m.message_sid.starts_with("timer-");
+    if !is_timer {
+        if keyword(&m.body, OPT_OUT) {
+            db.set_opt_out(&integration.id, &m.sender, true).await?;
+            db.outbox_fail_recipient(&integration.id, &m.sender, "recipient opted out (STOP)")
+                .await?;
+            tracing::info!(integration = %integration.id, "sender opted out");
+            return Ok(finish(Some("opt-out")).await?);
+        }
+        let opted_out = db.is_opted_out(&integration.id, &m.sender).await?;
+        if opted_out && keyword(&m.body, OPT_IN) {
+            db.set_opt_out(&integration.id, &m.sender, false).await?;
+            return Ok(finish(Some("opt-in")).await?);
+        }
+        if opted_out {
+            return Ok(finish(Some("sender opted out")).await?);
+        }
+        if keyword(&m.body, HELP) {
+            let rows = outbox_rows(
+                &integration,
+                None,
+                None,
+                &m.sender,
+                &m.recipient,
+                &state.config.help_text,
+            );
+            db.enqueue(&rows).await?;
+            state.outbox_ready.notify_one();
+            return Ok(finish(Some("help")).await?);
+        }
+        if keyword(&m.body, RESET) {
+            db.end_session(&integration.id, &m.sender).await?;
+            return Ok(finish(Some("reset")).await?);
+        }
+    }
+    let Some(bot_id) = integration.bot_id.clone() else {
+        return Ok(finish(Some("integration has no bot")).await?);
+    };
+    let Some(bot_row) = db.fetch_resource(&BOT, None, &bot_id).await? else {
+        return Ok(finish(Some("bot deleted")).await?);
+    };
+    let now = now_ms();
+    let duration = integration
+        .session_duration
+        .unwrap_or(state.config.session_timeout_ms);
+    let conversation_id = if is_timer {
+        // A timer belongs to the conversation that set it, and only while it is still live.
+        let live = db
+            .live_session(&integration.id, &m.sender, duration.max(1), now)
+            .await?;
+        match (live, m.conversation_id()) {
+            (Some(live), Some(own)) if live == own => live,
+            _ => return Ok(finish(Some("timer for an ended conversation")).await?),
+        }
+    } else {
+        resolve_conversation(state, &integration, m, &bot_id, duration, now).await?
+    };
+    if !is_timer {
+        let meta = json!({"twilio": {"messageSid": m.message_sid, "media": m.media.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok())}});
+        let sql = Sql::new(
+            "INSERT INTO messages (id, conversation_id, type, text, meta, created_at, updated_at) \
+             VALUES ($1, $2, 'user', $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING",
+        )
+        .arg(m.id.as_str())
+        .arg(conversation_id.as_str())
+        .arg(m.body.as_str())
+        .arg(meta.to_string())
+        .arg(m.created_at);
+        db.exec(&sql).await?;
+    }
+    let (history, engine_state, contact_id) = load_context(state, &conversation_id, &m.id).await?;
+    let channel = match Address::parse(&m.sender).map(|a| a.channel()) {
+        Ok(crate::channel::twilio::address::ChannelKind::WhatsApp) => ChannelKind::Whatsapp,
+        _ => ChannelKind::Sms,
+    };
+    let turn = Turn {
+        conversation_id: conversation_id.clone(),
+        bot: bot_config(bot_row),
+        history,
+        text: if is_timer {
+            String::new()
+        } else {
+            m.body.clone()
+        },
+        media: m
+            .media
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<Vec<Media>>(s).ok())
+            .unwrap_or_default(),
+        contact: ContactInfo {
+            id: contact_id,
+            name: m.profile_name.clone(),
+            address: m.sender.clone(),
+        },
+        channel,
+        channel_address: Some(m.recipient.clone()),
+        state: engine_state,
+        now_ms: now,
+    };
+    let ctx = EngineContext::new(state);
+    let reply = match bot::select(&ctx, &turn.bot) {
+        Ok(engine) => engine.respond(&turn).await,
+        Err(err) => Err(err),
+    };
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(err) => {
+            Metrics::inc(&state.metrics.engine_failures);
+            tracing::warn!(error = %err, conversation = %conversation_id, "bot engine failed; sending fallback text");
+            bot::Reply {
+                messages: vec![FALLBACK_TEXT.to_owned()],
+                state: turn.state.clone(),
+                ..bot::Reply::default()
+            }
+        }
+    };
+    let mut messages = Vec::new();
+    let mut outbox = Vec::new();
+    for text in reply.messages.iter().filter(|t| !t.trim().is_empty()) {
+        let message_id = ids::new_id();
+        let tokens = reply
+            .usage
+            .map(|u| (u.prompt_tokens + u.completion_tokens) as i64);
+        outbox.extend(outbox_rows(
+            &integration,
+            Some(&conversation_id),
+            Some(&message_id),
+            &m.sender,
+            &m.recipient,
+            text,
+        ));
+        messages.push(NewBotMessage {
+            id: message_id,
+            text: text.clone(),
+            tokens,
+        });
+    }
+    let ends = reply
+        .actions
+        .iter()
+        .any(|a| matches!(a, bot::Action::EndConversation));
+    let result = TurnResult {
+        inbound_id: &m.id,
+        claim_token: &m.claim_token,
+        conversation_id: &conversation_id,
+        messages,
+        outbox,
+        engine_state: (!reply.state.is_null()).then(|| reply.state.to_string()),
+        expires_at: (duration > 0).then_some(now + duration),
+        timer: reply
+            .wake_at_ms
+            .map(|at| (format!("timer-{conversation_id}-{at}"), at)),
+    };
+    if db.record_turn(&result).await? {
+        Metrics::inc(&state.metrics.turns_completed);
+        state.outbox_ready.notify_one();
+        if ends {
+            db.end_session(&integration.id, &m.sender).await?;
+        }
+        for action in &reply.actions {
+            if let bot::Action::Handoff { reason } = action {
+                tracing::info!(conversation = %conversation_id, reason = ?reason, "bot asked for a human agent");
+            }
+        }
+    } else {
+        tracing::warn!(sid = %m.message_sid, "claim lost before the reply was recorded; another worker owns it");
+    }
+    Ok(())
+}
+
+/// Splits a reply into outbox rows of at most 1,600 characters, each with its segment count.
+pub fn outbox_rows(
+    integration: &Integration,
+    conversation: Option<&str>,
+    message: Option<&str>,
+    to: &str,
+    from: &str,
+    text: &str,
+) -> Vec<NewOutbox> {
+    sms::split_reply(text, sms::MAX_BODY_CHARS)
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let info = sms::segments(&part);
+            NewOutbox {
+                integration_id: integration.id.clone(),
+                conversation_id: conversation.map(str::to_owned),
+                message_id: message.map(str::to_owned),
+                part: i as i64,
+                recipient: to.to_owned(),
+                sender: from.to_owned(),
+                segments: i64::from(info.segments),
+                encoding: match info.encoding {
+                    sms::Encoding::Gsm7 => "GSM-7",
+                    sms::Encoding::Ucs2 => "UCS-2",
+                },
+                body: part,
+            }
+        })
+        .collect()
+}
+
+/// The live conversation of this sender, or a new one (with its contact when collected).
+async fn resolve_conversation(
+    state: &AppState,
+    integration: &Integration,
+    m: &Inbound,
+    bot_id: &str,
+    duration: i64,
+    now: i64,
+) -> anyhow::Result<String> {
+    let db = &state.db;
+    if duration > 0 {
+        if let Some(id) = db
+            .live_session(&integration.id, &m.sender, duration, now)
+            .await?
+        {
+            db.touch_session(&integration.id, &m.sender, &id, now)
+                .await?;
+            return Ok(id);
+        }
+    }
+    let contact_id = if integration.contact_collection {
+        Some(ensure_contact(state, m).await?)
+    } else {
+        None
+    };
+    let id = ids::new_id();
+    let meta =
+        json!({"app": "twilio", "twilio": {"integrationId": integration.id, "address": m.sender}});
+    let cols = [
+        ("bot_id", Param::from(bot_id)),
+        ("contact_id", Param::from(contact_id)),
+        ("meta", Param::from(meta.to_string())),
+    ];
+    db.insert_resource(&CONVERSATION, &id, &cols, now).await?;
+    db.touch_session(&integration.id, &m.sender, &id, now)
+        .await?;
+    Ok(id)
+}
+
+/// One contact per phone number (fingerprint from the E.164 number, as ChatBotKit derives it).
+async fn ensure_contact(state: &AppState, m: &Inbound) -> anyhow::Result<String> {
+    let phone = Address::parse(&m.sender)
+        .map(|a| a.e164().to_owned())
+        .unwrap_or_else(|_| m.sender.clone());
+    let fingerprint = hex::encode(Sha256::digest(
+        format!("{CONTACT_NAMESPACE}:{phone}").as_bytes(),
+    ));
+    let now = now_ms();
+    let insert = Sql::new(
+        "INSERT INTO contacts (id, name, fingerprint, phone, meta, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         ON CONFLICT (fingerprint) DO NOTHING",
+    )
+    .arg(ids::new_id())
+    .arg(m.profile_name.clone().unwrap_or_default())
+    .arg(fingerprint.as_str())
+    .arg(phone.as_str())
+    .arg(json!({"app": "twilio"}).to_string())
+    .arg(now);
+    state.db.exec(&insert).await?;
+    let select =
+        Sql::new("SELECT id FROM contacts WHERE fingerprint = $1").arg(fingerprint.as_str());
+    let row = state
+        .db
+        .fetch_optional(&select)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("contact vanished"))?;
+    Ok(row.try_get::<String, _>("id")?)
+}
+
+/// History (oldest first, without the current message), engine state and contact.
+async fn load_context(
+    state: &AppState,
+    conversation_id: &str,
+    current: &str,
+) -> anyhow::Result<(Vec<HistoryMessage>, Value, Option<String>)> {
+    let sql = Sql::new(
+        "SELECT type, text FROM messages WHERE conversation_id = $1 AND id <> $2 ORDER BY created_at DESC, id DESC LIMIT $3",
+    )
+    .arg(conversation_id)
+    .arg(current)
+    .arg(HISTORY);
+    let mut history: Vec<HistoryMessage> = state
+        .db
+        .fetch_all(&sql)
+        .await?
+        .iter()
+        .map(|r| HistoryMessage {
+            kind: r.try_get::<String, _>("type").unwrap_or_default(),
+            text: r.try_get::<String, _>("text").unwrap_or_default(),
+        })
+        .collect();
+    history.reverse();
+    let sql = Sql::new("SELECT engine_state, contact_id FROM conversations WHERE id = $1")
+        .arg(conversation_id);
+    let row = state.db.fetch_optional(&sql).await?;
+    let engine_state = row
+        .as_ref()
+        .and_then(|r| {
+            r.try_get::<Option<String>, _>("engine_state")
+                .ok()
+                .flatten()
+        })
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null);
+    let contact = row.and_then(|r| r.try_get::<Option<String>, _>("contact_id").ok().flatten());
+    Ok((history, engine_state, contact))
+}
+
+/// The bot row as engines see it.
+pub fn bot_config(row: serde_json::Map<String, Value>) -> BotConfig {
+    let s = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    BotConfig {
+        id: s("id"),
+        name: s("name"),
+        model: s("model"),
+        backstory: s("backstory"),
+        dataset_id: row
+            .get("datasetId")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        raw: row,
+    }
 }

@@ -29,7 +29,10 @@ fn gsm7_160_digits_fit_one_segment() {
 #[test]
 fn gsm7_161_digits_need_two_segments() {
     let info = segments(&digits(161));
-    assert_eq!((info.encoding, info.segments, info.units), (Encoding::Gsm7, 2, 161));
+    assert_eq!(
+        (info.encoding, info.segments, info.units),
+        (Encoding::Gsm7, 2, 161)
+    );
 }
 
 #[test]
@@ -40,7 +43,10 @@ fn gsm7_307_digits_need_three_segments() {
 #[test]
 fn emoji_plus_68_digits_is_one_ucs2_segment() {
     let info = segments(&format!("😜{}", digits(68)));
-    assert_eq!((info.encoding, info.segments, info.units), (Encoding::Ucs2, 1, 70));
+    assert_eq!(
+        (info.encoding, info.segments, info.units),
+        (Encoding::Ucs2, 1, 70)
+    );
 }
 
 #[test]
@@ -71,7 +77,11 @@ fn zwj_rainbow_flag_plus_64_digits_is_one_segment_and_65_is_two() {
 fn each_extension_char_costs_two_septets() {
     for c in ['|', '^', '€', '{', '}', '[', ']', '~', '\\'] {
         let one = segments(&format!("{c}{}", digits(158)));
-        assert_eq!((one.encoding, one.segments, one.units), (Encoding::Gsm7, 1, 160), "{c}");
+        assert_eq!(
+            (one.encoding, one.segments, one.units),
+            (Encoding::Gsm7, 1, 160),
+            "{c}"
+        );
         assert_segments(&format!("{c}{}", digits(159)), Encoding::Gsm7, 2);
     }
 }
@@ -97,7 +107,10 @@ fn extension_chars_cost_one_unit_in_ucs2() {
 fn euro_signs_80_fit_one_segment_and_81_need_two() {
     let euros = |n| std::iter::repeat_n('€', n).collect::<String>();
     let info = segments(&euros(80));
-    assert_eq!((info.encoding, info.segments, info.units), (Encoding::Gsm7, 1, 160));
+    assert_eq!(
+        (info.encoding, info.segments, info.units),
+        (Encoding::Gsm7, 1, 160)
+    );
     assert_segments(&euros(81), Encoding::Gsm7, 2);
 }
 
@@ -130,7 +143,10 @@ fn backtick_and_curly_quotes_force_ucs2() {
 #[test]
 fn empty_body_is_one_gsm7_segment() {
     let info = segments("");
-    assert_eq!((info.encoding, info.segments, info.units), (Encoding::Gsm7, 1, 0));
+    assert_eq!(
+        (info.encoding, info.segments, info.units),
+        (Encoding::Gsm7, 1, 0)
+    );
 }
 
 fn squash(text: &str) -> String {
@@ -143,13 +159,19 @@ fn reply_of_2000_chars_splits_into_two_ordered_parts() {
     let mut n = 0;
     while text.chars().count() < 2000 {
         n += 1;
-        text.push_str(&format!("This is sentence number {n}, which says a little. "));
+        text.push_str(&format!(
+            "This is sentence number {n}, which says a little. "
+        ));
     }
     let text: String = text.chars().take(2000).collect();
     let parts = split_reply(&text, MAX_BODY_CHARS);
     assert_eq!(parts.len(), 2);
     assert!(parts.iter().all(|p| p.chars().count() <= MAX_BODY_CHARS));
-    assert!(parts[0].ends_with('.'), "cut at a sentence end: {:?}", &parts[0][parts[0].len() - 20..]);
+    assert!(
+        parts[0].ends_with('.'),
+        "cut at a sentence end: {:?}",
+        &parts[0][parts[0].len() - 20..]
+    );
     assert!(parts[1].starts_with("This is sentence number"));
     assert_eq!(squash(&parts.join(" ")), squash(&text));
 }
@@ -199,9 +221,15 @@ fn every_part_is_within_limit_and_nonempty() {
         + " end";
     for max in [10, 37, 160, 1600] {
         let parts = split_reply(&text, max);
-        assert!(parts.iter().all(|p| !p.is_empty() && p.encode_utf16().count() <= max));
+        assert!(parts
+            .iter()
+            .all(|p| !p.is_empty() && p.encode_utf16().count() <= max));
         assert!(parts.iter().all(|p| p.trim() == p));
-        assert_eq!(parts.concat().replace(' ', ""), text.replace(' ', ""), "max {max}");
+        assert_eq!(
+            parts.concat().replace(' ', ""),
+            text.replace(' ', ""),
+            "max {max}"
+        );
     }
 }
 

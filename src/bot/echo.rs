@@ -7,7 +7,15 @@ pub struct Echo;
 #[async_trait]
 impl BotEngine for Echo {
     async fn respond(&self, turn: &Turn) -> Result<Reply, EngineError> {
-        let messages = if turn.text.trim().is_empty() { Vec::new() } else { vec![turn.text.clone()] };
-        Ok(Reply { messages, state: turn.state.clone(), ..Reply::default() })
+        let messages = if turn.text.trim().is_empty() {
+            Vec::new()
+        } else {
+            vec![turn.text.clone()]
+        };
+        Ok(Reply {
+            messages,
+            state: turn.state.clone(),
+            ..Reply::default()
+        })
     }
 }

@@ -6,7 +6,20 @@
 //! state, and actions such as a hand-off to a human). Engines do no storage themselves: the
 //! pipeline persists the reply and the state in one transaction, which is what makes a crash or
 //! a retried webhook unable to double a reply.
+#[cfg(test)]
+mod compliance;
+pub mod dialogue;
 pub mod echo;
+pub mod fallback;
+pub mod labels;
+pub mod llm;
+pub mod load;
+pub mod markdown;
+pub mod prompt;
+pub mod retrieval;
+pub mod studio;
+pub mod upstream;
+pub mod webhook;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -122,19 +135,37 @@ pub trait BotEngine: Send + Sync {
     async fn respond(&self, turn: &Turn) -> Result<Reply, EngineError>;
 }
 
-/// What engines may use: the database (dataset search), an HTTP client, the settings.
+/// What engines may use: the database (dataset search), an HTTP client, the settings, the
+/// cipher (webhook bots' signing secrets are sealed at rest) and the process counters.
 #[derive(Clone)]
 pub struct EngineContext {
     pub db: crate::store::Db,
     pub http: reqwest::Client,
     pub config: std::sync::Arc<crate::config::Config>,
+    pub cipher: crate::crypto::Cipher,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+impl EngineContext {
+    pub fn new(state: &crate::app::AppState) -> Self {
+        Self {
+            db: state.db.clone(),
+            http: state.http.clone(),
+            config: state.config.clone(),
+            cipher: state.cipher.clone(),
+            metrics: state.metrics.clone(),
+        }
+    }
 }
 
 /// Picks the engine for a bot by its `model` field: `echo`, `flow`, `faq`, `webhook` select the
 /// built-in engines; any other value is an LLM model name.
-pub fn select(_ctx: &EngineContext, bot: &BotConfig) -> Result<Box<dyn BotEngine>, EngineError> {
+pub fn select(ctx: &EngineContext, bot: &BotConfig) -> Result<Box<dyn BotEngine>, EngineError> {
     match bot.model.as_str() {
         "echo" => Ok(Box::new(echo::Echo)),
-        other => Err(EngineError::Config(format!("no engine for model {other:?}"))),
+        "webhook" => Ok(Box::new(webhook::WebhookBot::new(ctx.clone()))),
+        "flow" => Ok(Box::new(studio::FlowEngine::new(ctx.clone()))),
+        // An empty model is a ChatBotKit-shaped bot without a model: the default LLM model.
+        _ => Ok(Box::new(llm::LlmBot::new(ctx.clone()))),
     }
 }

@@ -22,7 +22,11 @@ pub fn new_id() -> String {
     let mut id = String::with_capacity(25);
     id.push('c');
     base36(super::now_ms() as u64, 9, &mut id);
-    base36(u64::from(COUNTER.fetch_add(1, Ordering::Relaxed) % 1_679_616), 4, &mut id);
+    base36(
+        u64::from(COUNTER.fetch_add(1, Ordering::Relaxed) % 1_679_616),
+        4,
+        &mut id,
+    );
     let mut rng = rand::thread_rng();
     base36(rng.gen::<u64>() % 36u64.pow(11), 11, &mut id);
     id

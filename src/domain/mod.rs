@@ -1,5 +1,6 @@
 //! Pure types and rules, no I/O: identifiers, clocks, phone numbers, allow lists, sessions.
 pub mod allow_from;
+pub mod fingerprint;
 pub mod ids;
 pub mod phone;
 

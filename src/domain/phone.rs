@@ -42,11 +42,26 @@ mod tests {
 
     #[test]
     fn normalizes_common_forms() {
-        assert_eq!(normalize_e164("+1 (415) 867-5309").as_deref(), Some("+14158675309"));
-        assert_eq!(normalize_e164("415.867.5309").as_deref(), Some("+14158675309"));
-        assert_eq!(normalize_e164("14158675309").as_deref(), Some("+14158675309"));
-        assert_eq!(normalize_e164("+44 20 7946 0958").as_deref(), Some("+442079460958"));
-        assert_eq!(normalize_e164("0044 20 7946 0958").as_deref(), Some("+442079460958"));
+        assert_eq!(
+            normalize_e164("+1 (415) 867-5309").as_deref(),
+            Some("+14158675309")
+        );
+        assert_eq!(
+            normalize_e164("415.867.5309").as_deref(),
+            Some("+14158675309")
+        );
+        assert_eq!(
+            normalize_e164("14158675309").as_deref(),
+            Some("+14158675309")
+        );
+        assert_eq!(
+            normalize_e164("+44 20 7946 0958").as_deref(),
+            Some("+442079460958")
+        );
+        assert_eq!(
+            normalize_e164("0044 20 7946 0958").as_deref(),
+            Some("+442079460958")
+        );
     }
 
     #[test]

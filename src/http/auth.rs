@@ -19,7 +19,9 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         .and_then(|v| v.split(' ').nth(1))
         .map(str::to_owned);
     match token {
-        Some(token) if !token.is_empty() && token_is_valid(&state, &token).await => next.run(req).await,
+        Some(token) if !token.is_empty() && token_is_valid(&state, &token).await => {
+            next.run(req).await
+        }
         _ => ApiError::not_authenticated().into_response(),
     }
 }

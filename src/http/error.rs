@@ -15,7 +15,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), source: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            source: None,
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
@@ -27,16 +32,28 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "CONFLICT", message)
     }
     pub fn not_authenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "NOT_AUTHENTICATED", "Not authenticated")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "NOT_AUTHENTICATED",
+            "Not authenticated",
+        )
     }
     pub fn not_authorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "NOT_AUTHORIZED", message)
     }
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method not allowed")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "Method not allowed",
+        )
     }
     pub fn too_large() -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "CONTENT_TOO_LARGE", "Request body too large")
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "CONTENT_TOO_LARGE",
+            "Request body too large",
+        )
     }
     pub fn bad_gateway(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, "BAD_GATEWAY", message)
@@ -76,12 +93,14 @@ impl IntoResponse for ApiError {
         if let Some(source) = &self.source {
             tracing::error!(error = format!("{source:#}"), "request failed");
         }
-        let failure_code = matches!(self.code, "NOT_AUTHORIZED" | "LIMITS_REACHED").then_some(self.code);
+        let failure_code =
+            matches!(self.code, "NOT_AUTHORIZED" | "LIMITS_REACHED").then_some(self.code);
         let mut response = (self.status, Json(self.body())).into_response();
         if let Some(code) = failure_code {
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static("x-failure-code"), HeaderValue::from_static(code));
+            response.headers_mut().insert(
+                HeaderName::from_static("x-failure-code"),
+                HeaderValue::from_static(code),
+            );
         }
         response
     }

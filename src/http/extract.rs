@@ -19,12 +19,20 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
             .await
             .map_err(|_| ApiError::too_large())?;
         if media.as_deref() != Some("application/json") {
-            return Err(ApiError::bad_request("Content-Type must be application/json"));
+            return Err(ApiError::bad_request(
+                "Content-Type must be application/json",
+            ));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(Map::new()));

@@ -20,9 +20,10 @@ use tower_http::trace::TraceLayer;
 pub fn router(state: AppState) -> Router {
     let api = api::routes();
     let spec: Arc<Value> = Arc::new(api::openapi::document(&api.ops));
-    let management = api
-        .router
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    let management = api.router.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ));
     let spec_route = {
         let spec = spec.clone();
         get(move || async move { Json(spec.as_ref().clone()) })
@@ -34,6 +35,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(|State(s): State<AppState>| async move { s.metrics.render() }),
+        )
         .nest("/v1", v1.clone())
         .nest("/api/v1", v1)
         .fallback(|| async { ApiError::not_found() })

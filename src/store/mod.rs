@@ -4,8 +4,14 @@
 //! both), so every domain verb is written once; the few places where the dialects differ
 //! (full-text search, row claiming) branch on [`Backend`]. Each backend has its own migrations
 //! with the same table and column names. The conformance tests run every verb on both.
+pub mod cascade;
+pub mod channel;
+pub mod contacts;
+pub mod integration;
+pub mod outbox;
 pub mod refs;
 pub mod resource;
+pub mod search;
 pub mod sql;
 pub mod tokens;
 

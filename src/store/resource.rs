@@ -81,15 +81,36 @@ pub struct Field {
 impl Field {
     /// A field that is both written and read.
     pub const fn rw(wire: &'static str, column: &'static str, ty: Ty, doc: &'static str) -> Self {
-        Self { wire, column, ty, read: true, write: true, doc }
+        Self {
+            wire,
+            column,
+            ty,
+            read: true,
+            write: true,
+            doc,
+        }
     }
     /// A field that is written but never read back (secrets).
     pub const fn wo(wire: &'static str, column: &'static str, ty: Ty, doc: &'static str) -> Self {
-        Self { wire, column, ty, read: false, write: true, doc }
+        Self {
+            wire,
+            column,
+            ty,
+            read: false,
+            write: true,
+            doc,
+        }
     }
     /// A field that is read but set only by Chatwire itself.
     pub const fn ro(wire: &'static str, column: &'static str, ty: Ty, doc: &'static str) -> Self {
-        Self { wire, column, ty, read: true, write: false, doc }
+        Self {
+            wire,
+            column,
+            ty,
+            read: true,
+            write: false,
+            doc,
+        }
     }
 }
 
@@ -151,10 +172,30 @@ pub struct ListQuery {
 
 fn decode(row: &AnyRow, idx: usize, col: Col) -> Value {
     match col {
-        Col::Text => row.try_get::<Option<String>, _>(idx).ok().flatten().map(Value::String).unwrap_or(Value::Null),
-        Col::Int => row.try_get::<Option<i64>, _>(idx).ok().flatten().map(Value::from).unwrap_or(Value::Null),
-        Col::Bool => row.try_get::<Option<i64>, _>(idx).ok().flatten().map(|i| Value::Bool(i != 0)).unwrap_or(Value::Null),
-        Col::Float => row.try_get::<Option<f64>, _>(idx).ok().flatten().map(Value::from).unwrap_or(Value::Null),
+        Col::Text => row
+            .try_get::<Option<String>, _>(idx)
+            .ok()
+            .flatten()
+            .map(Value::String)
+            .unwrap_or(Value::Null),
+        Col::Int => row
+            .try_get::<Option<i64>, _>(idx)
+            .ok()
+            .flatten()
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        Col::Bool => row
+            .try_get::<Option<i64>, _>(idx)
+            .ok()
+            .flatten()
+            .map(|i| Value::Bool(i != 0))
+            .unwrap_or(Value::Null),
+        Col::Float => row
+            .try_get::<Option<f64>, _>(idx)
+            .ok()
+            .flatten()
+            .map(Value::from)
+            .unwrap_or(Value::Null),
         Col::Json => row
             .try_get::<Option<String>, _>(idx)
             .ok()
@@ -177,6 +218,36 @@ fn to_wire(res: &Resource, row: &AnyRow) -> Map<String, Value> {
     obj
 }
 
+/// A row to insert with [`Db::insert_resources`]: its resource, new id and validated columns.
+#[derive(Debug)]
+pub struct NewRow<'a> {
+    pub res: &'a Resource,
+    pub id: String,
+    pub cols: Vec<(&'static str, Param)>,
+}
+
+/// `INSERT INTO <table> (id, created_at, updated_at, <cols>) VALUES (...)`.
+pub fn insert_sql(res: &Resource, id: &str, cols: &[(&str, Param)], now: i64) -> Sql {
+    let mut sql = Sql::new(format!(
+        "INSERT INTO {} (id, created_at, updated_at",
+        res.table
+    ));
+    for (c, _) in cols {
+        sql.push(", ").push(c);
+    }
+    sql.push(") VALUES (")
+        .bind(id)
+        .push(", ")
+        .bind(now)
+        .push(", ")
+        .bind(now);
+    for (_, v) in cols {
+        sql.push(", ").bind(v.clone());
+    }
+    sql.push(")");
+    sql
+}
+
 fn push_scope(sql: &mut Sql, res: &Resource, scope: Option<&str>) {
     if let (Some((col, _)), Some(parent)) = (res.parent, scope) {
         sql.push(" AND ").push(col).push(" = ").bind(parent);
@@ -185,7 +256,12 @@ fn push_scope(sql: &mut Sql, res: &Resource, scope: Option<&str>) {
 
 impl Db {
     /// Resolves an id or alias to the row's id (within `scope` for nested resources).
-    pub async fn resolve_id(&self, res: &Resource, scope: Option<&str>, key: &str) -> Result<Option<String>, sqlx::Error> {
+    pub async fn resolve_id(
+        &self,
+        res: &Resource,
+        scope: Option<&str>,
+        key: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
         let mut sql = Sql::new(format!("SELECT id FROM {} WHERE (id = ", res.table));
         sql.bind(key);
         if res.has_alias {
@@ -197,28 +273,56 @@ impl Db {
         Ok(row.and_then(|r| r.try_get::<String, _>(0).ok()))
     }
 
-    pub async fn insert_resource(&self, res: &Resource, id: &str, cols: &[(&str, Param)], now: i64) -> Result<(), sqlx::Error> {
-        let mut sql = Sql::new(format!("INSERT INTO {} (id, created_at, updated_at", res.table));
-        for (c, _) in cols {
-            sql.push(", ").push(c);
-        }
-        sql.push(") VALUES (").bind(id).push(", ").bind(now).push(", ").bind(now);
-        for (_, v) in cols {
-            sql.push(", ").bind(v.clone());
-        }
-        sql.push(")");
-        self.exec(&sql).await.map(|_| ())
+    pub async fn insert_resource(
+        &self,
+        res: &Resource,
+        id: &str,
+        cols: &[(&str, Param)],
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        self.exec(&insert_sql(res, id, cols, now)).await.map(|_| ())
     }
 
-    pub async fn fetch_resource(&self, res: &Resource, scope: Option<&str>, id: &str) -> Result<Option<Map<String, Value>>, sqlx::Error> {
-        let mut sql = Sql::new(format!("SELECT {} FROM {} WHERE id = ", res.select_list(), res.table));
+    /// Inserts several rows (of any resources) in one transaction: all of them or none, e.g. a
+    /// conversation with its first messages.
+    pub async fn insert_resources(&self, rows: &[NewRow<'_>], now: i64) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for row in rows {
+            insert_sql(row.res, &row.id, &row.cols, now)
+                .query()
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    pub async fn fetch_resource(
+        &self,
+        res: &Resource,
+        scope: Option<&str>,
+        id: &str,
+    ) -> Result<Option<Map<String, Value>>, sqlx::Error> {
+        let mut sql = Sql::new(format!(
+            "SELECT {} FROM {} WHERE id = ",
+            res.select_list(),
+            res.table
+        ));
         sql.bind(id);
         push_scope(&mut sql, res, scope);
-        Ok(self.fetch_optional(&sql).await?.map(|row| to_wire(res, &row)))
+        Ok(self
+            .fetch_optional(&sql)
+            .await?
+            .map(|row| to_wire(res, &row)))
     }
 
     /// Sets the given columns and bumps `updated_at`; returns whether the row existed.
-    pub async fn update_resource(&self, res: &Resource, id: &str, cols: &[(&str, Param)], now: i64) -> Result<bool, sqlx::Error> {
+    pub async fn update_resource(
+        &self,
+        res: &Resource,
+        id: &str,
+        cols: &[(&str, Param)],
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
         let mut sql = Sql::new(format!("UPDATE {} SET updated_at = ", res.table));
         sql.bind(now);
         for (c, v) in cols {
@@ -236,8 +340,16 @@ impl Db {
 
     /// One page, ordered by (createdAt, id); the cursor is the last id of the previous page, so
     /// rows inserted meanwhile neither repeat nor shift items between pages.
-    pub async fn list_resources(&self, res: &Resource, q: &ListQuery) -> Result<Vec<Map<String, Value>>, sqlx::Error> {
-        let mut sql = Sql::new(format!("SELECT {} FROM {} WHERE 1=1", res.select_list(), res.table));
+    pub async fn list_resources(
+        &self,
+        res: &Resource,
+        q: &ListQuery,
+    ) -> Result<Vec<Map<String, Value>>, sqlx::Error> {
+        let mut sql = Sql::new(format!(
+            "SELECT {} FROM {} WHERE 1=1",
+            res.select_list(),
+            res.table
+        ));
         push_scope(&mut sql, res, q.scope.as_deref());
         for (col, values) in &q.eq {
             sql.push(" AND ").push(col).push(" IN (");
@@ -253,12 +365,30 @@ impl Db {
             let expected = serde_json::to_string(value).unwrap_or_default();
             match self.backend {
                 Backend::Sqlite => {
-                    let p = format!("$.{}", path.iter().map(|s| format!("\"{}\"", s.replace('"', ""))).collect::<Vec<_>>().join("."));
-                    sql.push(" AND (meta -> ").bind(p).push(") = ").bind(expected);
+                    let p = format!(
+                        "$.{}",
+                        path.iter()
+                            .map(|s| format!("\"{}\"", s.replace('"', "")))
+                            .collect::<Vec<_>>()
+                            .join(".")
+                    );
+                    sql.push(" AND (meta -> ")
+                        .bind(p)
+                        .push(") = ")
+                        .bind(expected);
                 }
                 Backend::Postgres => {
-                    let p = format!("{{{}}}", path.iter().map(|s| format!("\"{}\"", s.replace(['"', '\\'], ""))).collect::<Vec<_>>().join(","));
-                    sql.push(" AND (meta::jsonb #> CAST(").bind(p).push(" AS text[]))::text = ").bind(expected);
+                    let p = format!(
+                        "{{{}}}",
+                        path.iter()
+                            .map(|s| format!("\"{}\"", s.replace(['"', '\\'], "")))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                    sql.push(" AND (meta::jsonb #> CAST(")
+                        .bind(p)
+                        .push(" AS text[]))::text = ")
+                        .bind(expected);
                 }
             }
         }
@@ -267,17 +397,26 @@ impl Db {
             Order::Desc => ("<", "DESC"),
         };
         if let Some(cursor) = &q.cursor {
-            sql.push(&format!(" AND (created_at, id) {cmp} (SELECT created_at, id FROM {} WHERE id = ", res.table))
-                .bind(cursor.as_str())
-                .push(")");
+            sql.push(&format!(
+                " AND (created_at, id) {cmp} (SELECT created_at, id FROM {} WHERE id = ",
+                res.table
+            ))
+            .bind(cursor.as_str())
+            .push(")");
         }
-        sql.push(&format!(" ORDER BY created_at {dir}, id {dir} LIMIT ")).bind(q.take);
+        sql.push(&format!(" ORDER BY created_at {dir}, id {dir} LIMIT "))
+            .bind(q.take);
         let rows = self.fetch_all(&sql).await?;
         Ok(rows.iter().map(|r| to_wire(res, r)).collect())
     }
 
     /// Reads one column of a row as text (e.g. a sealed secret or stored meta).
-    pub async fn column_text(&self, res: &Resource, id: &str, column: &str) -> Result<Option<String>, sqlx::Error> {
+    pub async fn column_text(
+        &self,
+        res: &Resource,
+        id: &str,
+        column: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
         let mut sql = Sql::new(format!("SELECT {column} FROM {} WHERE id = ", res.table));
         sql.bind(id);
         let row = self.fetch_optional(&sql).await?;

@@ -53,7 +53,10 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempD
             );
             sqlx::any::install_default_drivers();
             let pool = sqlx::AnyPool::connect(&admin).await.expect("connect admin");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("create db");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .expect("create db");
             pool.close().await;
             let mut url = url::Url::parse(&admin).expect("url");
             url.set_path(&format!("/{name}"));
@@ -82,6 +85,11 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Te
 }
 
 pub async fn start(config: Config, dir: Option<tempfile::TempDir>) -> TestApp {
+    // `RUST_LOG=chatwire=debug cargo test` shows the server's logs beside a failing test.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let database_url = config.database_url.clone();
     let app = App::build(config).await.expect("app builds");
     let base = format!("http://{}", app.local_addr());

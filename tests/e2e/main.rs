@@ -1,4 +1,8 @@
 //! End-to-end tests: the real application on a free port, a fresh database (SQLite always,
 //! PostgreSQL when `CHATWIRE_TEST_POSTGRES_URL` is set), HTTP from the outside.
 mod api;
+mod bad_input;
+mod channel;
 mod common;
+mod conformance;
+mod operations;

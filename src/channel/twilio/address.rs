@@ -180,7 +180,10 @@ mod tests {
         ] {
             assert!(Address::parse(bad).is_err(), "{bad:?} accepted");
         }
-        assert!(Address::parse("+1234567").is_ok(), "7 digits is the minimum");
+        assert!(
+            Address::parse("+1234567").is_ok(),
+            "7 digits is the minimum"
+        );
     }
 
     #[test]

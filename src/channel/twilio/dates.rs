@@ -101,6 +101,19 @@ pub fn iso8601(time: SystemTime) -> String {
     )
 }
 
+/// `YYMMDDhhmm`, the carrier "done date" of a delivery receipt (`RawDlrDoneDate`).
+pub fn dlr_done_date(time: SystemTime) -> String {
+    let p = parts(time);
+    format!(
+        "{:02}{:02}{:02}{:02}{:02}",
+        p.year.rem_euclid(100),
+        p.month,
+        p.day,
+        p.hour,
+        p.minute
+    )
+}
+
 /// A decimal field of at most 4 digits within `range` (no signs, no spaces).
 fn number(text: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
     if text.is_empty() || text.len() > 4 || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -174,6 +187,7 @@ mod tests {
         let t = from_unix_seconds(1_692_853_305);
         assert_eq!(rfc2822(t), "Thu, 24 Aug 2023 05:01:45 +0000");
         assert_eq!(iso8601(t), "2023-08-24T05:01:45Z");
+        assert_eq!(dlr_done_date(t), "2308240501");
     }
 
     #[test]
@@ -190,13 +204,25 @@ mod tests {
         let midnight = from_unix_seconds(1_692_835_200);
         assert_eq!(parse_iso8601("2023-08-24"), Some(midnight));
         assert_eq!(parse_iso8601("2023-08-24T00:00:00+00:00"), Some(midnight));
-        assert_eq!(parse_rfc2822("Thu, 24 Aug 2023 00:00:00 +0000"), Some(midnight));
-        assert_eq!(rfc2822(from_unix_seconds(951_782_400)), "Tue, 29 Feb 2000 00:00:00 +0000");
+        assert_eq!(
+            parse_rfc2822("Thu, 24 Aug 2023 00:00:00 +0000"),
+            Some(midnight)
+        );
+        assert_eq!(
+            rfc2822(from_unix_seconds(951_782_400)),
+            "Tue, 29 Feb 2000 00:00:00 +0000"
+        );
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "2023-13-01", "2023-08-24T25:00:00Z", "yesterday", "2023-08-24T00:00"] {
+        for bad in [
+            "",
+            "2023-13-01",
+            "2023-08-24T25:00:00Z",
+            "yesterday",
+            "2023-08-24T00:00",
+        ] {
             assert_eq!(parse_iso8601(bad), None, "{bad}");
         }
         assert_eq!(parse_rfc2822("Thu, 24 Foo 2023 00:00:00 +0000"), None);

@@ -79,7 +79,11 @@ fn require<'a>(params: &'a [(String, String)], name: &'static str) -> Result<&'a
 }
 
 /// Checks the shape of a Twilio SID loosely: 34 ASCII alphanumerics starting with `prefixes`.
-fn sid(params: &[(String, String)], name: &'static str, prefixes: &[&str]) -> Result<String, FormError> {
+fn sid(
+    params: &[(String, String)],
+    name: &'static str,
+    prefixes: &[&str],
+) -> Result<String, FormError> {
     let value = require(params, name)?;
     let shaped = value.len() == 34 && value.bytes().all(|b| b.is_ascii_alphanumeric());
     if !shaped || !prefixes.iter().any(|p| value.starts_with(p)) {

@@ -74,7 +74,11 @@ fn whatsapp_webhook_carries_profile_name_and_wa_id() {
 
 #[test]
 fn every_media_item_is_collected_in_order() {
-    let form = with(sms_form(), "MessageSid", "MM00000000000000000000000000000003");
+    let form = with(
+        sms_form(),
+        "MessageSid",
+        "MM00000000000000000000000000000003",
+    );
     let mut form = with(form, "NumMedia", "2");
     form.extend(pairs(&[
         ("MediaUrl1", "https://api.twilio.com/media/ME2"),
@@ -184,7 +188,10 @@ fn status_rank_is_monotonic_along_the_lifecycle() {
         assert!(failure.is_terminal() && failure.is_failure());
         for status in path {
             assert!(failure.advances(status));
-            assert!(!status.advances(failure), "{status} must not replace {failure}");
+            assert!(
+                !status.advances(failure),
+                "{status} must not replace {failure}"
+            );
         }
     }
     assert!(!Delivered.is_terminal(), "read may still follow delivered");
@@ -195,7 +202,10 @@ fn status_strings_round_trip() {
     for status in ALL_STATUSES {
         assert_eq!(status.as_str().parse::<MessageStatus>(), Ok(status));
         let json = serde_json::to_string(&status).expect("serialize");
-        assert_eq!(serde_json::from_str::<MessageStatus>(&json).ok(), Some(status));
+        assert_eq!(
+            serde_json::from_str::<MessageStatus>(&json).ok(),
+            Some(status)
+        );
     }
     assert_eq!("Delivered".parse(), Ok(MessageStatus::Delivered));
     assert!("bogus".parse::<MessageStatus>().is_err());
@@ -240,7 +250,11 @@ fn status_callback_rejects_missing_or_unknown_status() {
         Err(FormError::Invalid { .. })
     ));
     assert!(matches!(
-        StatusCallback::parse(&pairs(&[sid, ("MessageStatus", "sent"), ("ErrorCode", "x")])),
+        StatusCallback::parse(&pairs(&[
+            sid,
+            ("MessageStatus", "sent"),
+            ("ErrorCode", "x")
+        ])),
         Err(FormError::Invalid { .. })
     ));
 }

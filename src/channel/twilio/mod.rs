@@ -2,5 +2,6 @@
 pub mod address;
 pub mod dates;
 pub mod form;
+pub mod resources;
 pub mod rest_client;
 pub mod signature;

@@ -104,9 +104,7 @@ struct UrlParts<'a> {
 
 fn split_url(url: &str) -> Option<UrlParts<'_>> {
     let (scheme, after_scheme) = url.split_once("://")?;
-    let authority_len = after_scheme
-        .find(['/', '?'])
-        .unwrap_or(after_scheme.len());
+    let authority_len = after_scheme.find(['/', '?']).unwrap_or(after_scheme.len());
     let authority = &after_scheme[..authority_len];
     let head_len = scheme.len() + 3;
     let host_start = authority.rfind('@').map_or(0, |at| at + 1);

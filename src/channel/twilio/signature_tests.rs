@@ -48,16 +48,27 @@ fn v1_common_fixture_signs_and_validates() {
 #[test]
 fn v2_https_default_port_signature_validates_on_portless_url() {
     let with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
-    assert_eq!(compute(TOKEN, with_port, &p()), "kvajT1Ptam85bY51eRf/AJRuM3w=");
+    assert_eq!(
+        compute(TOKEN, with_port, &p()),
+        "kvajT1Ptam85bY51eRf/AJRuM3w="
+    );
     assert!(validate(TOKEN, U, &p(), "kvajT1Ptam85bY51eRf/AJRuM3w="));
 }
 
 #[test]
 fn v3_http_default_port_signature_validates_on_portless_url() {
     let with_port = "http://mycompany.com:80/myapp.php?foo=1&bar=2";
-    assert_eq!(compute(TOKEN, with_port, &p()), "0ZXoZLH/DfblKGATFgpif+LLRf4=");
+    assert_eq!(
+        compute(TOKEN, with_port, &p()),
+        "0ZXoZLH/DfblKGATFgpif+LLRf4="
+    );
     let received = "http://mycompany.com/myapp.php?foo=1&bar=2";
-    assert!(validate(TOKEN, received, &p(), "0ZXoZLH/DfblKGATFgpif+LLRf4="));
+    assert!(validate(
+        TOKEN,
+        received,
+        &p(),
+        "0ZXoZLH/DfblKGATFgpif+LLRf4="
+    ));
 }
 
 #[test]
@@ -100,7 +111,10 @@ fn v7_json_body_with_query_validates() {
     let sig = "a9nBmqA0ju/hNViExpshrM61xv4=";
     assert_eq!(compute(TOKEN, &url, &[]), sig);
     assert!(validate_json_body(TOKEN, &url, BODY, sig));
-    assert!(!validate_json_body(TOKEN, &url, b"{}", sig), "tampered body");
+    assert!(
+        !validate_json_body(TOKEN, &url, b"{}", sig),
+        "tampered body"
+    );
 }
 
 #[test]
@@ -335,7 +349,10 @@ fn node_round_trip_vectors_with_other_token() {
     let url = "https://example.com/path?test=param";
     assert_eq!(compute("s3cr3t", url, &[]), "loLgTitFAoWx57yy5oEU4Hlddzw=");
     let with_port = "https://example.com:443/path?test=param";
-    assert_eq!(compute("s3cr3t", with_port, &[]), "IdwMFypqvNxti3YgvWWmfcNL26M=");
+    assert_eq!(
+        compute("s3cr3t", with_port, &[]),
+        "IdwMFypqvNxti3YgvWWmfcNL26M="
+    );
     assert!(validate("s3cr3t", url, &[], "IdwMFypqvNxti3YgvWWmfcNL26M="));
 }
 

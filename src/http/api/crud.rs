@@ -20,16 +20,31 @@ pub struct Ids {
 
 impl Ids {
     pub fn split(res: &Resource, mut params: Vec<String>) -> Self {
-        let parent = if res.parent.is_some() && !params.is_empty() { Some(params.remove(0)) } else { None };
-        Self { parent, id: params.into_iter().next() }
+        let parent = if res.parent.is_some() && !params.is_empty() {
+            Some(params.remove(0))
+        } else {
+            None
+        };
+        Self {
+            parent,
+            id: params.into_iter().next(),
+        }
     }
 }
 
 /// Resolves the parent (404 if missing) and returns its real id.
-pub async fn parent_scope(state: &AppState, res: &Resource, ids: &Ids) -> ApiResult<Option<String>> {
+pub async fn parent_scope(
+    state: &AppState,
+    res: &Resource,
+    ids: &Ids,
+) -> ApiResult<Option<String>> {
     match (res.parent, &ids.parent) {
         (Some((_, parent)), Some(key)) => {
-            let id = state.db.resolve_id(parent, None, key).await?.ok_or_else(ApiError::not_found)?;
+            let id = state
+                .db
+                .resolve_id(parent, None, key)
+                .await?
+                .ok_or_else(ApiError::not_found)?;
             Ok(Some(id))
         }
         _ => Ok(None),
@@ -37,16 +52,31 @@ pub async fn parent_scope(state: &AppState, res: &Resource, ids: &Ids) -> ApiRes
 }
 
 /// Resolves the resource id or alias (404 if missing) within the parent scope.
-pub async fn existing(state: &AppState, res: &Resource, ids: &Ids) -> ApiResult<(Option<String>, String)> {
+pub async fn existing(
+    state: &AppState,
+    res: &Resource,
+    ids: &Ids,
+) -> ApiResult<(Option<String>, String)> {
     let scope = parent_scope(state, res, ids).await?;
     let key = ids.id.as_deref().ok_or_else(ApiError::not_found)?;
-    let id = state.db.resolve_id(res, scope.as_deref(), key).await?.ok_or_else(ApiError::not_found)?;
+    let id = state
+        .db
+        .resolve_id(res, scope.as_deref(), key)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok((scope, id))
 }
 
 /// Inserts a validated row; `extra` keys are allowed in the body but handled by the caller.
-pub async fn insert(state: &AppState, res: &Resource, ids: &Ids, body: &Map<String, Value>, extra: &[&str]) -> ApiResult<String> {
+pub async fn insert(
+    state: &AppState,
+    res: &Resource,
+    ids: &Ids,
+    body: &Map<String, Value>,
+    extra: &[&str],
+) -> ApiResult<String> {
     let scope = parent_scope(state, res, ids).await?;
+    super::bot_settings::check(state, res, body, None).await?;
     let mut cols = validate::columns(state, res, body, Mode::Create, extra).await?;
     if let (Some((col, _)), Some(parent)) = (res.parent, scope) {
         cols.push((col, Param::from(parent)));
@@ -56,20 +86,36 @@ pub async fn insert(state: &AppState, res: &Resource, ids: &Ids, body: &Map<Stri
     Ok(id)
 }
 
-pub async fn create(state: AppState, res: &'static Resource, ids: Ids, body: Map<String, Value>) -> ApiResult<Json<Value>> {
+pub async fn create(
+    state: AppState,
+    res: &'static Resource,
+    ids: Ids,
+    body: Map<String, Value>,
+) -> ApiResult<Json<Value>> {
     let id = insert(&state, res, &ids, &body, &[]).await?;
     Ok(Json(json!({ "id": id })))
 }
 
 pub async fn fetch(state: AppState, res: &'static Resource, ids: Ids) -> ApiResult<Json<Value>> {
     let (scope, id) = existing(&state, res, &ids).await?;
-    let row = state.db.fetch_resource(res, scope.as_deref(), &id).await?.ok_or_else(ApiError::not_found)?;
+    let row = state
+        .db
+        .fetch_resource(res, scope.as_deref(), &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(Value::Object(row)))
 }
 
 /// Applies a partial update; `extra` keys are allowed but handled by the caller.
-pub async fn apply_update(state: &AppState, res: &Resource, ids: &Ids, mut body: Map<String, Value>, extra: &[&str]) -> ApiResult<String> {
+pub async fn apply_update(
+    state: &AppState,
+    res: &Resource,
+    ids: &Ids,
+    mut body: Map<String, Value>,
+    extra: &[&str],
+) -> ApiResult<String> {
     let (_, id) = existing(state, res, ids).await?;
+    super::bot_settings::check(state, res, &body, Some(&id)).await?;
     if let Some(meta) = body.get("meta") {
         let stored = state.db.column_text(res, &id, "meta").await?;
         if let Some(merged) = validate::merge_meta(stored.as_deref(), meta) {
@@ -83,21 +129,40 @@ pub async fn apply_update(state: &AppState, res: &Resource, ids: &Ids, mut body:
     Ok(id)
 }
 
-pub async fn update(state: AppState, res: &'static Resource, ids: Ids, body: Map<String, Value>) -> ApiResult<Json<Value>> {
+pub async fn update(
+    state: AppState,
+    res: &'static Resource,
+    ids: Ids,
+    body: Map<String, Value>,
+) -> ApiResult<Json<Value>> {
     let id = apply_update(&state, res, &ids, body, &[]).await?;
     Ok(Json(json!({ "id": id })))
 }
 
-pub async fn delete(state: AppState, res: &'static Resource, ids: Ids, body: Map<String, Value>) -> ApiResult<Json<Value>> {
+pub async fn delete(
+    state: AppState,
+    res: &'static Resource,
+    ids: Ids,
+    body: Map<String, Value>,
+) -> ApiResult<Json<Value>> {
     if let Some(key) = body.keys().next() {
         return Err(ApiError::bad_request(format!("\"{key}\" is not allowed")));
     }
     let (_, id) = existing(&state, res, &ids).await?;
-    state.db.delete_resource(res, &id).await?;
+    state
+        .db
+        .delete_with_children(res, &id, &super::resources::children(res))
+        .await?;
     Ok(Json(json!({ "id": id })))
 }
 
-pub async fn list(state: AppState, res: &'static Resource, ids: Ids, headers: HeaderMap, uri: Uri) -> ApiResult<Response> {
+pub async fn list(
+    state: AppState,
+    res: &'static Resource,
+    ids: Ids,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult<Response> {
     let format = lists::format(&headers)?;
     let scope = parent_scope(&state, res, &ids).await?;
     let query = lists::parse_query(uri.query(), res, scope);

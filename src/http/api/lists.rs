@@ -43,7 +43,11 @@ pub fn format(headers: &HeaderMap) -> Result<Format, ApiError> {
 pub fn parse_query(raw: Option<&str>, res: &Resource, scope: Option<String>) -> ListQuery {
     let mut q = ListQuery {
         cursor: None,
-        order: if res.list_asc { Order::Asc } else { Order::Desc },
+        order: if res.list_asc {
+            Order::Asc
+        } else {
+            Order::Desc
+        },
         take: 100,
         meta: Vec::new(),
         eq: Vec::new(),
@@ -70,9 +74,14 @@ pub fn parse_query(raw: Option<&str>, res: &Resource, scope: Option<String>) -> 
                         s => Value::String(s.to_owned()),
                     };
                     q.meta.push((path, v));
-                } else if let Some((_, col)) = res.list_filters.iter().find(|(name, _)| *name == k) {
-                    let values: Vec<String> =
-                        value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                } else if let Some((_, col)) = res.list_filters.iter().find(|(name, _)| *name == k)
+                {
+                    let values: Vec<String> = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect();
                     if !values.is_empty() {
                         q.eq.push((col, values));
                     }
@@ -93,19 +102,29 @@ fn meta_key(key: &str) -> Option<Vec<String>> {
         return None;
     };
     let parts: Vec<String> = rest.split('.').map(str::to_owned).collect();
-    let valid = parts
-        .iter()
-        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-'));
+    let valid = parts.iter().all(|p| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    });
     valid.then_some(parts)
 }
 
 /// Answers a list request: one page as JSON, or every page as a stream.
-pub async fn respond(db: &Db, res: &'static Resource, query: ListQuery, format: Format) -> Result<Response, ApiError> {
+pub async fn respond(
+    db: &Db,
+    res: &'static Resource,
+    query: ListQuery,
+    format: Format,
+) -> Result<Response, ApiError> {
     if format == Format::Json {
         let items = db.list_resources(res, &query).await?;
         let mut body = Map::new();
         let cursor = items.last().and_then(|i| i.get("id").cloned());
-        body.insert("items".into(), Value::Array(items.into_iter().map(Value::Object).collect()));
+        body.insert(
+            "items".into(),
+            Value::Array(items.into_iter().map(Value::Object).collect()),
+        );
         if let Some(cursor) = cursor {
             body.insert("cursor".into(), cursor);
         }
@@ -117,7 +136,9 @@ pub async fn respond(db: &Db, res: &'static Resource, query: ListQuery, format: 
         _ => "application/jsonl",
     };
     let mut response = Response::new(Body::from_stream(stream));
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(response)
 }
 
@@ -136,30 +157,40 @@ fn stream_items(
     format: Format,
 ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
     let remaining = query.take;
-    futures::stream::unfold((db, query, remaining, false), move |(db, mut q, remaining, done)| async move {
-        if done || remaining <= 0 {
-            return None;
-        }
-        q.take = remaining.min(100);
-        match db.list_resources(res, &q).await {
-            Ok(items) if items.is_empty() => None,
-            Ok(items) => {
-                let mut chunk = String::new();
-                let n = items.len() as i64;
-                q.cursor = items.last().and_then(|i| i.get("id")).and_then(Value::as_str).map(str::to_owned);
-                for item in items {
-                    chunk.push_str(&line(format, "item", Value::Object(item)));
+    futures::stream::unfold(
+        (db, query, remaining, false),
+        move |(db, mut q, remaining, done)| async move {
+            if done || remaining <= 0 {
+                return None;
+            }
+            q.take = remaining.min(100);
+            match db.list_resources(res, &q).await {
+                Ok(items) if items.is_empty() => None,
+                Ok(items) => {
+                    let mut chunk = String::new();
+                    let n = items.len() as i64;
+                    q.cursor = items
+                        .last()
+                        .and_then(|i| i.get("id"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    for item in items {
+                        chunk.push_str(&line(format, "item", Value::Object(item)));
+                    }
+                    let done = n < q.take;
+                    Some((Ok(Bytes::from(chunk)), (db, q, remaining - n, done)))
                 }
-                let done = n < q.take;
-                Some((Ok(Bytes::from(chunk)), (db, q, remaining - n, done)))
+                Err(err) => {
+                    tracing::error!(error = %err, "list stream failed");
+                    let body = ApiError::internal(err).body();
+                    Some((
+                        Ok(Bytes::from(line(format, "error", body))),
+                        (db, q, 0, true),
+                    ))
+                }
             }
-            Err(err) => {
-                tracing::error!(error = %err, "list stream failed");
-                let body = ApiError::internal(err).body();
-                Some((Ok(Bytes::from(line(format, "error", body))), (db, q, 0, true)))
-            }
-        }
-    })
+        },
+    )
 }
 
 #[cfg(test)]
@@ -169,8 +200,14 @@ mod tests {
     #[test]
     fn meta_keys_in_both_styles() {
         assert_eq!(meta_key("meta.env"), Some(vec!["env".to_owned()]));
-        assert_eq!(meta_key("meta[a.b]"), Some(vec!["a".to_owned(), "b".to_owned()]));
-        assert_eq!(meta_key("meta[a][b]"), Some(vec!["a".to_owned(), "b".to_owned()]));
+        assert_eq!(
+            meta_key("meta[a.b]"),
+            Some(vec!["a".to_owned(), "b".to_owned()])
+        );
+        assert_eq!(
+            meta_key("meta[a][b]"),
+            Some(vec!["a".to_owned(), "b".to_owned()])
+        );
         assert_eq!(meta_key("meta.a'--"), None);
         assert_eq!(meta_key("other"), None);
     }

@@ -2,10 +2,19 @@
 //!
 //! Routes are declared once in a [`Routes`] registry that builds both the axum router and the
 //! OpenAPI document, so the published spec cannot drift from what is served.
+pub mod blueprint_delete;
+pub mod blueprint_resources;
+pub mod bot_settings;
+pub mod contact_conversations;
+pub mod contact_ensure;
+pub mod conversation_create;
 pub mod crud;
+pub mod dataset_search;
 pub mod lists;
+pub mod message_create;
 pub mod openapi;
 pub mod resources;
+pub mod twilio_setup;
 pub mod validate;
 
 use crate::app::AppState;
@@ -32,6 +41,58 @@ pub struct Op {
     pub response: Value,
 }
 
+impl Op {
+    /// A POST operation (every mutation in ChatBotKit's API is a POST with a JSON body).
+    pub fn post(path: impl Into<String>, id: &str, summary: &str, tag: &str) -> Self {
+        Self::new("post", path.into(), id, summary, tag)
+    }
+
+    /// A GET operation (list and fetch).
+    pub fn get(path: impl Into<String>, id: &str, summary: &str, tag: &str) -> Self {
+        Self::new("get", path.into(), id, summary, tag)
+    }
+
+    fn new(method: &'static str, path: String, id: &str, summary: &str, tag: &str) -> Self {
+        Self {
+            method,
+            path,
+            id: id.to_owned(),
+            summary: summary.to_owned(),
+            tag: tag.to_owned(),
+            request: None,
+            response: json!({"type": "object"}),
+        }
+    }
+
+    /// The JSON schema of the request body.
+    pub fn request(mut self, schema: Value) -> Self {
+        self.request = Some(schema);
+        self
+    }
+
+    /// The JSON schema of the 200 response.
+    pub fn response(mut self, schema: Value) -> Self {
+        self.response = schema;
+        self
+    }
+}
+
+/// The generic verbs [`Routes::crud`] registers; a resource whose verb behaves differently
+/// skips it with [`Routes::crud_except`] and registers its own handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Create,
+    Fetch,
+    Update,
+    Delete,
+    List,
+}
+
+/// The `{id}` answer of create, update and delete.
+pub fn id_schema() -> Value {
+    json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}})
+}
+
 /// Router plus the documentation of every route in it.
 pub struct Routes {
     pub router: Router<AppState>,
@@ -40,7 +101,10 @@ pub struct Routes {
 
 impl Default for Routes {
     fn default() -> Self {
-        Self { router: Router::new(), ops: Vec::new() }
+        Self {
+            router: Router::new(),
+            ops: Vec::new(),
+        }
     }
 }
 
@@ -61,20 +125,37 @@ impl Routes {
         H: Handler<T, AppState>,
         T: 'static,
     {
-        let filter = if op.method == "get" { MethodFilter::GET } else { MethodFilter::POST };
+        let filter = if op.method == "get" {
+            MethodFilter::GET
+        } else {
+            MethodFilter::POST
+        };
         let path = format!("/{}", op.path);
-        self.router = self.router.route(&path, on(filter, handler).fallback(other_method));
+        self.router = self
+            .router
+            .route(&path, on(filter, handler).fallback(other_method));
         self.ops.push(op);
         self
     }
 
     /// Registers create, fetch, update, delete and list for `res`.
     pub fn crud(self, res: &'static Resource, singular: &'static str) -> Self {
+        self.crud_except(res, singular, &[])
+    }
+
+    /// Registers the generic verbs of `res` except those in `skip`, which the caller registers
+    /// itself (axum refuses two handlers for one method and path).
+    pub fn crud_except(
+        mut self,
+        res: &'static Resource,
+        singular: &'static str,
+        skip: &[Verb],
+    ) -> Self {
         let base = res.path;
         let item = format!("{base}/{{{}}}", id_param(singular));
         let read = openapi::read_schema(res);
         let write = openapi::write_schema(res);
-        let id_only = json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}});
+        let id_only = id_schema();
         let op = |method, path: String, verb: &str, request: Option<Value>, response: Value| Op {
             method,
             path,
@@ -86,36 +167,74 @@ impl Routes {
         };
         let list_response = json!({"type": "object", "properties": {
             "items": {"type": "array", "items": read.clone()}, "cursor": {"type": "string"}}});
-        self.add(
-            op("post", format!("{base}/create"), "create", Some(write.clone()), id_only.clone()),
-            move |State(s): State<AppState>, Path(p): Path<Vec<String>>, JsonBody(b): JsonBody| async move {
-                crud::create(s, res, crud::Ids::split(res, p), b).await
-            },
-        )
-        .add(
-            op("get", format!("{item}/fetch"), "fetch", None, read),
-            move |State(s): State<AppState>, Path(p): Path<Vec<String>>| async move {
-                crud::fetch(s, res, crud::Ids::split(res, p)).await
-            },
-        )
-        .add(
-            op("post", format!("{item}/update"), "update", Some(write), id_only.clone()),
-            move |State(s): State<AppState>, Path(p): Path<Vec<String>>, JsonBody(b): JsonBody| async move {
-                crud::update(s, res, crud::Ids::split(res, p), b).await
-            },
-        )
-        .add(
-            op("post", format!("{item}/delete"), "delete", Some(json!({"type": "object"})), id_only),
-            move |State(s): State<AppState>, Path(p): Path<Vec<String>>, JsonBody(b): JsonBody| async move {
-                crud::delete(s, res, crud::Ids::split(res, p), b).await
-            },
-        )
-        .add(
-            op("get", format!("{base}/list"), "list", None, list_response),
-            move |State(s): State<AppState>, Path(p): Path<Vec<String>>, headers: HeaderMap, uri: Uri| async move {
-                crud::list(s, res, crud::Ids::split(res, p), headers, uri).await
-            },
-        )
+        if !skip.contains(&Verb::Create) {
+            self = self.add(
+                op(
+                    "post",
+                    format!("{base}/create"),
+                    "create",
+                    Some(write.clone()),
+                    id_only.clone(),
+                ),
+                move |State(s): State<AppState>,
+                      Path(p): Path<Vec<String>>,
+                      JsonBody(b): JsonBody| async move {
+                    crud::create(s, res, crud::Ids::split(res, p), b).await
+                },
+            );
+        }
+        if !skip.contains(&Verb::Fetch) {
+            self = self.add(
+                op("get", format!("{item}/fetch"), "fetch", None, read),
+                move |State(s): State<AppState>, Path(p): Path<Vec<String>>| async move {
+                    crud::fetch(s, res, crud::Ids::split(res, p)).await
+                },
+            );
+        }
+        if !skip.contains(&Verb::Update) {
+            self = self.add(
+                op(
+                    "post",
+                    format!("{item}/update"),
+                    "update",
+                    Some(write),
+                    id_only.clone(),
+                ),
+                move |State(s): State<AppState>,
+                      Path(p): Path<Vec<String>>,
+                      JsonBody(b): JsonBody| async move {
+                    crud::update(s, res, crud::Ids::split(res, p), b).await
+                },
+            );
+        }
+        if !skip.contains(&Verb::Delete) {
+            self = self.add(
+                op(
+                    "post",
+                    format!("{item}/delete"),
+                    "delete",
+                    Some(json!({"type": "object"})),
+                    id_only,
+                ),
+                move |State(s): State<AppState>,
+                      Path(p): Path<Vec<String>>,
+                      JsonBody(b): JsonBody| async move {
+                    crud::delete(s, res, crud::Ids::split(res, p), b).await
+                },
+            );
+        }
+        if !skip.contains(&Verb::List) {
+            self = self.add(
+                op("get", format!("{base}/list"), "list", None, list_response),
+                move |State(s): State<AppState>,
+                      Path(p): Path<Vec<String>>,
+                      headers: HeaderMap,
+                      uri: Uri| async move {
+                    crud::list(s, res, crud::Ids::split(res, p), headers, uri).await
+                },
+            );
+        }
+        self
     }
 }
 
@@ -126,7 +245,10 @@ fn id_param(singular: &str) -> String {
 
 fn pascal(s: &str) -> String {
     let mut chars = s.chars();
-    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 /// Every management route (authenticated), relative to `/v1` or `/api/v1`.

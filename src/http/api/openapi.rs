@@ -7,7 +7,9 @@ fn field_schema(ty: Ty, doc: &str) -> Value {
     let mut s = match ty {
         Ty::Enum(values, default) => json!({"type": "string", "enum": values, "default": default}),
         Ty::Bool(default) => json!({"type": "boolean", "default": default}),
-        Ty::Int(min, max) => json!({"type": "integer", "minimum": min, "maximum": max, "nullable": true}),
+        Ty::Int(min, max) => {
+            json!({"type": "integer", "minimum": min, "maximum": max, "nullable": true})
+        }
         Ty::Float => json!({"type": "number", "nullable": true}),
         Ty::Meta => json!({"type": "object", "additionalProperties": true, "nullable": true}),
         Ty::Json => json!({"nullable": true}),
@@ -65,9 +67,12 @@ pub fn document(ops: &[Op]) -> Value {
             operation["parameters"] = Value::Array(params);
         }
         if let Some(request) = &op.request {
-            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": request}}});
+            operation["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": request}}});
         }
-        let entry = paths.entry(format!("/{}", op.path)).or_insert_with(|| json!({}));
+        let entry = paths
+            .entry(format!("/{}", op.path))
+            .or_insert_with(|| json!({}));
         entry[op.method] = operation;
     }
     json!({
@@ -84,4 +89,3 @@ pub fn document(ops: &[Op]) -> Value {
         }
     })
 }
-

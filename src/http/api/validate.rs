@@ -71,7 +71,13 @@ fn text<'a>(key: &str, value: &'a Value, max: usize) -> Result<Option<&'a str>, 
 }
 
 /// One field's value as a column parameter. `Ok(None)` leaves the column out of the statement.
-async fn convert(state: &AppState, key: &str, ty: Ty, value: Option<&Value>, mode: Mode) -> Result<Option<Param>, String> {
+async fn convert(
+    state: &AppState,
+    key: &str,
+    ty: Ty,
+    value: Option<&Value>,
+    mode: Mode,
+) -> Result<Option<Param>, String> {
     let v = value.unwrap_or(&Value::Null);
     let nonempty = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
     Ok(Some(match ty {
@@ -149,7 +155,11 @@ async fn convert(state: &AppState, key: &str, ty: Ty, value: Option<&Value>, mod
                 };
                 match phone::normalize_e164(number) {
                     Some(e164) => Param::from(format!("{prefix}{e164}")),
-                    None => return Err(format!("\"{key}\" must be an E.164 number or whatsapp:+E.164")),
+                    None => {
+                        return Err(format!(
+                            "\"{key}\" must be an E.164 number or whatsapp:+E.164"
+                        ))
+                    }
                 }
             }
         },
@@ -157,7 +167,10 @@ async fn convert(state: &AppState, key: &str, ty: Ty, value: Option<&Value>, mod
             None => Param::Text(None),
             Some(s) => {
                 let valid = s.split_once('@').is_some_and(|(user, host)| {
-                    !user.is_empty() && host.contains('.') && !host.starts_with('.') && !host.ends_with('.')
+                    !user.is_empty()
+                        && host.contains('.')
+                        && !host.starts_with('.')
+                        && !host.ends_with('.')
                 }) && !s.contains(char::is_whitespace);
                 if !valid {
                     return Err(format!("\"{key}\" must be a valid email"));
@@ -176,7 +189,9 @@ async fn convert(state: &AppState, key: &str, ty: Ty, value: Option<&Value>, mod
 /// `meta` on update: replaced wholesale, unless `{"$update": {...}}` asks for a merge; keys that
 /// start with a non-word character or `_` are dropped, as ChatBotKit does.
 pub fn merge_meta(stored: Option<&str>, incoming: &Value) -> Option<Value> {
-    let Value::Object(map) = incoming else { return None };
+    let Value::Object(map) = incoming else {
+        return None;
+    };
     let patch = map.get("$update")?.as_object()?;
     let mut base = stored
         .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
@@ -197,7 +212,10 @@ mod tests {
 
     #[test]
     fn meta_update_merges_only_with_dollar_update() {
-        let merged = merge_meta(Some(r#"{"a":1,"b":2}"#), &json!({"$update": {"b": 3, "_x": 1, "c": 4}}));
+        let merged = merge_meta(
+            Some(r#"{"a":1,"b":2}"#),
+            &json!({"$update": {"b": 3, "_x": 1, "c": 4}}),
+        );
         assert_eq!(merged, Some(json!({"a": 1, "b": 3, "c": 4})));
         assert_eq!(merge_meta(Some(r#"{"a":1}"#), &json!({"b": 2})), None);
     }

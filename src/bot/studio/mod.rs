@@ -1,0 +1,402 @@
+//! The Studio flow engine (`model: "flow"`): runs a Twilio Studio flow, exported from the
+//! console and stored unchanged in the bot's `flow` field, without Twilio.
+//!
+//! A message from a contact without an active execution starts one at the `Trigger` state
+//! (`incomingMessage`; a flow built for Conversations, whose `incomingMessage` leads nowhere but
+//! whose `incomingConversationMessage` does, starts there instead, since to Chatwire every SMS
+//! or WhatsApp conversation is both). A message to an execution waiting in a
+//! `send-and-wait-for-reply` resumes it through `incomingMessage`; the pipeline's timer turn
+//! (empty text at [`Reply::wake_at_ms`]) fires the widget's `timeout` transition even if the
+//! person never answers. A message that arrives after the deadline first plays the timeout,
+//! as Twilio would have at the time, and then meets whatever the flow does next. An API call
+//! ([`start_execution`]) starts one towards a contact through `incomingRequest` with `flow.data`.
+//!
+//! The execution lives in the engine state the pipeline stores with every reply, so a restart
+//! resumes it; `flow_executions`/`flow_steps` record it for the API (see `store`). A contact
+//! has at most one active execution per flow: a new one ends the others, and an execution
+//! ended through the API is dropped on its next turn.
+//!
+//! Widgets and what Chatwire does with them: see `run.rs`. Limits worth knowing: messages always
+//! go to the conversation's contact from its number (`to`/`from` are rendered but not used for
+//! routing); `deliveryFailure` only follows a body that fails to render, because delivery
+//! happens later, in the outbox; media URLs are not sent; `send-to-flex` hands the conversation
+//! to Chatwire's human inbox and ends the execution; `run-subflow` and voice widgets end the
+//! execution (or take `failed`) with the reason recorded.
+pub mod conditions;
+pub mod flow;
+pub mod http;
+pub mod run;
+pub mod store;
+pub mod template;
+#[cfg(test)]
+pub(crate) mod testkit;
+pub mod validate;
+
+use super::{BotConfig, BotEngine, ChannelKind, EngineContext, EngineError, Reply, Turn};
+use async_trait::async_trait;
+use flow::Flow;
+use run::{Execution, Outcome, Runner};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// What the engine keeps between turns.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FlowState {
+    /// The active execution, if any.
+    pub execution: Option<Execution>,
+}
+
+impl FlowState {
+    fn from_turn(state: &Value) -> Self {
+        // Anything unreadable (another engine's state after a model change) starts afresh
+        // rather than wedging the conversation.
+        state
+            .get("studio")
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    fn to_value(&self) -> Value {
+        json!({ "studio": self })
+    }
+}
+
+/// The Studio flow engine.
+pub struct FlowEngine {
+    ctx: EngineContext,
+}
+
+impl FlowEngine {
+    pub fn new(ctx: EngineContext) -> Self {
+        Self { ctx }
+    }
+}
+
+/// The bot's flow, validated.
+pub fn load(bot: &BotConfig) -> Result<Flow, EngineError> {
+    let value = bot
+        .raw
+        .get("flow")
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| EngineError::Config("the bot has no \"flow\"".into()))?;
+    Flow::load(value).map_err(EngineError::Config)
+}
+
+/// Why an execution could not be started through `incomingRequest`.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Twilio's 20409: one active execution per contact per flow.
+    #[error("an execution ({0}) is already active for this contact")]
+    AlreadyActive(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// Starts an execution towards `turn.contact` through the `incomingRequest` trigger, with
+/// `data` as `flow.data` (Studio's REST `Parameters`).
+///
+/// `turn` is built like an inbound turn for the conversation the messages will belong to, with
+/// empty `text` and that conversation's current engine `state`. The returned [`Reply`] is
+/// recorded and delivered exactly like a bot reply to an inbound message (messages to the
+/// outbox, `state`, `wake_at_ms`).
+pub async fn start_execution(
+    ctx: &EngineContext,
+    turn: &Turn,
+    data: Value,
+) -> Result<Reply, StartError> {
+    let flow = load(&turn.bot)?;
+    let mut state = FlowState::from_turn(&turn.state);
+    if let Some(exec) = &state.execution {
+        let live = exec
+            .waiting
+            .as_ref()
+            .is_some_and(|w| w.until_ms > turn.now_ms);
+        if live && !store::is_ended(&ctx.db, &exec.id).await {
+            return Err(StartError::AlreadyActive(exec.id.clone()));
+        }
+        state.execution = None;
+    }
+    if let Ok(Some(id)) =
+        store::active_for_contact(&ctx.db, &turn.bot.id, &turn.contact.address, turn.now_ms).await
+    {
+        return Err(StartError::AlreadyActive(id));
+    }
+    let engine = FlowEngine::new(ctx.clone());
+    let mut reply = Reply::default();
+    let data = if data.is_object() {
+        data
+    } else {
+        Value::Object(Map::new())
+    };
+    let request = json!({
+        "From": turn.channel_address,
+        "To": turn.contact.address,
+        "parameters": data,
+    });
+    engine
+        .start(
+            &flow,
+            turn,
+            &mut state,
+            "incomingRequest",
+            json!({ "request": request }),
+            data,
+            &mut reply,
+        )
+        .await;
+    Ok(engine.finish(state, reply))
+}
+
+#[async_trait]
+impl BotEngine for FlowEngine {
+    async fn respond(&self, turn: &Turn) -> Result<Reply, EngineError> {
+        let flow = load(&turn.bot)?;
+        let mut state = FlowState::from_turn(&turn.state);
+        let mut reply = Reply::default();
+        if let Some(exec) = &state.execution {
+            if store::is_ended(&self.ctx.db, &exec.id).await {
+                state.execution = None;
+            }
+        }
+        // A wait whose deadline has passed times out first, whatever else this turn brings.
+        if let Some(mut exec) = state.execution.take() {
+            match exec.waiting.clone() {
+                Some(wait) if turn.now_ms >= wait.until_ms => {
+                    let mut out = Outcome::default();
+                    self.runner(&flow, turn)
+                        .advance(&mut exec, &wait.state, "timeout", &mut out)
+                        .await;
+                    state.execution = self.settle(turn, exec, out, &mut reply).await;
+                }
+                Some(_) => state.execution = Some(exec),
+                // Not waiting: it ended without being cleared; a message starts a new one.
+                None => {}
+            }
+        }
+        let is_timer = turn.text.trim().is_empty() && turn.media.is_empty();
+        if is_timer {
+            return Ok(self.finish(state, reply));
+        }
+        match state.execution.take() {
+            Some(mut exec) => {
+                let wait = exec.waiting.clone();
+                match wait.filter(|w| flow.state(&w.state).is_some()) {
+                    Some(wait) => {
+                        exec.set_widget(&wait.state, "inbound", inbound_params(turn));
+                        let mut out = Outcome::default();
+                        self.runner(&flow, turn)
+                            .advance(&mut exec, &wait.state, "incomingMessage", &mut out)
+                            .await;
+                        state.execution = self.settle(turn, exec, out, &mut reply).await;
+                    }
+                    None => {
+                        // The flow was edited and the waiting widget is gone: end this execution
+                        // and let the message start a new one.
+                        let out = Outcome {
+                            ended: Some(Some(
+                                "the waiting widget no longer exists in the flow".into(),
+                            )),
+                            ..Outcome::default()
+                        };
+                        self.settle(turn, exec, out, &mut reply).await;
+                        self.start(
+                            &flow,
+                            turn,
+                            &mut state,
+                            trigger_event(&flow, turn.channel),
+                            message_trigger(turn),
+                            Value::Object(Map::new()),
+                            &mut reply,
+                        )
+                        .await;
+                    }
+                }
+            }
+            None => {
+                self.start(
+                    &flow,
+                    turn,
+                    &mut state,
+                    trigger_event(&flow, turn.channel),
+                    message_trigger(turn),
+                    Value::Object(Map::new()),
+                    &mut reply,
+                )
+                .await;
+            }
+        }
+        Ok(self.finish(state, reply))
+    }
+}
+
+impl FlowEngine {
+    fn runner<'a>(&'a self, flow: &'a Flow, turn: &Turn) -> Runner<'a> {
+        Runner {
+            flow,
+            ctx: &self.ctx,
+            now_ms: turn.now_ms,
+        }
+    }
+
+    /// Starts a new execution from the trigger with `event`.
+    #[allow(clippy::too_many_arguments)]
+    async fn start(
+        &self,
+        flow: &Flow,
+        turn: &Turn,
+        state: &mut FlowState,
+        event: &'static str,
+        trigger: Value,
+        data: Value,
+        reply: &mut Reply,
+    ) {
+        let id = format!("FN{}", crate::domain::ids::new_id());
+        let context = json!({
+            "trigger": trigger,
+            "widgets": {},
+            "flow": {
+                "flow_sid": turn.bot.id,
+                "sid": id,
+                "channel": {"address": turn.channel_address},
+                "data": data,
+                "variables": {},
+            },
+            "contact": {"channel": {"address": turn.contact.address}},
+        });
+        let mut exec = Execution::new(id, event, turn.now_ms, context);
+        store::end_others(
+            &self.ctx.db,
+            &turn.bot.id,
+            &turn.contact.address,
+            &exec.id,
+            turn.now_ms,
+        )
+        .await;
+        let mut out = Outcome::default();
+        self.runner(flow, turn)
+            .advance(&mut exec, &flow.initial_state, event, &mut out)
+            .await;
+        state.execution = self.settle(turn, exec, out, reply).await;
+    }
+
+    /// Records what a run produced, moves its messages and actions into the reply, and keeps
+    /// the execution if it is still running.
+    async fn settle(
+        &self,
+        turn: &Turn,
+        exec: Execution,
+        out: Outcome,
+        reply: &mut Reply,
+    ) -> Option<Execution> {
+        let scope = store::Scope {
+            bot_id: &turn.bot.id,
+            conversation_id: Some(&turn.conversation_id),
+            contact_address: &turn.contact.address,
+            channel_address: turn.channel_address.as_deref(),
+        };
+        store::save(
+            &self.ctx.db,
+            &scope,
+            &exec,
+            &out.steps,
+            out.ended.as_ref(),
+            turn.now_ms,
+        )
+        .await;
+        if let Some(Some(error)) = &out.ended {
+            tracing::warn!(execution = %exec.id, conversation = %turn.conversation_id, error = %error, "flow execution ended with an error");
+        }
+        reply.messages.extend(out.messages);
+        reply.actions.extend(out.actions);
+        out.ended.is_none().then_some(exec)
+    }
+
+    fn finish(&self, state: FlowState, mut reply: Reply) -> Reply {
+        reply.wake_at_ms = state
+            .execution
+            .as_ref()
+            .and_then(|e| e.waiting.as_ref())
+            .map(|w| w.until_ms);
+        reply.state = state.to_value();
+        reply
+    }
+}
+
+/// The trigger event for an inbound message (see the module documentation).
+fn trigger_event(flow: &Flow, _channel: ChannelKind) -> &'static str {
+    let leads = |event: &str| {
+        flow.state(&flow.initial_state)
+            .and_then(|s| s.on(event))
+            .is_some_and(|t| t.next.is_some())
+    };
+    if !leads("incomingMessage") && leads("incomingConversationMessage") {
+        "incomingConversationMessage"
+    } else {
+        "incomingMessage"
+    }
+}
+
+/// The inbound webhook parameters of this turn's message, as Studio exposes them.
+fn inbound_params(turn: &Turn) -> Value {
+    let mut p = Map::new();
+    p.insert("Body".into(), Value::String(turn.text.clone()));
+    p.insert("From".into(), Value::String(turn.contact.address.clone()));
+    p.insert(
+        "To".into(),
+        turn.channel_address
+            .clone()
+            .map_or(Value::Null, Value::String),
+    );
+    p.insert(
+        "NumMedia".into(),
+        Value::String(turn.media.len().to_string()),
+    );
+    for (i, m) in turn.media.iter().enumerate() {
+        p.insert(format!("MediaUrl{i}"), Value::String(m.url.clone()));
+        p.insert(
+            format!("MediaContentType{i}"),
+            Value::String(m.content_type.clone()),
+        );
+    }
+    if let Some(name) = &turn.contact.name {
+        p.insert("ProfileName".into(), Value::String(name.clone()));
+    }
+    if turn.channel == ChannelKind::Whatsapp {
+        let wa_id = turn
+            .contact
+            .address
+            .trim_start_matches("whatsapp:")
+            .trim_start_matches('+');
+        p.insert("WaId".into(), Value::String(wa_id.to_owned()));
+    }
+    Value::Object(p)
+}
+
+/// `trigger` for a message: `trigger.message` and, for flows built on Conversations,
+/// `trigger.conversation` with the same message.
+fn message_trigger(turn: &Turn) -> Value {
+    let message = inbound_params(turn);
+    let mut conversation = message.clone();
+    if let Value::Object(c) = &mut conversation {
+        c.insert(
+            "ConversationSid".into(),
+            Value::String(turn.conversation_id.clone()),
+        );
+        c.insert("Author".into(), Value::String(turn.contact.address.clone()));
+        c.insert(
+            "Source".into(),
+            Value::String(
+                if turn.channel == ChannelKind::Whatsapp {
+                    "WHATSAPP"
+                } else {
+                    "SMS"
+                }
+                .into(),
+            ),
+        );
+    }
+    json!({ "message": message, "conversation": conversation })
+}
+
+#[cfg(test)]
+mod tests;

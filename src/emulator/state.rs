@@ -1,0 +1,391 @@
+//! The emulator's memory: accounts, numbers, messages, opt-outs, pending faults and a log of
+//! every webhook it delivered.
+//!
+//! One `std::sync::Mutex` guards it all. The emulator is a test tool, so simplicity wins over
+//! throughput, but handlers stay fast because the lock is only ever held for a few field
+//! updates and never across an `.await` (a webhook to the gateway can trigger REST calls back
+//! into the emulator while it is in flight).
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::channel::twilio::address::Address;
+use crate::channel::twilio::dates::rfc2822;
+use crate::channel::twilio::form::Media;
+use crate::channel::twilio::resources::{Capabilities, IncomingNumber, MessageResource};
+
+pub(crate) const API_VERSION: &str = "2010-04-01";
+
+/// A fake Twilio account the emulator accepts.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccountConfig {
+    pub sid: String,
+    pub auth_token: String,
+}
+
+impl fmt::Debug for AccountConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountConfig")
+            .field("sid", &self.sid)
+            .field("auth_token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A number owned by an account, with its webhook configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberConfig {
+    pub account_sid: String,
+    /// `+E164` (SMS) or `whatsapp:+E164`: a WhatsApp address enables WhatsApp on the number.
+    pub address: Address,
+    #[serde(default)]
+    pub sms_url: Option<String>,
+    #[serde(default)]
+    pub status_callback: Option<String>,
+}
+
+/// How the next Messages create should fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FaultKind {
+    /// HTTP 500, code 20500.
+    #[serde(rename = "500")]
+    ServerError,
+    /// HTTP 429, code 20429, `Retry-After: 1`.
+    #[serde(rename = "429")]
+    TooManyRequests,
+    /// HTTP 400, code 21610, as if the recipient had opted out.
+    #[serde(rename = "21610")]
+    Unsubscribed,
+    /// Succeeds after `delay_ms` (default 2000).
+    #[serde(rename = "slow")]
+    Slow,
+}
+
+/// `POST /_emulator/faults`: the next `count` creates fail with `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub count: u32,
+    pub kind: FaultKind,
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+}
+
+/// One pending fault, consumed by one create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PendingFault {
+    pub kind: FaultKind,
+    pub delay: Duration,
+}
+
+/// `POST /_emulator/inbound`: a message someone sends to one of our numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundRequest {
+    pub from: String,
+    pub to: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub media: Vec<Media>,
+    /// WhatsApp only; defaults to "Emulator User".
+    #[serde(default)]
+    pub profile_name: Option<String>,
+}
+
+/// What happened to an injected inbound webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundResult {
+    pub message_sid: String,
+    /// HTTP status of the last attempt; `None` if the gateway never answered.
+    pub status: Option<u16>,
+    pub attempts: u32,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// `STOP`/`START` when the body was an opt-out keyword Twilio acts on.
+    #[serde(default)]
+    pub opt_out: Option<String>,
+}
+
+/// A webhook the emulator delivered (inbound message or status callback).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub message_sid: String,
+    pub account_sid: String,
+    pub url: String,
+    pub method: String,
+    pub params: Vec<(String, String)>,
+    pub idempotency_token: String,
+    pub attempts: u32,
+    pub status: Option<u16>,
+}
+
+pub(crate) struct Number {
+    pub sid: String,
+    pub account_sid: String,
+    pub e164: String,
+    pub whatsapp: bool,
+    pub friendly_name: String,
+    pub sms_url: Option<String>,
+    pub sms_method: String,
+    pub sms_fallback_url: Option<String>,
+    pub status_callback: Option<String>,
+    pub status_callback_method: String,
+    pub created: SystemTime,
+    pub updated: SystemTime,
+}
+
+impl Number {
+    pub fn resource(&self) -> IncomingNumber {
+        IncomingNumber {
+            sid: self.sid.clone(),
+            account_sid: self.account_sid.clone(),
+            phone_number: self.e164.clone(),
+            friendly_name: self.friendly_name.clone(),
+            sms_url: self.sms_url.clone(),
+            sms_method: self.sms_method.clone(),
+            sms_fallback_url: self.sms_fallback_url.clone(),
+            sms_application_sid: None,
+            status_callback: self.status_callback.clone(),
+            status_callback_method: self.status_callback_method.clone(),
+            capabilities: Capabilities {
+                voice: true,
+                sms: true,
+                mms: true,
+                fax: false,
+            },
+            api_version: API_VERSION.to_owned(),
+            date_created: Some(rfc2822(self.created)),
+            date_updated: Some(rfc2822(self.updated)),
+            status: "in-use".to_owned(),
+            uri: format!(
+                "/{API_VERSION}/Accounts/{}/IncomingPhoneNumbers/{}.json",
+                self.account_sid, self.sid
+            ),
+        }
+    }
+}
+
+pub(crate) struct StoredMessage {
+    pub resource: MessageResource,
+    pub sent_at: SystemTime,
+    pub status_callback: Option<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub accounts: Vec<AccountConfig>,
+    pub numbers: Vec<Number>,
+    /// Every message, inbound and outbound, oldest first.
+    pub messages: Vec<StoredMessage>,
+    pub webhooks: Vec<DeliveryRecord>,
+    pub callbacks: Vec<DeliveryRecord>,
+    pub faults: VecDeque<PendingFault>,
+    /// (our number, their number), both E.164: Twilio blocks per pair.
+    pub opt_outs: HashSet<(String, String)>,
+}
+
+impl Inner {
+    pub fn number(&self, e164: &str) -> Option<&Number> {
+        self.numbers.iter().find(|n| n.e164 == e164)
+    }
+
+    pub fn message_mut(&mut self, sid: &str) -> Option<&mut StoredMessage> {
+        self.messages.iter_mut().find(|m| m.resource.sid == sid)
+    }
+
+    pub fn token(&self, account_sid: &str) -> Option<String> {
+        self.accounts
+            .iter()
+            .find(|a| a.sid == account_sid)
+            .map(|a| a.auth_token.clone())
+    }
+
+    /// Adds a number, or enables the channel on an existing one, and applies non-empty URLs.
+    pub fn upsert_number(&mut self, config: &NumberConfig) -> &Number {
+        let now = SystemTime::now();
+        let e164 = config.address.e164().to_owned();
+        let index = match self.numbers.iter().position(|n| n.e164 == e164) {
+            Some(index) => index,
+            None => {
+                self.numbers.push(Number {
+                    sid: new_sid("PN"),
+                    account_sid: config.account_sid.clone(),
+                    friendly_name: e164.clone(),
+                    e164,
+                    whatsapp: false,
+                    sms_url: None,
+                    sms_method: "POST".to_owned(),
+                    sms_fallback_url: None,
+                    status_callback: None,
+                    status_callback_method: "POST".to_owned(),
+                    created: now,
+                    updated: now,
+                });
+                self.numbers.len() - 1
+            }
+        };
+        let number = &mut self.numbers[index];
+        number.account_sid.clone_from(&config.account_sid);
+        number.whatsapp |=
+            config.address.channel() == crate::channel::twilio::address::ChannelKind::WhatsApp;
+        if config.sms_url.is_some() {
+            number.sms_url.clone_from(&config.sms_url);
+        }
+        if config.status_callback.is_some() {
+            number.status_callback.clone_from(&config.status_callback);
+        }
+        number.updated = now;
+        &self.numbers[index]
+    }
+}
+
+/// Shared emulator state; cheap to reach through an `Arc`.
+pub struct Emulator {
+    inner: Mutex<Inner>,
+    /// Woken whenever an outbound message is created, for `wait_for_messages`.
+    pub(crate) created: Notify,
+    pub(crate) http: reqwest::Client,
+    pub(crate) timing: Timing,
+}
+
+/// Delays and retry policy, short in tests, closer to Twilio's in the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Pause before each status change (queued -> sent -> delivered).
+    pub status_delay: Duration,
+    /// Attempts per webhook, the first included.
+    pub webhook_attempts: u32,
+    /// Pause before the first retry, doubled for each further one.
+    pub webhook_backoff: Duration,
+    /// Twilio gives up on a webhook after 15 s.
+    pub webhook_timeout: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            status_delay: Duration::from_millis(10),
+            webhook_attempts: 3,
+            webhook_backoff: Duration::from_millis(50),
+            webhook_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl Emulator {
+    pub(crate) fn new(
+        accounts: Vec<AccountConfig>,
+        numbers: &[NumberConfig],
+        timing: Timing,
+    ) -> anyhow::Result<Self> {
+        let mut inner = Inner {
+            accounts,
+            ..Inner::default()
+        };
+        for number in numbers {
+            anyhow::ensure!(
+                inner.token(&number.account_sid).is_some(),
+                "number {} belongs to unknown account {}",
+                number.address,
+                number.account_sid
+            );
+            inner.upsert_number(number);
+        }
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(timing.webhook_timeout)
+            .user_agent("TwilioProxy/1.1")
+            .build()?;
+        Ok(Emulator {
+            inner: Mutex::new(inner),
+            created: Notify::new(),
+            http,
+            timing,
+        })
+    }
+
+    /// Locks the state; a panic in another handler must not wedge the whole emulator.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The configured accounts (tokens included: they are fake).
+    pub fn accounts(&self) -> Vec<AccountConfig> {
+        self.lock().accounts.clone()
+    }
+
+    /// Every message created through the REST API, oldest first, with its current status.
+    pub fn sent_messages(&self) -> Vec<MessageResource> {
+        self.lock()
+            .messages
+            .iter()
+            .filter(|m| m.resource.direction != "inbound")
+            .map(|m| m.resource.clone())
+            .collect()
+    }
+
+    /// Every inbound webhook delivered (one record per injection or replay).
+    pub fn webhooks(&self) -> Vec<DeliveryRecord> {
+        self.lock().webhooks.clone()
+    }
+
+    /// Every status callback delivered.
+    pub fn status_callbacks(&self) -> Vec<DeliveryRecord> {
+        self.lock().callbacks.clone()
+    }
+
+    /// Queues `fault.count` failures for the next Messages creates.
+    pub fn add_fault(&self, fault: Fault) -> usize {
+        let delay = Duration::from_millis(fault.delay_ms.unwrap_or(2000));
+        let mut inner = self.lock();
+        for _ in 0..fault.count {
+            inner.faults.push_back(PendingFault {
+                kind: fault.kind,
+                delay,
+            });
+        }
+        inner.faults.len()
+    }
+
+    pub(crate) fn take_fault(&self) -> Option<PendingFault> {
+        self.lock().faults.pop_front()
+    }
+
+    /// Forgets traffic (messages, webhooks, callbacks, faults, opt-outs); accounts and
+    /// numbers, including webhook URLs set through the API, stay as they are.
+    pub fn reset(&self) {
+        let mut inner = self.lock();
+        inner.messages.clear();
+        inner.webhooks.clear();
+        inner.callbacks.clear();
+        inner.faults.clear();
+        inner.opt_outs.clear();
+    }
+
+    /// Adds or reconfigures a number; its account must exist.
+    pub fn add_number(&self, config: &NumberConfig) -> anyhow::Result<IncomingNumber> {
+        let mut inner = self.lock();
+        anyhow::ensure!(
+            inner.token(&config.account_sid).is_some(),
+            "unknown account {}",
+            config.account_sid
+        );
+        Ok(inner.upsert_number(config).resource())
+    }
+
+    /// Whether Twilio would refuse to send from `ours` to `theirs` because they opted out.
+    pub fn is_opted_out(&self, ours: &str, theirs: &str) -> bool {
+        self.lock()
+            .opt_outs
+            .contains(&(ours.to_owned(), theirs.to_owned()))
+    }
+}
+
+/// A random SID: two-letter prefix and 32 lowercase hex digits, like Twilio's.
+pub(crate) fn new_sid(prefix: &str) -> String {
+    format!("{prefix}{:032x}", rand::random::<u128>())
+}

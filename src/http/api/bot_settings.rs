@@ -1,0 +1,58 @@
+//! Checks of a bot's engine settings on create and update, beyond the generic field types:
+//! a Studio `flow` must load (Twilio's validation rules, every problem named by state and
+//! field), `faq` settings and `labels` overrides must have their documented shapes, and a bot
+//! whose `model` is `flow` must have a flow.
+//!
+//! The generic create/update handlers call [`check`] for every resource; it does nothing for
+//! resources other than bots. Keeping it a hook (rather than bot-specific create and update
+//! routes) leaves the bot's routes, OpenAPI entries and every other check where they are.
+use super::resources::BOT;
+use crate::app::AppState;
+use crate::bot::{faq, labels, studio};
+use crate::http::error::{ApiError, ApiResult};
+use crate::store::resource::Resource;
+use serde_json::{Map, Value};
+
+/// Validates the engine settings in `body`; `existing` is the bot's id on update.
+pub async fn check(state: &AppState, res: &Resource, body: &Map<String, Value>, existing: Option<&str>) -> ApiResult<()> {
+    if !std::ptr::eq(res, &BOT) {
+        return Ok(());
+    }
+    let mut errors = Vec::new();
+    let given = |key: &str| body.get(key).filter(|v| !v.is_null());
+    if let Some(flow) = given("flow") {
+        if let Err(e) = studio::flow::Flow::load(flow) {
+            errors.push(format!("\"flow\" is not a valid Studio flow: {e}"));
+        }
+    }
+    if body.get("model").and_then(Value::as_str) == Some("flow") && given("flow").is_none() {
+        let stored = match existing {
+            Some(id) if !body.contains_key("flow") => state.db.column_text(res, id, "flow").await?,
+            _ => None,
+        };
+        if stored.is_none_or(|s| s == "null") {
+            errors.push("\"flow\" is required when \"model\" is \"flow\"".into());
+        }
+    }
+    if let Some(settings) = given("faq") {
+        if let Err(e) = faq::settings::validate(settings) {
+            errors.push(e);
+        }
+    }
+    if let Some(overrides) = given("labels") {
+        if let Err(e) = labels::validate_overrides(overrides) {
+            errors.push(e);
+        }
+    }
+    if let Some(lang) = body.get("lang").and_then(Value::as_str) {
+        let code = lang.split(['-', '_']).next().unwrap_or("");
+        if !(2..=3).contains(&code.len()) || !code.chars().all(|c| c.is_ascii_alphabetic()) {
+            errors.push("\"lang\" must be a language code such as \"en\" or \"es\"".into());
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(errors.join("; ")))
+    }
+}
