@@ -77,19 +77,12 @@ pub fn register(r: Routes) -> Routes {
         .response(json!({"type": "object", "required": ["text", "usage", "end"], "properties": {"text": text, "usage": usage, "end": end, "actions": actions}}));
     r.add(send, |State(s): State<AppState>, Path(id): Path<String>, h: HeaderMap, JsonBody(b): JsonBody| send_handler(s, id, h, b))
         .add(receive, |State(s): State<AppState>, Path(id): Path<String>, h: HeaderMap, JsonBody(b): JsonBody| async move {
-            converse(s, id, h, b, Kind::Receive).await
+            converse(s, id, h, b, Shape::Receive).await
         })
         .add(complete, |State(s): State<AppState>, Path(id): Path<String>, h: HeaderMap, JsonBody(b): JsonBody| async move {
-            converse(s, id, h, b, Kind::Complete).await
+            converse(s, id, h, b, Shape::Complete).await
         })
         .add(stateless, |State(s): State<AppState>, h: HeaderMap, JsonBody(b): JsonBody| stateless_handler(s, h, b))
-}
-
-/// Which answer shape a stateful call gives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Receive,
-    Complete,
 }
 
 /// Refuses keys outside `allowed`, as ChatBotKit's schemas do.
@@ -131,14 +124,14 @@ async fn send_handler(state: AppState, key: String, headers: HeaderMap, body: Ma
     })
 }
 
-async fn converse(state: AppState, key: String, headers: HeaderMap, body: Map<String, Value>, kind: Kind) -> ApiResult<Response> {
+async fn converse(state: AppState, key: String, headers: HeaderMap, body: Map<String, Value>, shape: Shape) -> ApiResult<Response> {
     let format = lists::format(&headers)?;
-    let text = match kind {
-        Kind::Receive => {
+    let text = match shape {
+        Shape::Receive => {
             only(&body, &["functions", "extensions"])?;
             None
         }
-        Kind::Complete => {
+        _ => {
             only(&body, &["text", "entities", "functions", "extensions", "limits"])?;
             text_field(&body, "text")?
         }
@@ -150,12 +143,7 @@ async fn converse(state: AppState, key: String, headers: HeaderMap, body: Map<St
     if let Some(text) = text.as_deref().filter(|t| !t.trim().is_empty()) {
         insert_message(&state, &conversation, "user", text, None).await?;
     }
-    let mut history = load_history(&state, &conversation).await?;
-    // The newest user message, if it is the last word, is what the bot answers.
-    let text = match history.last() {
-        Some(last) if last.kind == "user" => history.pop().map(|m| m.text).unwrap_or_default(),
-        _ => String::new(),
-    };
+    let (history, text) = split_last_user(load_history(&state, &conversation).await?);
     let engine_state = state
         .db
         .column_text(&super::resources::CONVERSATION, &conversation, "engine_state")
@@ -174,23 +162,317 @@ async fn converse(state: AppState, key: String, headers: HeaderMap, body: Map<St
         state: engine_state,
         now_ms: now_ms(),
     };
-    let ctx = EngineContext::new(&state);
-    let engine = bot::select(&ctx, &turn.bot).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let finish = move |outcome: Outcome| async move {
-        let id = record_reply(&state, &turn.conversation_id, &outcome).await?;
-        let mut answer = json!({"id": id, "text": outcome.text, "usage": {"token": outcome.tokens()}});
-        if kind == Kind::Complete {
-            answer["end"] = json!({"reason": outcome.reason});
-        }
-        outcome.add_actions(&mut answer);
-        Ok::<_, ApiError>((answer, outcome))
+    respond(format, prepare(&state, turn, shape, Some(conversation))?).await
+}
+
+async fn stateless_handler(state: AppState, headers: HeaderMap, body: Map<String, Value>) -> ApiResult<Response> {
+    let format = lists::format(&headers)?;
+    only(
+        &body,
+        &[
+            "messages", "botId", "model", "backstory", "datasetId", "skillsetId", "privacy", "moderation", "contactId", "attachments",
+            "functions", "extensions", "limits",
+        ],
+    )?;
+    let messages = stateless_messages(&body)?;
+    let backstory = extra_backstory(&body)?;
+    let mut bot = match body.get("botId").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        Some(key) => load::load_bot(&state.db, key).await?.ok_or_else(|| ApiError::bad_request("Bot not found"))?,
+        None => inline_bot(&state, &body).await?,
     };
-    match format {
-        Format::Json => {
-            let outcome = run(&ctx, engine.as_ref(), &turn_clone_for_run(&turn)).await;
-            let (answer, _) = finish(outcome).await?;
-            Ok(Json(answer).into_response())
+    append_backstory(&mut bot, backstory);
+    let (history, text) = split_last_user(messages);
+    let turn = Turn {
+        // No conversation is stored; a fresh id keeps log lines of one call together.
+        conversation_id: ids::new_id(),
+        bot,
+        history,
+        text,
+        media: Vec::new(),
+        contact: ContactInfo::default(),
+        channel: ChannelKind::Api,
+        channel_address: None,
+        state: Value::Null,
+        now_ms: now_ms(),
+    };
+    respond(format, prepare(&state, turn, Shape::Stateless, None)?).await
+}
+
+/// `messages` of a stateless call: `[{type, text, meta?}]`.
+fn stateless_messages(body: &Map<String, Value>) -> ApiResult<Vec<HistoryMessage>> {
+    let items = match body.get("messages") {
+        Some(Value::Array(items)) if items.len() <= MAX_MESSAGES => items,
+        Some(Value::Array(_)) => return Err(ApiError::bad_request(format!("\"messages\" must contain at most {MAX_MESSAGES} items"))),
+        None | Some(Value::Null) => return Err(ApiError::bad_request("\"messages\" is required")),
+        Some(_) => return Err(ApiError::bad_request("\"messages\" must be an array")),
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(map) = item else {
+            return Err(ApiError::bad_request(format!("\"messages[{i}]\" must be of type object")));
+        };
+        if let Some(key) = map.keys().find(|k| !matches!(k.as_str(), "type" | "text" | "meta")) {
+            return Err(ApiError::bad_request(format!("\"messages[{i}].{key}\" is not allowed")));
         }
-        _ => Ok(stream_turn(format, ctx, engine, turn_clone_for_run(&turn), finish)),
+        let kind = map.get("type").and_then(Value::as_str).filter(|t| MESSAGE_TYPES.contains(t));
+        let kind = kind.ok_or_else(|| ApiError::bad_request(format!("\"messages[{i}].type\" must be one of [{}]", MESSAGE_TYPES.join(", "))))?;
+        let text = text_field(map, "text")
+            .map_err(|e| ApiError::bad_request(format!("messages[{i}]: {}", e.message)))?
+            .ok_or_else(|| ApiError::bad_request(format!("\"messages[{i}].text\" is required")))?;
+        out.push(HistoryMessage { kind: kind.to_owned(), text });
     }
+    Ok(out)
+}
+
+/// A bot made of the call's own `model`, `backstory` and `datasetId`.
+async fn inline_bot(state: &AppState, body: &Map<String, Value>) -> ApiResult<bot::BotConfig> {
+    let mut raw = Map::new();
+    for key in ["model", "backstory"] {
+        if let Some(value) = text_field(body, key)? {
+            raw.insert(key.into(), Value::String(value));
+        }
+    }
+    if let Some(key) = text_field(body, "datasetId")?.filter(|s| !s.is_empty()) {
+        let id = crate::store::refs::resolve(&state.db, "datasets", &key).await?.ok_or_else(|| ApiError::bad_request("Dataset not found"))?;
+        raw.insert("datasetId".into(), Value::String(id));
+    }
+    Ok(load::from_wire(raw))
+}
+
+fn append_backstory(bot: &mut bot::BotConfig, extra: Option<String>) {
+    if let Some(extra) = extra.filter(|e| !e.trim().is_empty()) {
+        bot.backstory = if bot.backstory.trim().is_empty() { extra } else { format!("{}\n\n{extra}", bot.backstory) };
+    }
+}
+
+/// History and the text to answer: the last message when a user wrote it.
+fn split_last_user(mut messages: Vec<HistoryMessage>) -> (Vec<HistoryMessage>, String) {
+    match messages.last() {
+        Some(last) if last.kind == "user" => {
+            let text = messages.pop().map(|m| m.text).unwrap_or_default();
+            (messages, text)
+        }
+        _ => (messages, String::new()),
+    }
+}
+
+/// What kind of answer a call gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Receive,
+    Complete,
+    Stateless,
+}
+
+/// A turn ready to run.
+struct Prepared {
+    ctx: EngineContext,
+    engine: Box<dyn bot::BotEngine>,
+    turn: Turn,
+    shape: Shape,
+    /// Where the answer is stored (`None`: stateless).
+    conversation: Option<String>,
+}
+
+fn prepare(state: &AppState, turn: Turn, shape: Shape, conversation: Option<String>) -> ApiResult<Prepared> {
+    let ctx = EngineContext::new(state);
+    let engine = bot::select(&ctx, &turn.bot).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Prepared { ctx, engine, turn, shape, conversation })
+}
+
+/// What a turn produced, as the completion API reports it.
+struct Outcome {
+    reply: Reply,
+    text: String,
+    /// ChatBotKit's `end.reason`: `stop`, or `error` when the fallback text was used.
+    reason: &'static str,
+    model: String,
+}
+
+impl Outcome {
+    fn tokens(&self) -> u64 {
+        self.reply.usage.map_or(0, |u| u.prompt_tokens + u.completion_tokens)
+    }
+}
+
+/// Runs the engine; an error becomes the fallback text, as on the phone channels.
+async fn run(p: &Prepared) -> Outcome {
+    let (reply, reason) = match p.engine.respond(&p.turn).await {
+        Ok(reply) => (reply, "stop"),
+        Err(err) => (bot::fallback::fallback_reply(&p.ctx, &p.turn, "engine", &err), "error"),
+    };
+    let model = if reply.usage.is_some() {
+        bot::llm::parse_model(&p.turn.bot.model, &p.ctx.config.llm_model).name
+    } else {
+        p.turn.bot.model.clone()
+    };
+    let text = reply.messages.join("\n\n");
+    Outcome { reply, text, reason, model }
+}
+
+/// Runs the turn, stores its answer (stateful calls) and builds the JSON answer.
+async fn execute(p: Prepared) -> ApiResult<(Value, Outcome)> {
+    let outcome = run(&p).await;
+    let mut answer = json!({"text": outcome.text, "usage": {"token": outcome.tokens()}});
+    if let Some(conversation) = &p.conversation {
+        let id = record_reply(&p.ctx.db, conversation, &outcome).await?;
+        answer["id"] = json!(id);
+    }
+    if p.shape != Shape::Receive {
+        answer["end"] = json!({"reason": outcome.reason});
+    }
+    if !outcome.reply.actions.is_empty() {
+        answer["actions"] = json!(outcome.reply.actions);
+    }
+    Ok((answer, outcome))
+}
+
+async fn respond(format: Format, p: Prepared) -> ApiResult<Response> {
+    if format == Format::Json {
+        let (answer, _) = execute(p).await?;
+        return Ok(Json(answer).into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
+    tokio::spawn(async move {
+        // The turn runs to the end even if the client goes away, so a stored conversation
+        // always gets its answer.
+        let lines = match execute(p).await {
+            Ok((answer, outcome)) => events(format, &answer, &outcome),
+            Err(err) => {
+                tracing::error!(error = %err.message, "completion failed");
+                vec![event(format, "error", err.body())]
+            }
+        };
+        for line in lines {
+            if tx.send(line).await.is_err() {
+                break;
+            }
+        }
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let stream = futures::StreamExt::map(stream, |line| Ok::<_, std::convert::Infallible>(Bytes::from(line)));
+    Ok(stream_body(format, Body::from_stream(stream)))
+}
+
+/// The events of a finished turn: tokens, the bot message, usage, the result.
+fn events(format: Format, answer: &Value, outcome: &Outcome) -> Vec<String> {
+    let mut lines: Vec<String> =
+        outcome.text.split_inclusive(char::is_whitespace).map(|token| event(format, "token", json!({"token": token}))).collect();
+    lines.push(event(format, "message", json!({"type": "bot", "text": outcome.text})));
+    let usage = outcome.reply.usage.unwrap_or_default();
+    lines.push(event(
+        format,
+        "usage",
+        json!({"model": outcome.model, "inputTokensUsed": usage.prompt_tokens, "outputTokensUsed": usage.completion_tokens}),
+    ));
+    lines.push(event(format, "result", answer.clone()));
+    lines
+}
+
+/// One event line: `{"type", "data"}\n` (JSONL) or `event:`/`data:` (SSE). Never blank.
+fn event(format: Format, kind: &str, data: Value) -> String {
+    match format {
+        Format::EventStream => format!("event: {kind}\ndata: {data}\n\n"),
+        _ => format!("{}\n", json!({"type": kind, "data": data})),
+    }
+}
+
+fn stream_response(format: Format, lines: Vec<String>) -> Response {
+    stream_body(format, Body::from(lines.concat()))
+}
+
+fn stream_body(format: Format, body: Body) -> Response {
+    let content_type = if format == Format::EventStream { "text/event-stream" } else { "application/jsonl" };
+    let mut response = Response::new(body);
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// The conversation's id (the key may be an id or alias), 404 when unknown.
+async fn conversation_id(state: &AppState, key: &str) -> ApiResult<String> {
+    state.db.resolve_id(&super::resources::CONVERSATION, None, key).await?.ok_or_else(ApiError::not_found)
+}
+
+/// The conversation's bot, or its inline configuration when it has none.
+async fn conversation_bot(state: &AppState, conversation: &str) -> ApiResult<bot::BotConfig> {
+    let row = state.db.fetch_resource(&super::resources::CONVERSATION, None, conversation).await?.ok_or_else(ApiError::not_found)?;
+    if let Some(bot_id) = row.get("botId").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        return load::load_bot(&state.db, bot_id).await?.ok_or_else(|| ApiError::bad_request("Bot not found"));
+    }
+    let mut raw = Map::new();
+    for key in ["model", "backstory", "datasetId"] {
+        if let Some(value) = row.get(key).filter(|v| v.is_string()) {
+            raw.insert(key.into(), value.clone());
+        }
+    }
+    Ok(load::from_wire(raw))
+}
+
+async fn conversation_contact(state: &AppState, conversation: &str) -> ApiResult<ContactInfo> {
+    let row = Sql::new("SELECT c.id, c.name, c.phone FROM conversations v JOIN contacts c ON c.id = v.contact_id WHERE v.id = $1")
+        .arg(conversation);
+    let Some(row) = state.db.fetch_optional(&row).await? else {
+        return Ok(ContactInfo::default());
+    };
+    Ok(ContactInfo {
+        id: row.try_get::<Option<String>, _>(0)?,
+        name: row.try_get::<Option<String>, _>(1)?.filter(|s| !s.is_empty()),
+        address: row.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+    })
+}
+
+/// The conversation's latest messages, oldest first.
+async fn load_history(state: &AppState, conversation: &str) -> ApiResult<Vec<HistoryMessage>> {
+    let sql = Sql::new("SELECT type, text FROM messages WHERE conversation_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
+        .arg(conversation)
+        .arg(HISTORY_LIMIT);
+    let mut out = Vec::new();
+    for row in state.db.fetch_all(&sql).await? {
+        out.push(HistoryMessage { kind: row.try_get(0)?, text: row.try_get(1)? });
+    }
+    out.reverse();
+    Ok(out)
+}
+
+async fn insert_message(state: &AppState, conversation: &str, kind: &str, text: &str, tokens: Option<i64>) -> ApiResult<String> {
+    let id = ids::new_id();
+    let now = now_ms();
+    let sql = Sql::new(
+        "INSERT INTO messages (id, conversation_id, type, text, tokens, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .arg(id.as_str())
+    .arg(conversation)
+    .arg(kind)
+    .arg(text)
+    .arg(tokens)
+    .arg(now);
+    state.db.exec(&sql).await?;
+    Ok(id)
+}
+
+/// Stores the bot's answer (with its token count) and the engine's new state together.
+async fn record_reply(db: &crate::store::Db, conversation: &str, outcome: &Outcome) -> ApiResult<String> {
+    let id = ids::new_id();
+    let now = now_ms();
+    let tokens = outcome.reply.usage.map(|_| outcome.tokens() as i64);
+    let mut tx = db.pool.begin().await?;
+    Sql::new("INSERT INTO messages (id, conversation_id, type, text, tokens, created_at, updated_at) VALUES ($1, $2, 'bot', $3, $4, $5, $5)")
+        .arg(id.as_str())
+        .arg(conversation)
+        .arg(outcome.text.as_str())
+        .arg(tokens)
+        .arg(now)
+        .query()
+        .execute(&mut *tx)
+        .await?;
+    let engine_state = (!outcome.reply.state.is_null()).then(|| outcome.reply.state.to_string());
+    Sql::new("UPDATE conversations SET engine_state = $1, updated_at = $2 WHERE id = $3")
+        .arg(engine_state)
+        .arg(now)
+        .arg(conversation)
+        .query()
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(id)
 }
