@@ -39,3 +39,17 @@ CREATE TABLE flow_steps (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (execution_id, seq)
 );
+
+-- Content ratings given to FAQ answers ("Was this answer helpful?"), with the comment asked
+-- after a rating that wants one.
+CREATE TABLE faq_ratings (
+    id TEXT PRIMARY KEY,
+    bot_id TEXT NOT NULL,
+    conversation_id TEXT,
+    record_id TEXT NOT NULL,
+    rating_id TEXT NOT NULL,
+    negative INTEGER NOT NULL DEFAULT 0,
+    comment TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX faq_ratings_order ON faq_ratings (bot_id, created_at, id);

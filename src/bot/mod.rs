@@ -11,6 +11,7 @@ mod compliance;
 pub mod dialogue;
 pub mod echo;
 pub mod fallback;
+pub mod faq;
 pub mod labels;
 pub mod llm;
 pub mod load;
@@ -133,6 +134,13 @@ pub enum EngineError {
 #[async_trait]
 pub trait BotEngine: Send + Sync {
     async fn respond(&self, turn: &Turn) -> Result<Reply, EngineError>;
+
+    /// Like `respond`, but an engine that answers its own failures with the fallback text
+    /// (LLM, webhook) returns the failure instead, for callers that report it (the completion
+    /// API's `end.reason: "error"`).
+    async fn try_respond(&self, turn: &Turn) -> Result<Reply, EngineError> {
+        self.respond(turn).await
+    }
 }
 
 /// What engines may use: the database (dataset search), an HTTP client, the settings, the
@@ -165,6 +173,7 @@ pub fn select(ctx: &EngineContext, bot: &BotConfig) -> Result<Box<dyn BotEngine>
         "echo" => Ok(Box::new(echo::Echo)),
         "webhook" => Ok(Box::new(webhook::WebhookBot::new(ctx.clone()))),
         "flow" => Ok(Box::new(studio::FlowEngine::new(ctx.clone()))),
+        "faq" => Ok(Box::new(faq::FaqEngine::new(ctx.clone()))),
         // An empty model is a ChatBotKit-shaped bot without a model: the default LLM model.
         _ => Ok(Box::new(llm::LlmBot::new(ctx.clone()))),
     }

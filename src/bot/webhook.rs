@@ -129,16 +129,18 @@ impl WebhookBot {
 #[async_trait]
 impl BotEngine for WebhookBot {
     async fn respond(&self, turn: &Turn) -> Result<Reply, EngineError> {
-        if turn.text.trim().is_empty() && turn.media.is_empty() {
-            return Ok(Reply {
-                state: turn.state.clone(),
-                ..Reply::default()
-            });
-        }
-        match self.run(turn).await {
+        match self.try_respond(turn).await {
             Ok(reply) => Ok(reply),
             Err(err) => Ok(fallback_reply(&self.ctx, turn, "webhook", &err)),
         }
+    }
+
+    async fn try_respond(&self, turn: &Turn) -> Result<Reply, EngineError> {
+        if turn.text.trim().is_empty() && turn.media.is_empty() {
+            // Nothing was said (a wake-up or an empty message): nothing to answer.
+            return Ok(Reply { state: turn.state.clone(), ..Reply::default() });
+        }
+        self.run(turn).await
     }
 }
 

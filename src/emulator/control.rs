@@ -6,6 +6,7 @@
 //! | `POST /_emulator/inbound` `{from, to, body, media?, profile_name?}` | signed inbound webhook; `{message_sid, status, attempts, error?, opt_out?}` |
 //! | `POST /_emulator/inbound/replay` `{message_sid}` | deliver that webhook again (duplicate test) |
 //! | `GET /_emulator/messages` | `{messages: [...]}` every Messages create, oldest first, current status |
+//! | `GET /_emulator/sent?after=N` | `{next, messages: [{sid, from, to, body, status, sent_at_us}]}` creates from cursor N on (cheap polling for load tests) |
 //! | `POST /_emulator/messages/{sid}/status` `{status, error_code?}` | force a status, post its callback |
 //! | `GET /_emulator/webhooks`, `GET /_emulator/status-callbacks` | `{webhooks}` / `{callbacks}` delivered |
 //! | `POST /_emulator/faults` `{count, kind: "500"\|"429"\|"21610"\|"slow", delay_ms?}` | next creates fail |
@@ -15,7 +16,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -81,6 +82,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/_emulator/inbound", post(inbound))
         .route("/_emulator/inbound/replay", post(replay))
         .route("/_emulator/messages", get(messages))
+        .route("/_emulator/sent", get(sent))
         .route("/_emulator/messages/{sid}/status", post(set_status))
         .route("/_emulator/webhooks", get(webhooks))
         .route("/_emulator/status-callbacks", get(callbacks))
@@ -112,6 +114,20 @@ async fn replay(State(emu): State<Shared>, body: Bytes) -> Result<Response, Cont
 
 async fn messages(State(emu): State<Shared>) -> Response {
     Json(json!({"messages": emu.sent_messages()})).into_response()
+}
+
+#[derive(Deserialize)]
+struct SentQuery {
+    #[serde(default)]
+    after: usize,
+}
+
+/// Outbound messages created since cursor `after` (0 = from the start), with the microsecond
+/// they were accepted, and the cursor to pass next time. Only the new tail is copied, so a load
+/// generator can poll it many times a second without the cost growing with the history.
+async fn sent(State(emu): State<Shared>, Query(query): Query<SentQuery>) -> Response {
+    let (next, messages) = emu.sent_since(query.after);
+    Json(json!({"next": next, "messages": messages})).into_response()
 }
 
 #[derive(Deserialize)]
@@ -164,6 +180,31 @@ async fn reset(State(emu): State<Shared>) -> Response {
 }
 
 impl Emulator {
+    /// Outbound messages at positions `after..` of the message log, and the next cursor.
+    pub fn sent_since(&self, after: usize) -> (usize, Vec<serde_json::Value>) {
+        let inner = self.lock();
+        let tail = inner.messages.get(after..).unwrap_or_default();
+        let messages = tail
+            .iter()
+            .filter(|m| m.resource.direction != "inbound")
+            .map(|m| {
+                let sent_at_us = m
+                    .sent_at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_micros() as u64);
+                json!({
+                    "sid": m.resource.sid,
+                    "from": m.resource.from,
+                    "to": m.resource.to,
+                    "body": m.resource.body,
+                    "status": m.resource.status_raw,
+                    "sent_at_us": sent_at_us,
+                })
+            })
+            .collect();
+        (inner.messages.len(), messages)
+    }
+
     /// Moves a message to any status (e.g. `undelivered` with 30003) and posts its callback;
     /// returns the callback's HTTP status, `None` if there was no callback URL or no answer.
     pub async fn force_status(

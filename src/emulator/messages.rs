@@ -187,7 +187,7 @@ impl Emulator {
             status: MessageStatus::Queued,
         }
         .resource(new_sid(prefix), now);
-        inner.messages.push(StoredMessage {
+        inner.push_message(StoredMessage {
             resource: resource.clone(),
             sent_at: now,
             status_callback,

@@ -171,7 +171,7 @@ impl Emulator {
                 status: MessageStatus::Received,
             }
             .resource(sid.clone(), now);
-            inner.messages.push(StoredMessage {
+            inner.push_message(StoredMessage {
                 resource,
                 sent_at: now,
                 status_callback: None,
@@ -190,8 +190,12 @@ impl Emulator {
                 .unwrap_or_else(|| "Emulator User".to_owned());
             items.push(("ProfileName", profile));
             items.push(("WaId", from.e164().trim_start_matches('+').to_owned()));
+            // WhatsApp names the media kind; anything not image/video/audio is a document.
             let kind = request.media.first().map_or("text", |m| {
-                m.content_type.split('/').next().unwrap_or("document")
+                match m.content_type.split('/').next().unwrap_or_default() {
+                    top @ ("image" | "video" | "audio") => top,
+                    _ => "document",
+                }
             });
             items.push(("MessageType", kind.to_owned()));
         }

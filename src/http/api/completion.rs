@@ -297,7 +297,7 @@ impl Outcome {
 
 /// Runs the engine; an error becomes the fallback text, as on the phone channels.
 async fn run(p: &Prepared) -> Outcome {
-    let (reply, reason) = match p.engine.respond(&p.turn).await {
+    let (reply, reason) = match p.engine.try_respond(&p.turn).await {
         Ok(reply) => (reply, "stop"),
         Err(err) => (bot::fallback::fallback_reply(&p.ctx, &p.turn, "engine", &err), "error"),
     };

@@ -1,0 +1,389 @@
+//! The FAQ engine (`model: "faq"`): answers from question/answer records of the bot's dataset,
+//! designed for text channels the way Inbenta's Twilio connector is.
+//!
+//! A message is searched in the dataset (full-text search finds candidates, `entries` scores
+//! them 0..1). The best match at or above `minScore` is answered; when several matches are
+//! within `ambiguityMargin` of the best, they become a numbered choice ("Reply 1, 2 or 3"); no
+//! match gives the `no_result` text and counts towards `triesBeforeEscalation`. After an
+//! answer the bot asks for a content rating ("Was this answer helpful?" as numbered options),
+//! asks for a comment when the chosen option wants one, and counts negative ratings towards
+//! `negativeRatingsBeforeEscalation`; then it offers the entry's related contents. An entry
+//! may carry a form, asked field by field after its answer. Escalation hands the conversation
+//! to a human ([`Action::Handoff`]), directly or after asking (`askBeforeEscalation`).
+//!
+//! Whatever is pending (a choice, a rating, a comment, a form, an escalation question), a reply
+//! that does not fit it is never a dead end: choices and ratings fall through to a new search,
+//! and forms and the escalation question re-ask a bounded number of times. All fixed texts
+//! come from the bot's labels (`lang`, `labels`).
+pub mod entries;
+pub mod settings;
+
+use super::dialogue::{self, FormState, FormStep, Options};
+use super::labels::Labels;
+use super::{Action, BotEngine, EngineContext, EngineError, Reply, Turn};
+use async_trait::async_trait;
+use entries::Entry;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use settings::FaqSettings;
+use sqlx::Row;
+
+/// Unclear answers to "Do you want to talk to an agent?" before the question is dropped.
+const ESCALATION_REASKS: u32 = 2;
+
+/// What the bot is waiting for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Pending {
+    #[default]
+    Nothing,
+    /// A numbered choice of entries (ambiguous matches or related contents).
+    Choice { entries: Vec<Entry> },
+    /// "Was this answer helpful?" about `entry`; `related` is offered afterwards.
+    Rating { entry: String, related: Vec<Entry> },
+    /// The comment asked after a rating.
+    Comment { rating: String, related: Vec<Entry> },
+    /// "Do you want to start a chat with a human agent?"
+    Escalation { unclear: u32 },
+    /// A form attached to an entry.
+    Form { entry: Entry, state: FormState, related: Vec<Entry> },
+}
+
+/// The engine's state between turns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaqState {
+    #[serde(default)]
+    pub pending: Pending,
+    /// No-result answers in a row.
+    #[serde(default)]
+    pub no_results: u32,
+    /// Negative ratings in a row.
+    #[serde(default)]
+    pub negative_ratings: u32,
+}
+
+impl FaqState {
+    fn from_turn(state: &Value) -> Self {
+        state.get("faq").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default()
+    }
+}
+
+pub struct FaqEngine {
+    ctx: EngineContext,
+}
+
+impl FaqEngine {
+    pub fn new(ctx: EngineContext) -> Self {
+        Self { ctx }
+    }
+}
+
+/// One turn in progress.
+struct Step<'a> {
+    ctx: &'a EngineContext,
+    turn: &'a Turn,
+    settings: FaqSettings,
+    labels: Labels,
+    dataset: String,
+    state: FaqState,
+    reply: Reply,
+}
+
+#[async_trait]
+impl BotEngine for FaqEngine {
+    async fn respond(&self, turn: &Turn) -> Result<Reply, EngineError> {
+        let settings = FaqSettings::from_value(turn.bot.raw.get("faq")).map_err(EngineError::Config)?;
+        let dataset = turn
+            .bot
+            .dataset_id
+            .clone()
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| EngineError::Config("a FAQ bot needs a datasetId".into()))?;
+        let mut step = Step {
+            ctx: &self.ctx,
+            turn,
+            settings,
+            labels: Labels::for_bot(&turn.bot.raw),
+            dataset,
+            state: FaqState::from_turn(&turn.state),
+            reply: Reply::default(),
+        };
+        let text = turn.text.trim();
+        if !text.is_empty() {
+            step.handle(text).await?;
+        }
+        step.reply.state = json!({ "faq": step.state });
+        Ok(step.reply)
+    }
+}
+
+impl Step<'_> {
+    fn say(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        if !text.trim().is_empty() {
+            self.reply.messages.push(text);
+        }
+    }
+
+    async fn handle(&mut self, text: &str) -> Result<(), EngineError> {
+        match std::mem::take(&mut self.state.pending) {
+            Pending::Nothing => self.query(text).await,
+            Pending::Choice { entries } => match Options::new(entries.iter().map(|e| e.question.clone()).collect()).pick(text) {
+                Some(i) => self.answer(entries[i].clone()).await,
+                // Not one of the options: take it as a new question.
+                None => self.query(text).await,
+            },
+            Pending::Rating { entry, related } => match self.pick_rating(text) {
+                Some(option) => self.rated(&entry, option, related).await,
+                None => self.query(text).await,
+            },
+            Pending::Comment { rating, related } => {
+                self.save_comment(&rating, text).await;
+                self.say(self.labels.get("thanks"));
+                if !self.escalate_if_due().await {
+                    self.offer_related(related);
+                }
+                Ok(())
+            }
+            Pending::Escalation { unclear } => match dialogue::polar(text, &self.labels) {
+                Some(true) => {
+                    self.hand_off("the person asked for an agent");
+                    Ok(())
+                }
+                Some(false) => {
+                    self.state.no_results = 0;
+                    self.state.negative_ratings = 0;
+                    self.say(self.labels.get("escalation_rejected"));
+                    Ok(())
+                }
+                None if unclear + 1 < ESCALATION_REASKS => {
+                    self.state.pending = Pending::Escalation { unclear: unclear + 1 };
+                    let question = dialogue::polar_question(&self.labels.get("ask_to_escalate"), &self.labels);
+                    self.say(format!("{}\n{question}", self.labels.get("not_understood")));
+                    Ok(())
+                }
+                None => self.query(text).await,
+            },
+            Pending::Form { entry, mut state, related } => {
+                let Some(form) = entry.form.clone() else { return self.query(text).await };
+                match form.spec.answer(&mut state, text, &self.labels) {
+                    FormStep::Ask(question) => {
+                        self.say(question);
+                        self.state.pending = Pending::Form { entry, state, related };
+                    }
+                    FormStep::Done { values, text } => {
+                        self.say(text);
+                        if let Some(url) = &form.webhook {
+                            self.submit(url, &entry, values).await;
+                        }
+                        self.offer_related(related);
+                    }
+                    FormStep::Abandoned(text) => self.say(text),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Searches the dataset and answers, offers a choice, or says there is no result.
+    async fn query(&mut self, text: &str) -> Result<(), EngineError> {
+        let found = crate::store::search::search(&self.ctx.db, &self.dataset, text, self.settings.candidates)
+            .await
+            .map_err(|e| EngineError::Upstream(format!("dataset search: {e}")))?;
+        let message = entries::words(text);
+        let mut scored: Vec<(f64, Entry)> = found
+            .iter()
+            .map(|r| Entry::from_record(&r.id, &r.text, r.meta.as_ref(), &self.settings.forms))
+            .map(|e| (entries::confidence(&message, &e), e))
+            .filter(|(score, _)| *score >= self.settings.min_score)
+            .collect();
+        // Stable: equal scores keep the search's order.
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let Some(best) = scored.first().map(|(s, _)| *s) else {
+            self.state.no_results += 1;
+            self.say(self.labels.get("no_result"));
+            let due = self.settings.tries_before_escalation;
+            if due > 0 && self.state.no_results >= due {
+                self.escalate("no answer found");
+            }
+            return Ok(());
+        };
+        let close: Vec<Entry> = scored
+            .into_iter()
+            .filter(|(s, _)| best - s <= self.settings.ambiguity_margin)
+            .map(|(_, e)| e)
+            .take(self.settings.max_options)
+            .collect();
+        if let [only] = close.as_slice() {
+            return self.answer(only.clone()).await;
+        }
+        let options = Options::new(close.iter().map(|e| e.question.clone()).collect());
+        self.say(options.render(&self.labels.get("multiple_options"), &self.labels));
+        self.state.pending = Pending::Choice { entries: close };
+        Ok(())
+    }
+
+    /// Sends an entry's answer and what follows it.
+    async fn answer(&mut self, entry: Entry) -> Result<(), EngineError> {
+        self.state.no_results = 0;
+        self.say(entry.answer.clone());
+        if entry.escalate {
+            self.hand_off("the answer asks for an agent");
+            return Ok(());
+        }
+        let related = self.related(&entry).await;
+        if let Some(form) = &entry.form {
+            let (state, question) = form.spec.start(&self.labels);
+            self.say(question);
+            self.state.pending = Pending::Form { entry, state, related };
+        } else if self.settings.ratings.enabled {
+            let options = Options::new(self.settings.ratings.options.iter().map(|o| self.labels.get(&o.label)).collect());
+            self.say(options.render(&self.labels.get("rate_content_intro"), &self.labels));
+            self.state.pending = Pending::Rating { entry: entry.id, related };
+        } else {
+            self.offer_related(related);
+        }
+        Ok(())
+    }
+
+    /// The rating option a reply picks: a number, a label, or (for yes/no ratings) a synonym.
+    fn pick_rating(&self, text: &str) -> Option<usize> {
+        let opts = &self.settings.ratings.options;
+        let labels: Vec<String> = opts.iter().map(|o| self.labels.get(&o.label)).collect();
+        if let Some(i) = Options::new(labels).pick(text) {
+            return Some(i);
+        }
+        let keys: Vec<&str> = opts.iter().map(|o| o.label.as_str()).collect();
+        match (keys.as_slice(), dialogue::polar(text, &self.labels)) {
+            (["yes", "no"], Some(yes)) => Some(if yes { 0 } else { 1 }),
+            _ => None,
+        }
+    }
+
+    async fn rated(&mut self, entry: &str, index: usize, related: Vec<Entry>) -> Result<(), EngineError> {
+        let Some(option) = self.settings.ratings.options.get(index).cloned() else { return Ok(()) };
+        let rating_id = self.save_rating(entry, &option.id, option.is_negative).await;
+        if option.is_negative {
+            self.state.negative_ratings += 1;
+        } else {
+            self.state.negative_ratings = 0;
+        }
+        if option.comment {
+            self.say(self.labels.get("ask_rating_comment"));
+            self.state.pending = Pending::Comment { rating: rating_id, related };
+            return Ok(());
+        }
+        self.say(self.labels.get("thanks"));
+        if !self.escalate_if_due().await {
+            self.offer_related(related);
+        }
+        Ok(())
+    }
+
+    /// Escalates when the negative ratings reached the limit; true when it did.
+    async fn escalate_if_due(&mut self) -> bool {
+        let due = self.settings.negative_ratings_before_escalation;
+        if due > 0 && self.state.negative_ratings >= due {
+            self.escalate("negative ratings");
+            true
+        } else {
+            false
+        }
+    }
+
+    fn escalate(&mut self, reason: &str) {
+        if self.settings.ask_before_escalation {
+            self.say(dialogue::polar_question(&self.labels.get("ask_to_escalate"), &self.labels));
+            self.state.pending = Pending::Escalation { unclear: 0 };
+        } else {
+            self.hand_off(reason);
+        }
+    }
+
+    fn hand_off(&mut self, reason: &str) {
+        self.state = FaqState::default();
+        self.say(self.labels.get("creating_chat"));
+        self.reply.actions.push(Action::Handoff { reason: Some(format!("FAQ: {reason}")) });
+    }
+
+    fn offer_related(&mut self, related: Vec<Entry>) {
+        if related.is_empty() {
+            return;
+        }
+        let options = Options::new(related.iter().map(|e| e.question.clone()).collect());
+        self.say(options.render(&self.labels.get("related_contents"), &self.labels));
+        self.state.pending = Pending::Choice { entries: related };
+    }
+
+    /// The entry's related records, in the order given, at most `maxOptions`.
+    async fn related(&self, entry: &Entry) -> Vec<Entry> {
+        let mut out = Vec::new();
+        for id in entry.related.iter().filter(|id| **id != entry.id).take(self.settings.max_options) {
+            let sql = crate::store::Sql::new("SELECT id, text, meta FROM dataset_records WHERE dataset_id = $1 AND id = $2")
+                .arg(self.dataset.as_str())
+                .arg(id.as_str());
+            match self.ctx.db.fetch_optional(&sql).await {
+                Ok(Some(row)) => {
+                    let text: String = row.try_get(1).unwrap_or_default();
+                    let meta = row.try_get::<Option<String>, _>(2).ok().flatten().and_then(|s| serde_json::from_str::<Value>(&s).ok());
+                    out.push(Entry::from_record(id, &text, meta.as_ref(), &self.settings.forms));
+                }
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, "reading related contents failed"),
+            }
+        }
+        out
+    }
+
+    async fn save_rating(&self, record: &str, rating: &str, negative: bool) -> String {
+        let id = crate::domain::ids::new_id();
+        let sql = crate::store::Sql::new(
+            "INSERT INTO faq_ratings (id, bot_id, conversation_id, record_id, rating_id, negative, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .arg(id.as_str())
+        .arg(self.turn.bot.id.as_str())
+        .arg(self.turn.conversation_id.as_str())
+        .arg(record)
+        .arg(rating)
+        .arg(negative)
+        .arg(self.turn.now_ms);
+        if let Err(err) = self.ctx.db.exec(&sql).await {
+            tracing::warn!(error = %err, "recording a content rating failed");
+        }
+        id
+    }
+
+    async fn save_comment(&self, rating: &str, comment: &str) {
+        let comment: String = comment.chars().take(4000).collect();
+        let sql = crate::store::Sql::new("UPDATE faq_ratings SET comment = $1 WHERE id = $2").arg(comment).arg(rating);
+        if let Err(err) = self.ctx.db.exec(&sql).await {
+            tracing::warn!(error = %err, "recording a rating comment failed");
+        }
+    }
+
+    /// POSTs a completed form as JSON; a failure is logged, the person already got their answer.
+    async fn submit(&self, url: &str, entry: &Entry, values: serde_json::Map<String, Value>) {
+        let body = json!({
+            "botId": self.turn.bot.id,
+            "conversationId": self.turn.conversation_id,
+            "contact": self.turn.contact.address,
+            "recordId": entry.id,
+            "values": values,
+        });
+        let req = super::studio::http::Request {
+            method: reqwest::Method::POST,
+            url: url.to_owned(),
+            query: Vec::new(),
+            body: super::studio::http::Body::Raw { content_type: "application/json".into(), text: body.to_string() },
+            timeout: super::studio::http::TIMEOUT,
+        };
+        match super::studio::http::send(self.ctx, req).await {
+            Ok(resp) if resp.is_success() => {}
+            Ok(resp) => tracing::warn!(status = resp.status_code, "form webhook refused the answers"),
+            Err(err) => tracing::warn!(error = %err, "form webhook failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
