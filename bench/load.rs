@@ -114,7 +114,8 @@ impl Load {
             .timeout(Duration::from_secs(30))
             .build()?;
         let tracker = Arc::new(Tracker::default());
-        let collector = emulator.map(|url| tokio::spawn(collect(client.clone(), url, tracker.clone())));
+        let collector =
+            emulator.map(|url| tokio::spawn(collect(client.clone(), url, tracker.clone())));
         Ok(Self {
             client,
             target,
@@ -220,8 +221,17 @@ impl Load {
             }
         }
         let send_secs = start.elapsed().as_secs_f64();
-        self.finish(phase.name, first, rec, send_secs, start, phase.drain, cpu, cpu_start)
-            .await
+        self.finish(
+            phase.name,
+            first,
+            rec,
+            send_secs,
+            start,
+            phase.drain,
+            cpu,
+            cpu_start,
+        )
+        .await
     }
 
     /// Runs an open-loop phase.
@@ -253,8 +263,17 @@ impl Load {
         }
         let send_secs = start.elapsed().as_secs_f64();
         let rec = std::mem::take(&mut *lock(&rec));
-        self.finish(phase.name, first, rec, send_secs, start, phase.drain, cpu, cpu_start)
-            .await
+        self.finish(
+            phase.name,
+            first,
+            rec,
+            send_secs,
+            start,
+            phase.drain,
+            cpu,
+            cpu_start,
+        )
+        .await
     }
 
     /// Waits for the replies of messages `first..` (at most `drain`) and builds the result.

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 /// A running child process and where it listens.
 pub struct Child {
-    pub name: &'static str,
     pub url: String,
     pub pid: u32,
     process: tokio::process::Child,
@@ -64,12 +63,7 @@ impl Child {
             anyhow::ensure!(Instant::now() < deadline, "{name} not ready after 30 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(Self {
-            name,
-            url,
-            pid,
-            process,
-        })
+        Ok(Self { url, pid, process })
     }
 
     /// Kills the process and reaps it.
@@ -79,10 +73,6 @@ impl Child {
 
     pub fn memory(&self) -> Memory {
         Memory::of(self.pid)
-    }
-
-    pub fn cpu_ticks(&self) -> u64 {
-        cpu_ticks(self.pid)
     }
 }
 
@@ -140,7 +130,12 @@ pub fn cpu_ticks(pid: u32) -> u64 {
         return 0;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let at = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let at = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15 of stat; `rest` starts at field 3.
     at(11) + at(12)
 }

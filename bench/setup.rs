@@ -14,7 +14,12 @@ pub struct Integration {
     pub webhook_url: String,
 }
 
-async fn post(client: &reqwest::Client, url: &str, token: &str, body: Value) -> anyhow::Result<Value> {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
     let response = client
         .post(url)
         .bearer_auth(token)
@@ -135,4 +140,26 @@ pub async fn fresh_postgres(admin_url: &str, name: &str) -> anyhow::Result<Strin
     let mut url = url::Url::parse(admin_url)?;
     url.set_path(&format!("/{name}"));
     Ok(url.to_string())
+}
+
+/// Drops the database [`fresh_postgres`] made.
+pub async fn drop_postgres(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let admin = sqlx::AnyPool::connect(admin_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    Ok(())
+}
+
+/// Rows in `sessions`: every live (or expired but not yet replaced) session.
+pub async fn count_sessions(database_url: &str) -> anyhow::Result<i64> {
+    let db = Db::connect(database_url).await?;
+    let row = db
+        .fetch_optional(&Sql::new("SELECT COUNT(*) AS n FROM sessions"))
+        .await?
+        .context("no count")?;
+    let n: i64 = sqlx::Row::try_get(&row, "n")?;
+    db.pool.close().await;
+    Ok(n)
 }

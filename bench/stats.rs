@@ -170,7 +170,8 @@ impl PhaseResult {
             self.webhook_per_sec,
             ms(self.webhook),
             self.replied.map_or("-".to_owned(), |r| r.to_string()),
-            self.e2e_per_sec.map_or("-".to_owned(), |r| format!("{r:.0}")),
+            self.e2e_per_sec
+                .map_or("-".to_owned(), |r| format!("{r:.0}")),
             ms(self.e2e),
             cpu
         )

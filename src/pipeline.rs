@@ -33,7 +33,6 @@ const MAX_ATTEMPTS: i64 = 5;
 const HISTORY: i64 = 50;
 /// ChatBotKit's namespace for contact fingerprints made from phone numbers.
 const CONTACT_NAMESPACE: &str = "5bd7fb78-73be-48aa-8a1e-e4e1984fed22";
-const FALLBACK_TEXT: &str = "Sorry, I can't answer right now. Please try again in a moment.";
 
 const OPT_OUT: &[&str] = &[
     "STOP",
@@ -227,7 +226,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             Metrics::inc(&state.metrics.engine_failures);
             tracing::warn!(error = %err, conversation = %conversation_id, "bot engine failed; sending fallback text");
             bot::Reply {
-                messages: vec![FALLBACK_TEXT.to_owned()],
+                messages: vec![bot::fallback::fallback_text(&state.config, &turn.bot)],
                 state: turn.state.clone(),
                 ..bot::Reply::default()
             }
@@ -236,6 +235,11 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
     let mut messages = Vec::new();
     let mut outbox = Vec::new();
     for text in reply.messages.iter().filter(|t| !t.trim().is_empty()) {
+        // SMS shows markdown as literal asterisks and brackets; WhatsApp renders light formatting.
+        let text = &match channel {
+            ChannelKind::Sms => bot::markdown::to_plain_text(text),
+            _ => text.clone(),
+        };
         let message_id = ids::new_id();
         let tokens = reply
             .usage

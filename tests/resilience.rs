@@ -55,7 +55,11 @@ impl Proc {
             .expect("open the child's log file");
         let err = out.try_clone().expect("clone the log file handle");
         let mut command = Command::new(BIN);
-        command.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
         // Only what the test sets: a developer's CHATWIRE_* variables must not leak in.
         for (key, _) in std::env::vars() {
             if key.starts_with("CHATWIRE_") {
@@ -86,14 +90,20 @@ impl Proc {
 
     /// `Some(status)` if the process is gone.
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     fn log_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         let from = all.len().saturating_sub(lines);
-        format!("--- last lines of {} ---\n{}", self.name, all[from..].join("\n"))
+        format!(
+            "--- last lines of {} ---\n{}",
+            self.name,
+            all[from..].join("\n")
+        )
     }
 }
 
@@ -116,7 +126,11 @@ async fn wait_healthy(client: &reqwest::Client, base: &str, proc: &mut Proc) {
     let started = Instant::now();
     loop {
         if let Some(status) = proc.exited() {
-            panic!("{} exited with {status} before it was healthy\n{}", proc.name, proc.log_tail(40));
+            panic!(
+                "{} exited with {status} before it was healthy\n{}",
+                proc.name,
+                proc.log_tail(40)
+            );
         }
         let ok = client
             .get(format!("{base}/healthz"))
@@ -128,7 +142,11 @@ async fn wait_healthy(client: &reqwest::Client, base: &str, proc: &mut Proc) {
             return;
         }
         if started.elapsed() > Duration::from_secs(30) {
-            panic!("{} not healthy after 30 s\n{}", proc.name, proc.log_tail(40));
+            panic!(
+                "{} not healthy after 30 s\n{}",
+                proc.name,
+                proc.log_tail(40)
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -211,7 +229,10 @@ impl Twilio {
             .unwrap_or_else(|e| panic!("emulator {path}: {e}"));
         let status = response.status();
         let out: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "emulator {path} answered {status}: {out}");
+        assert!(
+            status.is_success(),
+            "emulator {path} answered {status}: {out}"
+        );
         out
     }
 
@@ -227,7 +248,11 @@ impl Twilio {
 
     /// Delivers that webhook again, same MessageSid: a Twilio retry.
     async fn replay(&self, sid: &str) -> Option<u16> {
-        status_of(&self.control("inbound/replay", json!({"message_sid": sid})).await)
+        status_of(
+            &self
+                .control("inbound/replay", json!({"message_sid": sid}))
+                .await,
+        )
     }
 
     async fn fault(&self, count: u32, kind: &str, delay_ms: u64) {
@@ -353,7 +378,10 @@ impl Serve {
                        "authToken": AUTH_TOKEN, "phoneNumber": NUMBER}),
             )
             .await;
-        let id = integration["id"].as_str().expect("integration id").to_owned();
+        let id = integration["id"]
+            .as_str()
+            .expect("integration id")
+            .to_owned();
         self.api(&format!("/integration/twilio/{id}/setup"), json!({}))
             .await;
         id
@@ -659,13 +687,20 @@ async fn kill_and_restart(database: &Database, dir: &Path) {
     serve.restart().await;
     eprintln!("  restarted after {:.1?} down", killed_at.elapsed());
     join_senders(senders).await;
-    eprintln!("  all {} messages accepted", accepted.load(Ordering::Relaxed));
+    eprintln!(
+        "  all {} messages accepted",
+        accepted.load(Ordering::Relaxed)
+    );
 
     let expected = expected();
     let sent = settle(&twilio, &pool, &expected, Duration::from_secs(60)).await;
     let problems = verdict(&sent, &expected);
     let summary = database_summary(&pool).await;
-    eprintln!("  {} replies; {summary}; took {:.1?}", sent.len(), started.elapsed());
+    eprintln!(
+        "  {} replies; {summary}; took {:.1?}",
+        sent.len(),
+        started.elapsed()
+    );
     assert!(
         problems.is_empty(),
         "{} problems after kill -9 and restart ({summary}):\n{}\n{}\n{}",
@@ -674,7 +709,10 @@ async fn kill_and_restart(database: &Database, dir: &Path) {
         serve.proc.log_tail(60),
         twilio.proc.log_tail(20),
     );
-    assert!(sends > 0, "the scenario meant to kill the server with sends in flight");
+    assert!(
+        sends > 0,
+        "the scenario meant to kill the server with sends in flight"
+    );
     pool.close().await;
 }
 
@@ -749,8 +787,12 @@ fn spawn_replica_senders(
 ) -> Vec<JoinHandle<()>> {
     (0..SENDERS)
         .map(|s| {
-            let (client, bases, alive, accepted) =
-                (client.clone(), bases.clone(), alive.clone(), accepted.clone());
+            let (client, bases, alive, accepted) = (
+                client.clone(),
+                bases.clone(),
+                alive.clone(),
+                accepted.clone(),
+            );
             let integration = integration.to_owned();
             tokio::spawn(async move {
                 let from = sender(s);
@@ -800,7 +842,13 @@ async fn two_replicas(database: &Database, dir: &Path) {
     let bases = Arc::new(vec![a.base.clone(), b.base.clone()]);
     let alive = Arc::new(vec![AtomicBool::new(true), AtomicBool::new(true)]);
     let accepted = Arc::new(AtomicUsize::new(0));
-    let senders = spawn_replica_senders(&client, bases, alive.clone(), &integration, accepted.clone());
+    let senders = spawn_replica_senders(
+        &client,
+        bases,
+        alive.clone(),
+        &integration,
+        accepted.clone(),
+    );
     wait_for(&accepted, KILL_AFTER).await;
     twilio.fault(24, "slow", 1500).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -813,13 +861,20 @@ async fn two_replicas(database: &Database, dir: &Path) {
         accepted.load(Ordering::Relaxed),
     );
     join_senders(senders).await;
-    eprintln!("  all {} messages accepted", accepted.load(Ordering::Relaxed));
+    eprintln!(
+        "  all {} messages accepted",
+        accepted.load(Ordering::Relaxed)
+    );
 
     let expected = expected();
     let sent = settle(&twilio, &pool, &expected, Duration::from_secs(60)).await;
     let problems = verdict(&sent, &expected);
     let summary = database_summary(&pool).await;
-    eprintln!("  {} replies; {summary}; took {:.1?}", sent.len(), started.elapsed());
+    eprintln!(
+        "  {} replies; {summary}; took {:.1?}",
+        sent.len(),
+        started.elapsed()
+    );
     assert!(
         problems.is_empty(),
         "{} problems with two replicas, one killed ({summary}):\n{}\n{}\n{}",
@@ -828,7 +883,10 @@ async fn two_replicas(database: &Database, dir: &Path) {
         a.proc.log_tail(40),
         b.proc.log_tail(40),
     );
-    assert!(sends > 0, "the scenario meant to kill a replica with sends in flight");
+    assert!(
+        sends > 0,
+        "the scenario meant to kill a replica with sends in flight"
+    );
     pool.close().await;
 }
 

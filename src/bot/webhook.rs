@@ -138,7 +138,10 @@ impl BotEngine for WebhookBot {
     async fn try_respond(&self, turn: &Turn) -> Result<Reply, EngineError> {
         if turn.text.trim().is_empty() && turn.media.is_empty() {
             // Nothing was said (a wake-up or an empty message): nothing to answer.
-            return Ok(Reply { state: turn.state.clone(), ..Reply::default() });
+            return Ok(Reply {
+                state: turn.state.clone(),
+                ..Reply::default()
+            });
         }
         self.run(turn).await
     }

@@ -405,19 +405,52 @@ async fn status_callbacks_move_the_status_forward_only() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert_eq!(status.as_deref(), Some("delivered"), "signed callbacks from the emulator applied");
+        assert_eq!(
+            status.as_deref(),
+            Some("delivered"),
+            "signed callbacks from the emulator applied"
+        );
         // A late "sent" callback (callbacks can arrive out of order) must not move it back.
-        let url = rig.app.url(&format!("/v1/integration/twilio/{}/status", rig.integration));
+        let url = rig.app.url(&format!(
+            "/v1/integration/twilio/{}/status",
+            rig.integration
+        ));
         let params = vec![
             ("MessageSid".to_owned(), sid.clone()),
             ("MessageStatus".to_owned(), "sent".to_owned()),
             ("AccountSid".to_owned(), rig.twilio.account().sid),
         ];
-        let signature = chatwire::channel::twilio::signature::compute(&rig.twilio.account().auth_token, &url, &params);
-        let response = rig.app.client.post(&url).header("X-Twilio-Signature", signature).form(&params).send().await.expect("send");
+        let signature = chatwire::channel::twilio::signature::compute(
+            &rig.twilio.account().auth_token,
+            &url,
+            &params,
+        );
+        let response = rig
+            .app
+            .client
+            .post(&url)
+            .header("X-Twilio-Signature", signature)
+            .form(&params)
+            .send()
+            .await
+            .expect("send");
         assert!(response.status().is_success());
-        assert_eq!(db.outbox_status(&sid).await.expect("status").flatten().as_deref(), Some("delivered"));
-        let unsigned = rig.app.client.post(&url).form(&params).send().await.expect("send");
+        assert_eq!(
+            db.outbox_status(&sid)
+                .await
+                .expect("status")
+                .flatten()
+                .as_deref(),
+            Some("delivered")
+        );
+        let unsigned = rig
+            .app
+            .client
+            .post(&url)
+            .form(&params)
+            .send()
+            .await
+            .expect("send");
         assert_eq!(unsigned.status(), 403);
         rig.stop().await;
     }
@@ -431,20 +464,38 @@ async fn setup_explains_bad_credentials_and_missing_numbers() {
     let bad = app
         .create("/integration/twilio", json!({"accountSid": rig.twilio.account().sid, "authToken": "wrong", "phoneNumber": NUMBER}))
         .await;
-    let (status, err) = app.post(&format!("/integration/twilio/{bad}/setup"), json!({})).await;
+    let (status, err) = app
+        .post(&format!("/integration/twilio/{bad}/setup"), json!({}))
+        .await;
     assert_eq!(status, 409, "{err}");
-    assert!(err["message"].as_str().unwrap_or("").contains("credentials"), "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("credentials"),
+        "{err}"
+    );
     let missing = app
         .create(
             "/integration/twilio",
             json!({"accountSid": rig.twilio.account().sid, "authToken": rig.twilio.account().auth_token, "phoneNumber": "+15559998888"}),
         )
         .await;
-    let (status, err) = app.post(&format!("/integration/twilio/{missing}/setup"), json!({})).await;
+    let (status, err) = app
+        .post(&format!("/integration/twilio/{missing}/setup"), json!({}))
+        .await;
     assert_eq!(status, 409);
-    assert!(err["message"].as_str().unwrap_or("").contains("+15559998888"), "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("+15559998888"),
+        "{err}"
+    );
     let empty = app.create("/integration/twilio", json!({})).await;
-    let (status, _) = app.post(&format!("/integration/twilio/{empty}/setup"), json!({})).await;
+    let (status, _) = app
+        .post(&format!("/integration/twilio/{empty}/setup"), json!({}))
+        .await;
     assert_eq!(status, 409);
     rig.stop().await;
 }
@@ -456,14 +507,24 @@ async fn initiate_sends_a_proactive_message_and_the_reply_continues_that_convers
         let person = "+15551230010";
         let (status, out) = rig
             .app
-            .post(&format!("/integration/twilio/{}/initiate", rig.integration), json!({"to": person, "text": "Your appointment is tomorrow at 10."}))
+            .post(
+                &format!("/integration/twilio/{}/initiate", rig.integration),
+                json!({"to": person, "text": "Your appointment is tomorrow at 10."}),
+            )
             .await;
         assert_eq!(status, 200, "{out}");
         let sent = rig.replies(1).await;
-        assert_eq!((sent[0].to.as_str(), sent[0].body.as_str()), (person, "Your appointment is tomorrow at 10."));
+        assert_eq!(
+            (sent[0].to.as_str(), sent[0].body.as_str()),
+            (person, "Your appointment is tomorrow at 10.")
+        );
         rig.text(person, "thanks").await;
         rig.replies(2).await;
-        assert_eq!(conversations(&rig).await, 1, "the answer joins the initiated conversation");
+        assert_eq!(
+            conversations(&rig).await,
+            1,
+            "the answer joins the initiated conversation"
+        );
         rig.stop().await;
     }
 }

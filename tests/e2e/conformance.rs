@@ -696,11 +696,25 @@ async fn contact_ensure_is_idempotent_under_concurrency() {
 #[tokio::test]
 async fn sqlite_search_index_survives_vacuum() {
     let (db, _dir) = db(Backend::Sqlite).await;
-    let (dataset, records) =
-        dataset_with(&db, &[("red apples", json!({})), ("green pears", json!({})), ("red cherries", json!({}))]).await;
-    db.delete_resource(&DATASET_RECORD, &records[0]).await.expect("delete");
-    sqlx::query("VACUUM").execute(&db.pool).await.expect("vacuum");
-    let found = search::search(&db, &dataset, "red", 5).await.expect("search");
+    let (dataset, records) = dataset_with(
+        &db,
+        &[
+            ("red apples", json!({})),
+            ("green pears", json!({})),
+            ("red cherries", json!({})),
+        ],
+    )
+    .await;
+    db.delete_resource(&DATASET_RECORD, &records[0])
+        .await
+        .expect("delete");
+    sqlx::query("VACUUM")
+        .execute(&db.pool)
+        .await
+        .expect("vacuum");
+    let found = search::search(&db, &dataset, "red", 5)
+        .await
+        .expect("search");
     let found: Vec<(String, String)> = found.into_iter().map(|r| (r.id, r.text)).collect();
     assert_eq!(found, vec![(records[2].clone(), "red cherries".to_owned())]);
 }

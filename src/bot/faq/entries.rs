@@ -48,8 +48,18 @@ pub struct EntryForm {
 impl Entry {
     /// Reads a dataset record (`text`, `meta`); a form without its own `errorRetries` or
     /// `allowUserToAbandonForm` takes the bot's defaults.
-    pub fn from_record(id: &str, text: &str, meta: Option<&Value>, defaults: &FormDefaults) -> Self {
-        let meta_str = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    pub fn from_record(
+        id: &str,
+        text: &str,
+        meta: Option<&Value>,
+        defaults: &FormDefaults,
+    ) -> Self {
+        let meta_str = |k: &str| {
+            meta.and_then(|m| m.get(k))
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
         let (question, answer) = match (meta_str("question"), meta_str("answer")) {
             (Some(q), Some(a)) => (q.to_owned(), a.to_owned()),
             _ => split_qa(text).unwrap_or_else(|| (text.trim().to_owned(), text.trim().to_owned())),
@@ -57,19 +67,38 @@ impl Entry {
         let related = meta
             .and_then(|m| m.get("related"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         let form = meta.and_then(|m| m.get("form")).and_then(|f| {
             let mut f = f.clone();
             if let Value::Object(map) = &mut f {
-                map.entry("errorRetries").or_insert(Value::from(defaults.error_retries));
-                map.entry("allowUserToAbandonForm").or_insert(Value::Bool(defaults.allow_user_to_abandon_form));
+                map.entry("errorRetries")
+                    .or_insert(Value::from(defaults.error_retries));
+                map.entry("allowUserToAbandonForm")
+                    .or_insert(Value::Bool(defaults.allow_user_to_abandon_form));
             }
             // A malformed form is ignored rather than breaking the answer it is attached to.
-            serde_json::from_value::<EntryForm>(f).ok().filter(|f| f.spec.validate().is_ok())
+            serde_json::from_value::<EntryForm>(f)
+                .ok()
+                .filter(|f| f.spec.validate().is_ok())
         });
-        let escalate = meta.and_then(|m| m.get("escalate")).and_then(Value::as_bool).unwrap_or(false);
-        Self { id: id.to_owned(), question, answer, related, form, escalate }
+        let escalate = meta
+            .and_then(|m| m.get("escalate"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Self {
+            id: id.to_owned(),
+            question,
+            answer,
+            related,
+            form,
+            escalate,
+        }
     }
 }
 
@@ -102,13 +131,14 @@ fn strip_label<'a>(line: &'a str, labels: &[&str]) -> Option<&'a str> {
 
 const STOP_WORDS: &[&str] = &[
     // English
-    "a", "an", "the", "is", "are", "was", "were", "be", "do", "does", "did", "i", "you", "your", "we", "our", "my", "me",
-    "it", "its", "to", "of", "in", "on", "at", "for", "and", "or", "what", "how", "can", "could", "there", "this", "that",
-    "with", "have", "has", "please", "hi", "hello", "tell", "about", "will", "would", "should", "any", "if",
+    "a", "an", "the", "is", "are", "was", "were", "be", "do", "does", "did", "i", "you", "your",
+    "we", "our", "my", "me", "it", "its", "to", "of", "in", "on", "at", "for", "and", "or", "what",
+    "how", "can", "could", "there", "this", "that", "with", "have", "has", "please", "hi", "hello",
+    "tell", "about", "will", "would", "should", "any", "if",
     // Spanish, Portuguese, French
-    "el", "la", "los", "las", "un", "una", "de", "del", "en", "y", "o", "que", "es", "son", "por", "para", "con", "mi",
-    "su", "se", "lo", "como", "cual", "hola", "o", "os", "as", "do", "da", "um", "uma", "e", "le", "les", "des", "et",
-    "est", "je", "vous", "quel", "quelle",
+    "el", "la", "los", "las", "un", "una", "de", "del", "en", "y", "o", "que", "es", "son", "por",
+    "para", "con", "mi", "su", "se", "lo", "como", "cual", "hola", "o", "os", "as", "do", "da",
+    "um", "uma", "e", "le", "les", "des", "et", "est", "je", "vous", "quel", "quelle",
 ];
 
 /// Meaningful words: normalized, stop words dropped, plurals and verb endings trimmed.
@@ -153,19 +183,38 @@ mod tests {
 
     #[test]
     fn records_follow_the_q_a_convention() {
-        let e = Entry::from_record("r1", "Q: What are your opening hours?\nA: 9 to 5.\nClosed on Sundays.", None, &d());
+        let e = Entry::from_record(
+            "r1",
+            "Q: What are your opening hours?\nA: 9 to 5.\nClosed on Sundays.",
+            None,
+            &d(),
+        );
         assert_eq!(e.question, "What are your opening hours?");
         assert_eq!(e.answer, "9 to 5.\nClosed on Sundays.");
         let e = Entry::from_record("r2", "question: Parking?\nANSWER: Free.", None, &d());
-        assert_eq!((e.question.as_str(), e.answer.as_str()), ("Parking?", "Free."));
+        assert_eq!(
+            (e.question.as_str(), e.answer.as_str()),
+            ("Parking?", "Free.")
+        );
     }
 
     #[test]
     fn meta_question_and_answer_win() {
         let meta = json!({"question": "Prices?", "answer": "From $5.", "related": ["r9"], "escalate": true,
             "form": {"fields": [{"name": "email", "question": "Email?", "type": "email"}], "webhook": "https://example.com/h"}});
-        let e = Entry::from_record("r3", "prices cost fee", Some(&meta), &FormDefaults { error_retries: 2, allow_user_to_abandon_form: false });
-        assert_eq!((e.question.as_str(), e.answer.as_str()), ("Prices?", "From $5."));
+        let e = Entry::from_record(
+            "r3",
+            "prices cost fee",
+            Some(&meta),
+            &FormDefaults {
+                error_retries: 2,
+                allow_user_to_abandon_form: false,
+            },
+        );
+        assert_eq!(
+            (e.question.as_str(), e.answer.as_str()),
+            ("Prices?", "From $5.")
+        );
         assert_eq!(e.related, vec!["r9"]);
         assert!(e.escalate);
         let form = e.form.expect("form");

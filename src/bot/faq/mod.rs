@@ -46,7 +46,11 @@ pub enum Pending {
     /// "Do you want to start a chat with a human agent?"
     Escalation { unclear: u32 },
     /// A form attached to an entry.
-    Form { entry: Entry, state: FormState, related: Vec<Entry> },
+    Form {
+        entry: Entry,
+        state: FormState,
+        related: Vec<Entry>,
+    },
 }
 
 /// The engine's state between turns.
@@ -64,7 +68,10 @@ pub struct FaqState {
 
 impl FaqState {
     fn from_turn(state: &Value) -> Self {
-        state.get("faq").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default()
+        state
+            .get("faq")
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -92,7 +99,8 @@ struct Step<'a> {
 #[async_trait]
 impl BotEngine for FaqEngine {
     async fn respond(&self, turn: &Turn) -> Result<Reply, EngineError> {
-        let settings = FaqSettings::from_value(turn.bot.raw.get("faq")).map_err(EngineError::Config)?;
+        let settings =
+            FaqSettings::from_value(turn.bot.raw.get("faq")).map_err(EngineError::Config)?;
         let dataset = turn
             .bot
             .dataset_id
@@ -128,11 +136,14 @@ impl Step<'_> {
     async fn handle(&mut self, text: &str) -> Result<(), EngineError> {
         match std::mem::take(&mut self.state.pending) {
             Pending::Nothing => self.query(text).await,
-            Pending::Choice { entries } => match Options::new(entries.iter().map(|e| e.question.clone()).collect()).pick(text) {
-                Some(i) => self.answer(entries[i].clone()).await,
-                // Not one of the options: take it as a new question.
-                None => self.query(text).await,
-            },
+            Pending::Choice { entries } => {
+                match Options::new(entries.iter().map(|e| e.question.clone()).collect()).pick(text)
+                {
+                    Some(i) => self.answer(entries[i].clone()).await,
+                    // Not one of the options: take it as a new question.
+                    None => self.query(text).await,
+                }
+            }
             Pending::Rating { entry, related } => match self.pick_rating(text) {
                 Some(option) => self.rated(&entry, option, related).await,
                 None => self.query(text).await,
@@ -157,19 +168,32 @@ impl Step<'_> {
                     Ok(())
                 }
                 None if unclear + 1 < ESCALATION_REASKS => {
-                    self.state.pending = Pending::Escalation { unclear: unclear + 1 };
-                    let question = dialogue::polar_question(&self.labels.get("ask_to_escalate"), &self.labels);
+                    self.state.pending = Pending::Escalation {
+                        unclear: unclear + 1,
+                    };
+                    let question =
+                        dialogue::polar_question(&self.labels.get("ask_to_escalate"), &self.labels);
                     self.say(format!("{}\n{question}", self.labels.get("not_understood")));
                     Ok(())
                 }
                 None => self.query(text).await,
             },
-            Pending::Form { entry, mut state, related } => {
-                let Some(form) = entry.form.clone() else { return self.query(text).await };
+            Pending::Form {
+                entry,
+                mut state,
+                related,
+            } => {
+                let Some(form) = entry.form.clone() else {
+                    return self.query(text).await;
+                };
                 match form.spec.answer(&mut state, text, &self.labels) {
                     FormStep::Ask(question) => {
                         self.say(question);
-                        self.state.pending = Pending::Form { entry, state, related };
+                        self.state.pending = Pending::Form {
+                            entry,
+                            state,
+                            related,
+                        };
                     }
                     FormStep::Done { values, text } => {
                         self.say(text);
@@ -187,9 +211,14 @@ impl Step<'_> {
 
     /// Searches the dataset and answers, offers a choice, or says there is no result.
     async fn query(&mut self, text: &str) -> Result<(), EngineError> {
-        let found = crate::store::search::search(&self.ctx.db, &self.dataset, text, self.settings.candidates)
-            .await
-            .map_err(|e| EngineError::Upstream(format!("dataset search: {e}")))?;
+        let found = crate::store::search::search(
+            &self.ctx.db,
+            &self.dataset,
+            text,
+            self.settings.candidates,
+        )
+        .await
+        .map_err(|e| EngineError::Upstream(format!("dataset search: {e}")))?;
         let message = entries::words(text);
         let mut scored: Vec<(f64, Entry)> = found
             .iter()
@@ -235,11 +264,25 @@ impl Step<'_> {
         if let Some(form) = &entry.form {
             let (state, question) = form.spec.start(&self.labels);
             self.say(question);
-            self.state.pending = Pending::Form { entry, state, related };
+            self.state.pending = Pending::Form {
+                entry,
+                state,
+                related,
+            };
         } else if self.settings.ratings.enabled {
-            let options = Options::new(self.settings.ratings.options.iter().map(|o| self.labels.get(&o.label)).collect());
+            let options = Options::new(
+                self.settings
+                    .ratings
+                    .options
+                    .iter()
+                    .map(|o| self.labels.get(&o.label))
+                    .collect(),
+            );
             self.say(options.render(&self.labels.get("rate_content_intro"), &self.labels));
-            self.state.pending = Pending::Rating { entry: entry.id, related };
+            self.state.pending = Pending::Rating {
+                entry: entry.id,
+                related,
+            };
         } else {
             self.offer_related(related);
         }
@@ -260,9 +303,18 @@ impl Step<'_> {
         }
     }
 
-    async fn rated(&mut self, entry: &str, index: usize, related: Vec<Entry>) -> Result<(), EngineError> {
-        let Some(option) = self.settings.ratings.options.get(index).cloned() else { return Ok(()) };
-        let rating_id = self.save_rating(entry, &option.id, option.is_negative).await;
+    async fn rated(
+        &mut self,
+        entry: &str,
+        index: usize,
+        related: Vec<Entry>,
+    ) -> Result<(), EngineError> {
+        let Some(option) = self.settings.ratings.options.get(index).cloned() else {
+            return Ok(());
+        };
+        let rating_id = self
+            .save_rating(entry, &option.id, option.is_negative)
+            .await;
         if option.is_negative {
             self.state.negative_ratings += 1;
         } else {
@@ -270,7 +322,10 @@ impl Step<'_> {
         }
         if option.comment {
             self.say(self.labels.get("ask_rating_comment"));
-            self.state.pending = Pending::Comment { rating: rating_id, related };
+            self.state.pending = Pending::Comment {
+                rating: rating_id,
+                related,
+            };
             return Ok(());
         }
         self.say(self.labels.get("thanks"));
@@ -293,7 +348,10 @@ impl Step<'_> {
 
     fn escalate(&mut self, reason: &str) {
         if self.settings.ask_before_escalation {
-            self.say(dialogue::polar_question(&self.labels.get("ask_to_escalate"), &self.labels));
+            self.say(dialogue::polar_question(
+                &self.labels.get("ask_to_escalate"),
+                &self.labels,
+            ));
             self.state.pending = Pending::Escalation { unclear: 0 };
         } else {
             self.hand_off(reason);
@@ -303,7 +361,9 @@ impl Step<'_> {
     fn hand_off(&mut self, reason: &str) {
         self.state = FaqState::default();
         self.say(self.labels.get("creating_chat"));
-        self.reply.actions.push(Action::Handoff { reason: Some(format!("FAQ: {reason}")) });
+        self.reply.actions.push(Action::Handoff {
+            reason: Some(format!("FAQ: {reason}")),
+        });
     }
 
     fn offer_related(&mut self, related: Vec<Entry>) {
@@ -318,15 +378,31 @@ impl Step<'_> {
     /// The entry's related records, in the order given, at most `maxOptions`.
     async fn related(&self, entry: &Entry) -> Vec<Entry> {
         let mut out = Vec::new();
-        for id in entry.related.iter().filter(|id| **id != entry.id).take(self.settings.max_options) {
-            let sql = crate::store::Sql::new("SELECT id, text, meta FROM dataset_records WHERE dataset_id = $1 AND id = $2")
-                .arg(self.dataset.as_str())
-                .arg(id.as_str());
+        for id in entry
+            .related
+            .iter()
+            .filter(|id| **id != entry.id)
+            .take(self.settings.max_options)
+        {
+            let sql = crate::store::Sql::new(
+                "SELECT id, text, meta FROM dataset_records WHERE dataset_id = $1 AND id = $2",
+            )
+            .arg(self.dataset.as_str())
+            .arg(id.as_str());
             match self.ctx.db.fetch_optional(&sql).await {
                 Ok(Some(row)) => {
                     let text: String = row.try_get(1).unwrap_or_default();
-                    let meta = row.try_get::<Option<String>, _>(2).ok().flatten().and_then(|s| serde_json::from_str::<Value>(&s).ok());
-                    out.push(Entry::from_record(id, &text, meta.as_ref(), &self.settings.forms));
+                    let meta = row
+                        .try_get::<Option<String>, _>(2)
+                        .ok()
+                        .flatten()
+                        .and_then(|s| serde_json::from_str::<Value>(&s).ok());
+                    out.push(Entry::from_record(
+                        id,
+                        &text,
+                        meta.as_ref(),
+                        &self.settings.forms,
+                    ));
                 }
                 Ok(None) => {}
                 Err(err) => tracing::warn!(error = %err, "reading related contents failed"),
@@ -355,7 +431,9 @@ impl Step<'_> {
 
     async fn save_comment(&self, rating: &str, comment: &str) {
         let comment: String = comment.chars().take(4000).collect();
-        let sql = crate::store::Sql::new("UPDATE faq_ratings SET comment = $1 WHERE id = $2").arg(comment).arg(rating);
+        let sql = crate::store::Sql::new("UPDATE faq_ratings SET comment = $1 WHERE id = $2")
+            .arg(comment)
+            .arg(rating);
         if let Err(err) = self.ctx.db.exec(&sql).await {
             tracing::warn!(error = %err, "recording a rating comment failed");
         }
@@ -374,12 +452,18 @@ impl Step<'_> {
             method: reqwest::Method::POST,
             url: url.to_owned(),
             query: Vec::new(),
-            body: super::studio::http::Body::Raw { content_type: "application/json".into(), text: body.to_string() },
+            body: super::studio::http::Body::Raw {
+                content_type: "application/json".into(),
+                text: body.to_string(),
+            },
             timeout: super::studio::http::TIMEOUT,
         };
         match super::studio::http::send(self.ctx, req).await {
             Ok(resp) if resp.is_success() => {}
-            Ok(resp) => tracing::warn!(status = resp.status_code, "form webhook refused the answers"),
+            Ok(resp) => tracing::warn!(
+                status = resp.status_code,
+                "form webhook refused the answers"
+            ),
             Err(err) => tracing::warn!(error = %err, "form webhook failed"),
         }
     }

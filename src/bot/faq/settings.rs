@@ -65,8 +65,18 @@ impl Default for Ratings {
         Self {
             enabled: true,
             options: vec![
-                RatingOption { id: "1".into(), label: "yes".into(), comment: false, is_negative: false },
-                RatingOption { id: "2".into(), label: "no".into(), comment: true, is_negative: true },
+                RatingOption {
+                    id: "1".into(),
+                    label: "yes".into(),
+                    comment: false,
+                    is_negative: false,
+                },
+                RatingOption {
+                    id: "2".into(),
+                    label: "no".into(),
+                    comment: true,
+                    is_negative: true,
+                },
             ],
         }
     }
@@ -96,7 +106,10 @@ pub struct FormDefaults {
 
 impl Default for FormDefaults {
     fn default() -> Self {
-        Self { error_retries: 3, allow_user_to_abandon_form: true }
+        Self {
+            error_retries: 3,
+            allow_user_to_abandon_form: true,
+        }
     }
 }
 
@@ -104,7 +117,9 @@ fn id_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match Value::deserialize(d)? {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
-        _ => Err(serde::de::Error::custom("a rating id must be a string or a number")),
+        _ => Err(serde::de::Error::custom(
+            "a rating id must be a string or a number",
+        )),
     }
 }
 
@@ -114,7 +129,8 @@ impl FaqSettings {
         match value {
             None | Some(Value::Null) => Ok(Self::default()),
             Some(v) => {
-                let s: Self = serde_json::from_value(v.clone()).map_err(|e| format!("\"faq\": {e}"))?;
+                let s: Self =
+                    serde_json::from_value(v.clone()).map_err(|e| format!("\"faq\": {e}"))?;
                 s.check()?;
                 Ok(s)
             }
@@ -164,10 +180,20 @@ mod tests {
 
     #[test]
     fn bad_settings_are_named() {
-        assert!(validate(&json!({"minScore": 2})).unwrap_err().contains("minScore"));
-        assert!(validate(&json!({"maxOptions": 0})).unwrap_err().contains("maxOptions"));
-        assert!(validate(&json!({"unknownKey": 1})).unwrap_err().contains("unknownKey"));
-        assert!(validate(&json!({"ratings": {"options": [{"id": 1, "label": "x"}]}})).unwrap_err().contains("ratings.options"));
+        assert!(validate(&json!({"minScore": 2}))
+            .unwrap_err()
+            .contains("minScore"));
+        assert!(validate(&json!({"maxOptions": 0}))
+            .unwrap_err()
+            .contains("maxOptions"));
+        assert!(validate(&json!({"unknownKey": 1}))
+            .unwrap_err()
+            .contains("unknownKey"));
+        assert!(
+            validate(&json!({"ratings": {"options": [{"id": 1, "label": "x"}]}}))
+                .unwrap_err()
+                .contains("ratings.options")
+        );
         assert!(validate(&json!("text")).is_err());
     }
 }

@@ -245,7 +245,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_answer_times_out() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let router = axum::Router::new().route(
             "/slow",

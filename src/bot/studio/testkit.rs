@@ -30,7 +30,9 @@ pub async fn context(allow_private: bool) -> (EngineContext, tempfile::TempDir) 
 
 /// Serves `router` on 127.0.0.1:0 and returns its base URL.
 pub async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
@@ -48,7 +50,10 @@ pub fn bot(model: &str, extra: Value) -> BotConfig {
         name: "test".into(),
         model: model.into(),
         backstory: String::new(),
-        dataset_id: raw.get("datasetId").and_then(Value::as_str).map(str::to_owned),
+        dataset_id: raw
+            .get("datasetId")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         raw,
     }
 }
@@ -61,7 +66,11 @@ pub fn turn(bot: &BotConfig, text: &str, state: &Value, now_ms: i64) -> Turn {
         history: Vec::new(),
         text: text.into(),
         media: Vec::<Media>::new(),
-        contact: ContactInfo { id: None, name: Some("Ana".into()), address: CONTACT.into() },
+        contact: ContactInfo {
+            id: None,
+            name: Some("Ana".into()),
+            address: CONTACT.into(),
+        },
         channel: ChannelKind::Sms,
         channel_address: Some(NUMBER.into()),
         // The pipeline stores the state as JSON text; go through that to catch anything that
@@ -81,13 +90,22 @@ pub struct Chat<'a> {
 
 impl<'a> Chat<'a> {
     pub fn new(engine: &'a dyn crate::bot::BotEngine, bot: BotConfig) -> Self {
-        Self { engine, bot, state: Value::Null, now: T0 }
+        Self {
+            engine,
+            bot,
+            state: Value::Null,
+            now: T0,
+        }
     }
 
     /// Sends `text` one second after the previous turn.
     pub async fn say(&mut self, text: &str) -> Reply {
         self.now += 1000;
-        let reply = self.engine.respond(&turn(&self.bot, text, &self.state, self.now)).await.expect("turn");
+        let reply = self
+            .engine
+            .respond(&turn(&self.bot, text, &self.state, self.now))
+            .await
+            .expect("turn");
         self.state = reply.state.clone();
         reply
     }
@@ -95,7 +113,11 @@ impl<'a> Chat<'a> {
     /// The pipeline's timer turn at `at_ms`.
     pub async fn wake(&mut self, at_ms: i64) -> Reply {
         self.now = at_ms;
-        let reply = self.engine.respond(&turn(&self.bot, "", &self.state, at_ms)).await.expect("timer turn");
+        let reply = self
+            .engine
+            .respond(&turn(&self.bot, "", &self.state, at_ms))
+            .await
+            .expect("timer turn");
         self.state = reply.state.clone();
         reply
     }
@@ -103,7 +125,10 @@ impl<'a> Chat<'a> {
 
 /// A fixture flow from `tests/fixtures/studio/`.
 pub fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/studio/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/studio/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).expect("fixture JSON")
 }

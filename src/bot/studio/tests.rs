@@ -30,18 +30,30 @@ pub(super) fn flow(states: Value) -> Value {
 }
 
 fn engine_bot(ctx: &EngineContext, flow: Value) -> (FlowEngine, BotConfig) {
-    (FlowEngine::new(ctx.clone()), bot("flow", json!({"flow": flow})))
+    (
+        FlowEngine::new(ctx.clone()),
+        bot("flow", json!({"flow": flow})),
+    )
 }
 
 #[tokio::test]
 async fn the_seed_flow_answers_its_three_ways() {
     let (ctx, _dir) = context(true).await;
-    for (answer, emoji) in [("yes", "🤖"), ("  No ", "👽"), ("maybe later", "👻"), ("YES", "🤖")] {
+    for (answer, emoji) in [
+        ("yes", "🤖"),
+        ("  No ", "👽"),
+        ("maybe later", "👻"),
+        ("YES", "🤖"),
+    ] {
         let (engine, bot) = engine_bot(&ctx, fixture("seed-do-you-like-bots"));
         let mut chat = Chat::new(&engine, bot);
         let first = chat.say("hello").await;
         assert_eq!(first.messages, vec!["Hi, do you like bots?"]);
-        assert_eq!(first.wake_at_ms, Some(chat.now + 3_600_000), "waits an hour");
+        assert_eq!(
+            first.wake_at_ms,
+            Some(chat.now + 3_600_000),
+            "waits an hour"
+        );
         let second = chat.say(answer).await;
         assert_eq!(second.messages, vec![emoji.to_owned()], "answer {answer:?}");
         assert_eq!(second.wake_at_ms, None, "the execution ended");
@@ -56,8 +68,13 @@ async fn a_message_after_the_flow_ended_starts_a_new_execution() {
     let mut chat = Chat::new(&engine, bot);
     chat.say("hi").await;
     chat.say("yes").await;
-    assert_eq!(chat.say("hi again").await.messages, vec!["Hi, do you like bots?"]);
-    let list = store::list(&ctx.db, "bot-1", None, None, 10).await.expect("list");
+    assert_eq!(
+        chat.say("hi again").await.messages,
+        vec!["Hi, do you like bots?"]
+    );
+    let list = store::list(&ctx.db, "bot-1", None, None, 10)
+        .await
+        .expect("list");
     assert_eq!(list.len(), 2);
     assert_eq!(list[0]["status"], json!("active"));
     assert_eq!(list[1]["status"], json!("ended"));
@@ -69,7 +86,10 @@ async fn the_timeout_fires_on_the_timer_turn_even_without_an_answer() {
     let (engine, bot) = engine_bot(&ctx, fixture("webchat-send-to-flex"));
     let mut chat = Chat::new(&engine, bot);
     let r = chat.say("hello").await;
-    assert_eq!(r.messages[0], "Hello! In order for us to assist you today, please answer a few questions.");
+    assert_eq!(
+        r.messages[0],
+        "Hello! In order for us to assist you today, please answer a few questions."
+    );
     assert!(r.messages[1].starts_with("Please select a reason"));
     let r = chat.say("Parking").await;
     assert_eq!(r.messages, vec!["Are you a new or existing patient?"]);
@@ -107,10 +127,16 @@ async fn a_late_message_first_plays_the_timeout() {
 async fn a_restart_resumes_from_the_stored_state() {
     let (ctx, _dir) = context(true).await;
     let (engine, bot) = engine_bot(&ctx, fixture("seed-do-you-like-bots"));
-    let first = engine.respond(&turn(&bot, "hi", &Value::Null, T0)).await.expect("turn");
+    let first = engine
+        .respond(&turn(&bot, "hi", &Value::Null, T0))
+        .await
+        .expect("turn");
     // A new engine (a restarted process) with only the stored state.
     let (engine2, _) = engine_bot(&ctx, fixture("seed-do-you-like-bots"));
-    let second = engine2.respond(&turn(&bot, "no", &first.state, T0 + 5_000)).await.expect("turn");
+    let second = engine2
+        .respond(&turn(&bot, "no", &first.state, T0 + 5_000))
+        .await
+        .expect("turn");
     assert_eq!(second.messages, vec!["👽"]);
 }
 
@@ -121,12 +147,20 @@ async fn steps_are_recorded_like_studio_steps() {
     let mut chat = Chat::new(&engine, bot);
     chat.say("hi").await;
     chat.say("yes").await;
-    let list = store::list(&ctx.db, "bot-1", Some("conv-1"), None, 10).await.expect("list");
+    let list = store::list(&ctx.db, "bot-1", Some("conv-1"), None, 10)
+        .await
+        .expect("list");
     let id = list[0]["id"].as_str().expect("id");
     let steps = store::steps(&ctx.db, id).await.expect("steps");
     let path: Vec<(String, String, String)> = steps
         .iter()
-        .map(|s| (s["name"].as_str().unwrap_or("").into(), s["transitionedFrom"].as_str().unwrap_or("").into(), s["transitionedTo"].as_str().unwrap_or("").into()))
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or("").into(),
+                s["transitionedFrom"].as_str().unwrap_or("").into(),
+                s["transitionedTo"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
     let expected = [
         ("incomingConversationMessage", "Trigger", "send_and_reply_1"),
@@ -134,11 +168,23 @@ async fn steps_are_recorded_like_studio_steps() {
         ("match", "split_1", "send_message_2"),
         ("sent", "send_message_2", "Ended"),
     ];
-    assert_eq!(path, expected.map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned())));
-    assert_eq!(steps[0]["context"]["outbound"]["Body"], json!("Hi, do you like bots?"));
-    let exec = store::fetch(&ctx.db, "bot-1", id).await.expect("fetch").expect("exists");
+    assert_eq!(
+        path,
+        expected.map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
+    );
+    assert_eq!(
+        steps[0]["context"]["outbound"]["Body"],
+        json!("Hi, do you like bots?")
+    );
+    let exec = store::fetch(&ctx.db, "bot-1", id)
+        .await
+        .expect("fetch")
+        .expect("exists");
     assert_eq!(exec["status"], json!("ended"));
-    assert_eq!(exec["context"]["widgets"]["send_and_reply_1"]["inbound"]["Body"], json!("yes"));
+    assert_eq!(
+        exec["context"]["widgets"]["send_and_reply_1"]["inbound"]["Body"],
+        json!("yes")
+    );
     assert_eq!(exec["contactAddress"], json!(CONTACT));
 }
 
@@ -148,10 +194,18 @@ async fn an_execution_ended_through_the_api_is_dropped() {
     let (engine, bot) = engine_bot(&ctx, fixture("seed-do-you-like-bots"));
     let mut chat = Chat::new(&engine, bot);
     chat.say("hi").await;
-    let id = chat.state["studio"]["execution"]["id"].as_str().expect("id").to_owned();
-    assert!(store::end(&ctx.db, "bot-1", &id, chat.now).await.expect("end"));
+    let id = chat.state["studio"]["execution"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert!(store::end(&ctx.db, "bot-1", &id, chat.now)
+        .await
+        .expect("end"));
     // The next message does not answer the old question; it starts over.
-    assert_eq!(chat.say("yes").await.messages, vec!["Hi, do you like bots?"]);
+    assert_eq!(
+        chat.say("yes").await.messages,
+        vec!["Hi, do you like bots?"]
+    );
 }
 
 #[tokio::test]
@@ -164,10 +218,19 @@ async fn a_new_execution_supersedes_the_contacts_other_one() {
     let mut new = Chat::new(&engine, bot);
     new.now = old.now + 10;
     new.say("hi").await;
-    let all = store::list(&ctx.db, "bot-1", None, None, 10).await.expect("list");
-    let active: Vec<_> = all.iter().filter(|e| e["status"] == json!("active")).collect();
+    let all = store::list(&ctx.db, "bot-1", None, None, 10)
+        .await
+        .expect("list");
+    let active: Vec<_> = all
+        .iter()
+        .filter(|e| e["status"] == json!("active"))
+        .collect();
     assert_eq!(active.len(), 1, "one active execution per contact per flow");
-    assert_eq!(old.say("yes").await.messages, vec!["Hi, do you like bots?"], "the superseded one is gone");
+    assert_eq!(
+        old.say("yes").await.messages,
+        vec!["Hi, do you like bots?"],
+        "the superseded one is gone"
+    );
 }
 
 #[tokio::test]
@@ -175,7 +238,9 @@ async fn a_rest_triggered_execution_uses_flow_data() {
     let (ctx, _dir) = context(true).await;
     let stand_in = super::testkit::serve(axum::Router::new().route(
         "/callback",
-        axum::routing::post(|body: String| async move { axum::Json(json!({"message": format!("got {} bytes", body.len())})) }),
+        axum::routing::post(|body: String| async move {
+            axum::Json(json!({"message": format!("got {} bytes", body.len())}))
+        }),
     ))
     .await;
     let mut f = fixture("requestbin-minimal");
@@ -186,17 +251,37 @@ async fn a_rest_triggered_execution_uses_flow_data() {
     }
     let (engine, bot) = engine_bot(&ctx, f);
     let start = turn(&bot, "", &Value::Null, T0);
-    let reply = start_execution(&ctx, &start, json!({"samplegiven": "yes", "campaignname": "spring"})).await.expect("started");
+    let reply = start_execution(
+        &ctx,
+        &start,
+        json!({"samplegiven": "yes", "campaignname": "spring"}),
+    )
+    .await
+    .expect("started");
     assert_eq!(reply.messages, vec!["Hi, how may I address you?"]);
     assert!(reply.wake_at_ms.is_some());
     // A second start towards the same contact is refused while the first waits.
     let again = start_execution(&ctx, &turn(&bot, "", &reply.state, T0 + 1), json!({})).await;
     assert!(matches!(again, Err(StartError::AlreadyActive(_))));
-    let other_conversation = start_execution(&ctx, &turn(&bot, "", &Value::Null, T0 + 1), json!({})).await;
-    assert!(matches!(other_conversation, Err(StartError::AlreadyActive(_))));
-    let r = engine.respond(&turn(&bot, "Ana", &reply.state, T0 + 2_000)).await.expect("turn");
-    assert!(r.messages[0].starts_with("Pleasure to meet you, Ana. HTTP response from callback was: \"got "), "{:?}", r.messages);
-    let exec = store::list(&ctx.db, "bot-1", None, None, 1).await.expect("list");
+    let other_conversation =
+        start_execution(&ctx, &turn(&bot, "", &Value::Null, T0 + 1), json!({})).await;
+    assert!(matches!(
+        other_conversation,
+        Err(StartError::AlreadyActive(_))
+    ));
+    let r = engine
+        .respond(&turn(&bot, "Ana", &reply.state, T0 + 2_000))
+        .await
+        .expect("turn");
+    assert!(
+        r.messages[0]
+            .starts_with("Pleasure to meet you, Ana. HTTP response from callback was: \"got "),
+        "{:?}",
+        r.messages
+    );
+    let exec = store::list(&ctx.db, "bot-1", None, None, 1)
+        .await
+        .expect("list");
     assert_eq!(exec[0]["trigger"], json!("incomingRequest"));
     assert_eq!(exec[0]["data"]["campaignname"], json!("spring"));
 }
@@ -216,17 +301,36 @@ async fn a_bot_without_a_valid_flow_is_a_configuration_error() {
     let (ctx, _dir) = context(true).await;
     let engine = FlowEngine::new(ctx.clone());
     let missing = bot("flow", json!({}));
-    assert!(matches!(engine.respond(&turn(&missing, "hi", &Value::Null, T0)).await, Err(EngineError::Config(_))));
-    let broken = bot("flow", json!({"flow": {"states": [], "initial_state": "Trigger"}}));
-    assert!(matches!(engine.respond(&turn(&broken, "hi", &Value::Null, T0)).await, Err(EngineError::Config(_))));
+    assert!(matches!(
+        engine
+            .respond(&turn(&missing, "hi", &Value::Null, T0))
+            .await,
+        Err(EngineError::Config(_))
+    ));
+    let broken = bot(
+        "flow",
+        json!({"flow": {"states": [], "initial_state": "Trigger"}}),
+    );
+    assert!(matches!(
+        engine.respond(&turn(&broken, "hi", &Value::Null, T0)).await,
+        Err(EngineError::Config(_))
+    ));
 }
 
 #[tokio::test]
 async fn unreadable_state_starts_afresh() {
     let (ctx, _dir) = context(true).await;
     let (engine, bot) = engine_bot(&ctx, fixture("seed-do-you-like-bots"));
-    for junk in [json!("text"), json!({"studio": 5}), json!({"studio": {"execution": {"id": 1}}}), json!({"other": "engine"})] {
-        let r = engine.respond(&turn(&bot, "hi", &junk, T0)).await.expect("turn");
+    for junk in [
+        json!("text"),
+        json!({"studio": 5}),
+        json!({"studio": {"execution": {"id": 1}}}),
+        json!({"other": "engine"}),
+    ] {
+        let r = engine
+            .respond(&turn(&bot, "hi", &junk, T0))
+            .await
+            .expect("turn");
         assert_eq!(r.messages, vec!["Hi, do you like bots?"], "{junk}");
     }
 }
@@ -269,5 +373,7 @@ fn validation_names_the_state_and_field() {
         assert!(err.contains(expected), "expected {expected:?} in {err:?}");
     }
     assert!(Flow::load(&json!([1, 2])).is_err());
-    assert!(Flow::load(&json!({"states": []})).expect_err("no initial").contains("initial_state"));
+    assert!(Flow::load(&json!({"states": []}))
+        .expect_err("no initial")
+        .contains("initial_state"));
 }

@@ -14,7 +14,12 @@ use crate::store::resource::Resource;
 use serde_json::{Map, Value};
 
 /// Validates the engine settings in `body`; `existing` is the bot's id on update.
-pub async fn check(state: &AppState, res: &Resource, body: &Map<String, Value>, existing: Option<&str>) -> ApiResult<()> {
+pub async fn check(
+    state: &AppState,
+    res: &Resource,
+    body: &Map<String, Value>,
+    existing: Option<&str>,
+) -> ApiResult<()> {
     if !std::ptr::eq(res, &BOT) {
         return Ok(());
     }

@@ -17,7 +17,9 @@
 use super::lists::{self, Format};
 use super::{Op, Routes};
 use crate::app::AppState;
-use crate::bot::{self, load, ChannelKind, ContactInfo, EngineContext, HistoryMessage, Reply, Turn};
+use crate::bot::{
+    self, load, ChannelKind, ContactInfo, EngineContext, HistoryMessage, Reply, Turn,
+};
 use crate::domain::{ids, now_ms};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::JsonBody;
@@ -36,7 +38,16 @@ const HISTORY_LIMIT: i64 = 200;
 const MAX_MESSAGES: usize = 1000;
 /// Longest message text accepted, in bytes.
 const MAX_TEXT: usize = 512 * 1024;
-const MESSAGE_TYPES: &[&str] = &["user", "bot", "reasoning", "context", "instruction", "backstory", "activity", "checkpoint"];
+const MESSAGE_TYPES: &[&str] = &[
+    "user",
+    "bot",
+    "reasoning",
+    "context",
+    "instruction",
+    "backstory",
+    "activity",
+    "checkpoint",
+];
 
 pub fn register(r: Routes) -> Routes {
     let usage = json!({"type": "object", "properties": {"token": {"type": "number"}}});
@@ -96,7 +107,9 @@ fn only(body: &Map<String, Value>, allowed: &[&str]) -> ApiResult<()> {
 fn text_field(body: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.len() > MAX_TEXT => Err(ApiError::bad_request(format!("\"{key}\" must be at most {MAX_TEXT} bytes"))),
+        Some(Value::String(s)) if s.len() > MAX_TEXT => Err(ApiError::bad_request(format!(
+            "\"{key}\" must be at most {MAX_TEXT} bytes"
+        ))),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(ApiError::bad_request(format!("\"{key}\" must be a string"))),
     }
@@ -106,15 +119,24 @@ fn text_field(body: &Map<String, Value>, key: &str) -> ApiResult<Option<String>>
 fn extra_backstory(body: &Map<String, Value>) -> ApiResult<Option<String>> {
     match body.get("extensions") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(ext)) => text_field(ext, "backstory").map_err(|e| ApiError::bad_request(format!("extensions: {}", e.message))),
-        Some(_) => Err(ApiError::bad_request("\"extensions\" must be of type object")),
+        Some(Value::Object(ext)) => text_field(ext, "backstory")
+            .map_err(|e| ApiError::bad_request(format!("extensions: {}", e.message))),
+        Some(_) => Err(ApiError::bad_request(
+            "\"extensions\" must be of type object",
+        )),
     }
 }
 
-async fn send_handler(state: AppState, key: String, headers: HeaderMap, body: Map<String, Value>) -> ApiResult<Response> {
+async fn send_handler(
+    state: AppState,
+    key: String,
+    headers: HeaderMap,
+    body: Map<String, Value>,
+) -> ApiResult<Response> {
     let format = lists::format(&headers)?;
     only(&body, &["text", "entities", "functions", "extensions"])?;
-    let text = text_field(&body, "text")?.ok_or_else(|| ApiError::bad_request("\"text\" is required"))?;
+    let text =
+        text_field(&body, "text")?.ok_or_else(|| ApiError::bad_request("\"text\" is required"))?;
     let conversation = conversation_id(&state, &key).await?;
     let id = insert_message(&state, &conversation, "user", &text, None).await?;
     let result = json!({"id": id, "entities": []});
@@ -124,7 +146,13 @@ async fn send_handler(state: AppState, key: String, headers: HeaderMap, body: Ma
     })
 }
 
-async fn converse(state: AppState, key: String, headers: HeaderMap, body: Map<String, Value>, shape: Shape) -> ApiResult<Response> {
+async fn converse(
+    state: AppState,
+    key: String,
+    headers: HeaderMap,
+    body: Map<String, Value>,
+    shape: Shape,
+) -> ApiResult<Response> {
     let format = lists::format(&headers)?;
     let text = match shape {
         Shape::Receive => {
@@ -132,7 +160,10 @@ async fn converse(state: AppState, key: String, headers: HeaderMap, body: Map<St
             None
         }
         _ => {
-            only(&body, &["text", "entities", "functions", "extensions", "limits"])?;
+            only(
+                &body,
+                &["text", "entities", "functions", "extensions", "limits"],
+            )?;
             text_field(&body, "text")?
         }
     };
@@ -146,7 +177,11 @@ async fn converse(state: AppState, key: String, headers: HeaderMap, body: Map<St
     let (history, text) = split_last_user(load_history(&state, &conversation).await?);
     let engine_state = state
         .db
-        .column_text(&super::resources::CONVERSATION, &conversation, "engine_state")
+        .column_text(
+            &super::resources::CONVERSATION,
+            &conversation,
+            "engine_state",
+        )
         .await?
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or(Value::Null);
@@ -165,19 +200,40 @@ async fn converse(state: AppState, key: String, headers: HeaderMap, body: Map<St
     respond(format, prepare(&state, turn, shape, Some(conversation))?).await
 }
 
-async fn stateless_handler(state: AppState, headers: HeaderMap, body: Map<String, Value>) -> ApiResult<Response> {
+async fn stateless_handler(
+    state: AppState,
+    headers: HeaderMap,
+    body: Map<String, Value>,
+) -> ApiResult<Response> {
     let format = lists::format(&headers)?;
     only(
         &body,
         &[
-            "messages", "botId", "model", "backstory", "datasetId", "skillsetId", "privacy", "moderation", "contactId", "attachments",
-            "functions", "extensions", "limits",
+            "messages",
+            "botId",
+            "model",
+            "backstory",
+            "datasetId",
+            "skillsetId",
+            "privacy",
+            "moderation",
+            "contactId",
+            "attachments",
+            "functions",
+            "extensions",
+            "limits",
         ],
     )?;
     let messages = stateless_messages(&body)?;
     let backstory = extra_backstory(&body)?;
-    let mut bot = match body.get("botId").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-        Some(key) => load::load_bot(&state.db, key).await?.ok_or_else(|| ApiError::bad_request("Bot not found"))?,
+    let mut bot = match body
+        .get("botId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        Some(key) => load::load_bot(&state.db, key)
+            .await?
+            .ok_or_else(|| ApiError::bad_request("Bot not found"))?,
         None => inline_bot(&state, &body).await?,
     };
     append_backstory(&mut bot, backstory);
@@ -202,24 +258,46 @@ async fn stateless_handler(state: AppState, headers: HeaderMap, body: Map<String
 fn stateless_messages(body: &Map<String, Value>) -> ApiResult<Vec<HistoryMessage>> {
     let items = match body.get("messages") {
         Some(Value::Array(items)) if items.len() <= MAX_MESSAGES => items,
-        Some(Value::Array(_)) => return Err(ApiError::bad_request(format!("\"messages\" must contain at most {MAX_MESSAGES} items"))),
+        Some(Value::Array(_)) => {
+            return Err(ApiError::bad_request(format!(
+                "\"messages\" must contain at most {MAX_MESSAGES} items"
+            )))
+        }
         None | Some(Value::Null) => return Err(ApiError::bad_request("\"messages\" is required")),
         Some(_) => return Err(ApiError::bad_request("\"messages\" must be an array")),
     };
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let Value::Object(map) = item else {
-            return Err(ApiError::bad_request(format!("\"messages[{i}]\" must be of type object")));
+            return Err(ApiError::bad_request(format!(
+                "\"messages[{i}]\" must be of type object"
+            )));
         };
-        if let Some(key) = map.keys().find(|k| !matches!(k.as_str(), "type" | "text" | "meta")) {
-            return Err(ApiError::bad_request(format!("\"messages[{i}].{key}\" is not allowed")));
+        if let Some(key) = map
+            .keys()
+            .find(|k| !matches!(k.as_str(), "type" | "text" | "meta"))
+        {
+            return Err(ApiError::bad_request(format!(
+                "\"messages[{i}].{key}\" is not allowed"
+            )));
         }
-        let kind = map.get("type").and_then(Value::as_str).filter(|t| MESSAGE_TYPES.contains(t));
-        let kind = kind.ok_or_else(|| ApiError::bad_request(format!("\"messages[{i}].type\" must be one of [{}]", MESSAGE_TYPES.join(", "))))?;
+        let kind = map
+            .get("type")
+            .and_then(Value::as_str)
+            .filter(|t| MESSAGE_TYPES.contains(t));
+        let kind = kind.ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "\"messages[{i}].type\" must be one of [{}]",
+                MESSAGE_TYPES.join(", ")
+            ))
+        })?;
         let text = text_field(map, "text")
             .map_err(|e| ApiError::bad_request(format!("messages[{i}]: {}", e.message)))?
             .ok_or_else(|| ApiError::bad_request(format!("\"messages[{i}].text\" is required")))?;
-        out.push(HistoryMessage { kind: kind.to_owned(), text });
+        out.push(HistoryMessage {
+            kind: kind.to_owned(),
+            text,
+        });
     }
     Ok(out)
 }
@@ -233,7 +311,9 @@ async fn inline_bot(state: &AppState, body: &Map<String, Value>) -> ApiResult<bo
         }
     }
     if let Some(key) = text_field(body, "datasetId")?.filter(|s| !s.is_empty()) {
-        let id = crate::store::refs::resolve(&state.db, "datasets", &key).await?.ok_or_else(|| ApiError::bad_request("Dataset not found"))?;
+        let id = crate::store::refs::resolve(&state.db, "datasets", &key)
+            .await?
+            .ok_or_else(|| ApiError::bad_request("Dataset not found"))?;
         raw.insert("datasetId".into(), Value::String(id));
     }
     Ok(load::from_wire(raw))
@@ -241,7 +321,11 @@ async fn inline_bot(state: &AppState, body: &Map<String, Value>) -> ApiResult<bo
 
 fn append_backstory(bot: &mut bot::BotConfig, extra: Option<String>) {
     if let Some(extra) = extra.filter(|e| !e.trim().is_empty()) {
-        bot.backstory = if bot.backstory.trim().is_empty() { extra } else { format!("{}\n\n{extra}", bot.backstory) };
+        bot.backstory = if bot.backstory.trim().is_empty() {
+            extra
+        } else {
+            format!("{}\n\n{extra}", bot.backstory)
+        };
     }
 }
 
@@ -274,10 +358,21 @@ struct Prepared {
     conversation: Option<String>,
 }
 
-fn prepare(state: &AppState, turn: Turn, shape: Shape, conversation: Option<String>) -> ApiResult<Prepared> {
+fn prepare(
+    state: &AppState,
+    turn: Turn,
+    shape: Shape,
+    conversation: Option<String>,
+) -> ApiResult<Prepared> {
     let ctx = EngineContext::new(state);
     let engine = bot::select(&ctx, &turn.bot).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Prepared { ctx, engine, turn, shape, conversation })
+    Ok(Prepared {
+        ctx,
+        engine,
+        turn,
+        shape,
+        conversation,
+    })
 }
 
 /// What a turn produced, as the completion API reports it.
@@ -291,7 +386,9 @@ struct Outcome {
 
 impl Outcome {
     fn tokens(&self) -> u64 {
-        self.reply.usage.map_or(0, |u| u.prompt_tokens + u.completion_tokens)
+        self.reply
+            .usage
+            .map_or(0, |u| u.prompt_tokens + u.completion_tokens)
     }
 }
 
@@ -299,7 +396,10 @@ impl Outcome {
 async fn run(p: &Prepared) -> Outcome {
     let (reply, reason) = match p.engine.try_respond(&p.turn).await {
         Ok(reply) => (reply, "stop"),
-        Err(err) => (bot::fallback::fallback_reply(&p.ctx, &p.turn, "engine", &err), "error"),
+        Err(err) => (
+            bot::fallback::fallback_reply(&p.ctx, &p.turn, "engine", &err),
+            "error",
+        ),
     };
     let model = if reply.usage.is_some() {
         bot::llm::parse_model(&p.turn.bot.model, &p.ctx.config.llm_model).name
@@ -307,7 +407,12 @@ async fn run(p: &Prepared) -> Outcome {
         p.turn.bot.model.clone()
     };
     let text = reply.messages.join("\n\n");
-    Outcome { reply, text, reason, model }
+    Outcome {
+        reply,
+        text,
+        reason,
+        model,
+    }
 }
 
 /// Runs the turn, stores its answer (stateful calls) and builds the JSON answer.
@@ -350,15 +455,24 @@ async fn respond(format: Format, p: Prepared) -> ApiResult<Response> {
         }
     });
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-    let stream = futures::StreamExt::map(stream, |line| Ok::<_, std::convert::Infallible>(Bytes::from(line)));
+    let stream = futures::StreamExt::map(stream, |line| {
+        Ok::<_, std::convert::Infallible>(Bytes::from(line))
+    });
     Ok(stream_body(format, Body::from_stream(stream)))
 }
 
 /// The events of a finished turn: tokens, the bot message, usage, the result.
 fn events(format: Format, answer: &Value, outcome: &Outcome) -> Vec<String> {
-    let mut lines: Vec<String> =
-        outcome.text.split_inclusive(char::is_whitespace).map(|token| event(format, "token", json!({"token": token}))).collect();
-    lines.push(event(format, "message", json!({"type": "bot", "text": outcome.text})));
+    let mut lines: Vec<String> = outcome
+        .text
+        .split_inclusive(char::is_whitespace)
+        .map(|token| event(format, "token", json!({"token": token})))
+        .collect();
+    lines.push(event(
+        format,
+        "message",
+        json!({"type": "bot", "text": outcome.text}),
+    ));
     let usage = outcome.reply.usage.unwrap_or_default();
     lines.push(event(
         format,
@@ -382,22 +496,42 @@ fn stream_response(format: Format, lines: Vec<String>) -> Response {
 }
 
 fn stream_body(format: Format, body: Body) -> Response {
-    let content_type = if format == Format::EventStream { "text/event-stream" } else { "application/jsonl" };
+    let content_type = if format == Format::EventStream {
+        "text/event-stream"
+    } else {
+        "application/jsonl"
+    };
     let mut response = Response::new(body);
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
 /// The conversation's id (the key may be an id or alias), 404 when unknown.
 async fn conversation_id(state: &AppState, key: &str) -> ApiResult<String> {
-    state.db.resolve_id(&super::resources::CONVERSATION, None, key).await?.ok_or_else(ApiError::not_found)
+    state
+        .db
+        .resolve_id(&super::resources::CONVERSATION, None, key)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 /// The conversation's bot, or its inline configuration when it has none.
 async fn conversation_bot(state: &AppState, conversation: &str) -> ApiResult<bot::BotConfig> {
-    let row = state.db.fetch_resource(&super::resources::CONVERSATION, None, conversation).await?.ok_or_else(ApiError::not_found)?;
-    if let Some(bot_id) = row.get("botId").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-        return load::load_bot(&state.db, bot_id).await?.ok_or_else(|| ApiError::bad_request("Bot not found"));
+    let row = state
+        .db
+        .fetch_resource(&super::resources::CONVERSATION, None, conversation)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if let Some(bot_id) = row
+        .get("botId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        return load::load_bot(&state.db, bot_id)
+            .await?
+            .ok_or_else(|| ApiError::bad_request("Bot not found"));
     }
     let mut raw = Map::new();
     for key in ["model", "backstory", "datasetId"] {
@@ -416,7 +550,9 @@ async fn conversation_contact(state: &AppState, conversation: &str) -> ApiResult
     };
     Ok(ContactInfo {
         id: row.try_get::<Option<String>, _>(0)?,
-        name: row.try_get::<Option<String>, _>(1)?.filter(|s| !s.is_empty()),
+        name: row
+            .try_get::<Option<String>, _>(1)?
+            .filter(|s| !s.is_empty()),
         address: row.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
     })
 }
@@ -428,13 +564,22 @@ async fn load_history(state: &AppState, conversation: &str) -> ApiResult<Vec<His
         .arg(HISTORY_LIMIT);
     let mut out = Vec::new();
     for row in state.db.fetch_all(&sql).await? {
-        out.push(HistoryMessage { kind: row.try_get(0)?, text: row.try_get(1)? });
+        out.push(HistoryMessage {
+            kind: row.try_get(0)?,
+            text: row.try_get(1)?,
+        });
     }
     out.reverse();
     Ok(out)
 }
 
-async fn insert_message(state: &AppState, conversation: &str, kind: &str, text: &str, tokens: Option<i64>) -> ApiResult<String> {
+async fn insert_message(
+    state: &AppState,
+    conversation: &str,
+    kind: &str,
+    text: &str,
+    tokens: Option<i64>,
+) -> ApiResult<String> {
     let id = ids::new_id();
     let now = now_ms();
     let sql = Sql::new(
@@ -451,7 +596,11 @@ async fn insert_message(state: &AppState, conversation: &str, kind: &str, text: 
 }
 
 /// Stores the bot's answer (with its token count) and the engine's new state together.
-async fn record_reply(db: &crate::store::Db, conversation: &str, outcome: &Outcome) -> ApiResult<String> {
+async fn record_reply(
+    db: &crate::store::Db,
+    conversation: &str,
+    outcome: &Outcome,
+) -> ApiResult<String> {
     let id = ids::new_id();
     let now = now_ms();
     let tokens = outcome.reply.usage.map(|_| outcome.tokens() as i64);

@@ -4,8 +4,9 @@
 //! OpenAPI document, so the published spec cannot drift from what is served.
 pub mod blueprint_delete;
 pub mod blueprint_resources;
-pub mod completion;
+pub mod bot_flow;
 pub mod bot_settings;
+pub mod completion;
 pub mod contact_conversations;
 pub mod contact_ensure;
 pub mod conversation_create;

@@ -457,6 +457,7 @@ pub fn register(r: Routes) -> Routes {
     let r = super::conversation_create::register(r);
     let r = super::message_create::register(r);
     let r = super::twilio_setup::register(r);
+    let r = super::bot_flow::register(r);
     let r = super::completion::register(r);
     super::dataset_search::register(r)
 }

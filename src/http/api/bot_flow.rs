@@ -1,0 +1,316 @@
+//! Studio flow executions and FAQ ratings of a bot, through the management API (Chatwire).
+//!
+//! * `GET  bot/{botId}/flow/execution/list` (`?conversationId=&cursor=&take=`): executions,
+//!   newest first, like Studio's Executions list.
+//! * `GET  bot/{botId}/flow/execution/{executionId}/fetch`: one execution with its Liquid
+//!   context (Studio's execution Context).
+//! * `GET  bot/{botId}/flow/execution/{executionId}/step/list`: the transitions it took, in order.
+//! * `POST bot/{botId}/flow/execution/{executionId}/update` `{"status": "ended"}`: ends it, as
+//!   Studio's `Status=ended` does; its next turn starts afresh.
+//! * `POST bot/{botId}/flow/execute` `{to, integrationId?, channel?, data?}`: starts an execution
+//!   towards a contact through the `incomingRequest` trigger with `data` as `flow.data`
+//!   (Studio's `POST /Executions` with `To` and `Parameters`). 409 while the contact has an
+//!   active execution of this flow (Twilio's 20409).
+//! * `GET  bot/{botId}/faq/rating/list`: content ratings given to a FAQ bot's answers.
+use super::resources::{BOT, CONVERSATION, TWILIO};
+use super::{crud, Op, Routes};
+use crate::app::AppState;
+use crate::bot::studio::{self, StartError};
+use crate::bot::{ChannelKind, ContactInfo, EngineContext, Turn};
+use crate::channel::twilio::address::{Address, ChannelKind as Wire};
+use crate::domain::{ids, now_ms, phone};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::JsonBody;
+use crate::store::{Param, Sql};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde_json::{json, Map, Value};
+use sqlx::Row;
+use std::collections::HashMap;
+
+const MAX_TAKE: i64 = 100;
+
+pub fn register(r: Routes) -> Routes {
+    let execution = json!({"type": "object", "properties": {
+        "id": {"type": "string"}, "botId": {"type": "string"}, "conversationId": {"type": "string", "nullable": true},
+        "contactAddress": {"type": "string"}, "channelAddress": {"type": "string", "nullable": true},
+        "status": {"type": "string", "enum": ["active", "ended"]}, "trigger": {"type": "string"},
+        "currentState": {"type": "string", "nullable": true, "description": "The widget waiting for a reply"},
+        "expiresAt": {"type": "integer", "nullable": true, "description": "When that wait times out (ms)"},
+        "error": {"type": "string", "nullable": true}, "data": {"type": "object", "nullable": true},
+        "context": {"type": "object", "description": "The Liquid context (fetch only)"},
+        "createdAt": {"type": "integer"}, "updatedAt": {"type": "integer"}}});
+    let step = json!({"type": "object", "properties": {
+        "executionId": {"type": "string"}, "seq": {"type": "integer"}, "name": {"type": "string", "description": "The event that caused the transition"},
+        "transitionedFrom": {"type": "string"}, "transitionedTo": {"type": "string", "description": "A widget name or \"Ended\""},
+        "type": {"type": "string", "nullable": true}, "context": {"type": "object", "nullable": true}, "error": {"type": "string", "nullable": true},
+        "createdAt": {"type": "integer"}}});
+    let list = |items: &Value| json!({"type": "object", "properties": {"items": {"type": "array", "items": items}, "cursor": {"type": "string"}}});
+    let id_only = json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}});
+    r.add(
+        Op::get("bot/{botId}/flow/execution/list", "listBotFlowExecutions", "List the Studio flow executions of a bot (Chatwire)", "bot")
+            .response(list(&execution)),
+        |State(s): State<AppState>, Path(bot): Path<String>, Query(q): Query<HashMap<String, String>>| list_executions(s, bot, q),
+    )
+    .add(
+        Op::get("bot/{botId}/flow/execution/{executionId}/fetch", "fetchBotFlowExecution", "Fetch a Studio flow execution with its context (Chatwire)", "bot")
+            .response(execution.clone()),
+        |State(s): State<AppState>, Path((bot, id)): Path<(String, String)>| fetch_execution(s, bot, id),
+    )
+    .add(
+        Op::get("bot/{botId}/flow/execution/{executionId}/step/list", "listBotFlowExecutionSteps", "List the steps of a Studio flow execution (Chatwire)", "bot")
+            .response(list(&step)),
+        |State(s): State<AppState>, Path((bot, id)): Path<(String, String)>| list_steps(s, bot, id),
+    )
+    .add(
+        Op::post("bot/{botId}/flow/execution/{executionId}/update", "updateBotFlowExecution", "End a Studio flow execution (Chatwire)", "bot")
+            .request(json!({"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ended"]}}}))
+            .response(id_only.clone()),
+        |State(s): State<AppState>, Path((bot, id)): Path<(String, String)>, JsonBody(b): JsonBody| end_execution(s, bot, id, b),
+    )
+    .add(
+        Op::post("bot/{botId}/flow/execute", "executeBotFlow", "Start a Studio flow execution towards a contact (incomingRequest trigger) (Chatwire)", "bot")
+            .request(json!({"type": "object", "required": ["to"], "additionalProperties": false, "properties": {
+                "to": {"type": "string", "description": "The contact: E.164 or whatsapp:+E.164 (contact.channel.address)"},
+                "integrationId": {"type": "string", "description": "The Twilio integration to send from (default: the bot's first)"},
+                "channel": {"type": "string", "enum": ["sms", "whatsapp"], "description": "Default: whatsapp when `to` has the prefix, else sms"},
+                "data": {"type": "object", "description": "flow.data (Studio's Parameters)"}}}))
+            .response(json!({"type": "object", "required": ["id"], "properties": {
+                "id": {"type": "string", "description": "The execution id"}, "conversationId": {"type": "string"},
+                "status": {"type": "string", "enum": ["active", "ended"]}, "messages": {"type": "integer"}}})),
+        |State(s): State<AppState>, Path(bot): Path<String>, JsonBody(b): JsonBody| execute(s, bot, b),
+    )
+    .add(
+        Op::get("bot/{botId}/faq/rating/list", "listBotFaqRatings", "List the content ratings given to a FAQ bot's answers (Chatwire)", "bot")
+            .response(list(&json!({"type": "object", "properties": {"id": {"type": "string"}, "conversationId": {"type": "string"},
+                "recordId": {"type": "string"}, "ratingId": {"type": "string"}, "negative": {"type": "boolean"},
+                "comment": {"type": "string", "nullable": true}, "createdAt": {"type": "integer"}}}))),
+        |State(s): State<AppState>, Path(bot): Path<String>, Query(q): Query<HashMap<String, String>>| list_ratings(s, bot, q),
+    )
+}
+
+async fn bot_id(state: &AppState, key: &str) -> ApiResult<String> {
+    let ids = crud::Ids { parent: None, id: Some(key.to_owned()) };
+    Ok(crud::existing(state, &BOT, &ids).await?.1)
+}
+
+fn take(q: &HashMap<String, String>) -> ApiResult<i64> {
+    match q.get("take") {
+        None => Ok(20),
+        Some(t) => t.parse::<i64>().ok().filter(|t| (1..=MAX_TAKE).contains(t)).ok_or_else(|| ApiError::bad_request(format!("\"take\" must be between 1 and {MAX_TAKE}"))),
+    }
+}
+
+fn page(items: Vec<Value>, take: i64) -> Json<Value> {
+    let cursor = (items.len() as i64 == take).then(|| items.last().and_then(|i| i.get("id")).cloned()).flatten();
+    let mut body = json!({ "items": items });
+    if let Some(c) = cursor {
+        body["cursor"] = c;
+    }
+    Json(body)
+}
+
+async fn list_executions(state: AppState, bot: String, q: HashMap<String, String>) -> ApiResult<Json<Value>> {
+    let bot = bot_id(&state, &bot).await?;
+    let take = take(&q)?;
+    let items = studio::store::list(&state.db, &bot, q.get("conversationId").map(String::as_str), q.get("cursor").map(String::as_str), take).await?;
+    Ok(page(items.into_iter().map(Value::Object).collect(), take))
+}
+
+async fn fetch_execution(state: AppState, bot: String, id: String) -> ApiResult<Json<Value>> {
+    let bot = bot_id(&state, &bot).await?;
+    let exec = studio::store::fetch(&state.db, &bot, &id).await?.ok_or_else(ApiError::not_found)?;
+    Ok(Json(Value::Object(exec)))
+}
+
+async fn list_steps(state: AppState, bot: String, id: String) -> ApiResult<Json<Value>> {
+    let bot = bot_id(&state, &bot).await?;
+    studio::store::fetch(&state.db, &bot, &id).await?.ok_or_else(ApiError::not_found)?;
+    Ok(Json(json!({ "items": studio::store::steps(&state.db, &id).await? })))
+}
+
+async fn end_execution(state: AppState, bot: String, id: String, body: Map<String, Value>) -> ApiResult<Json<Value>> {
+    if let Some(k) = body.keys().find(|k| *k != "status") {
+        return Err(ApiError::bad_request(format!("\"{k}\" is not allowed")));
+    }
+    if body.get("status").and_then(Value::as_str) != Some("ended") {
+        return Err(ApiError::bad_request("\"status\" must be \"ended\""));
+    }
+    let bot = bot_id(&state, &bot).await?;
+    if !studio::store::end(&state.db, &bot, &id, now_ms()).await? {
+        return Err(ApiError::not_found());
+    }
+    Ok(Json(json!({ "id": id })))
+}
+
+async fn list_ratings(state: AppState, bot: String, q: HashMap<String, String>) -> ApiResult<Json<Value>> {
+    let bot = bot_id(&state, &bot).await?;
+    let take = take(&q)?;
+    let mut sql = Sql::new("SELECT id, conversation_id, record_id, rating_id, negative, comment, created_at FROM faq_ratings WHERE bot_id = ");
+    sql.bind(bot.as_str());
+    if let Some(cursor) = q.get("cursor") {
+        sql.push(" AND (created_at, id) < (SELECT created_at, id FROM faq_ratings WHERE id = ").bind(cursor.as_str()).push(")");
+    }
+    sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").bind(take);
+    let items = state
+        .db
+        .fetch_all(&sql)
+        .await?
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.try_get::<String, _>(0).unwrap_or_default(),
+                "conversationId": r.try_get::<Option<String>, _>(1).ok().flatten(),
+                "recordId": r.try_get::<String, _>(2).unwrap_or_default(),
+                "ratingId": r.try_get::<String, _>(3).unwrap_or_default(),
+                "negative": r.try_get::<i64, _>(4).unwrap_or_default() != 0,
+                "comment": r.try_get::<Option<String>, _>(5).ok().flatten(),
+                "createdAt": r.try_get::<i64, _>(6).unwrap_or_default(),
+            })
+        })
+        .collect();
+    Ok(page(items, take))
+}
+
+fn text<'a>(body: &'a Map<String, Value>, key: &str) -> ApiResult<Option<&'a str>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::bad_request(format!("\"{key}\" must be a string"))),
+    }
+}
+
+/// Starts an execution and delivers its first reply the way an inbound turn's reply is
+/// delivered: bot messages in the contact's live conversation (or a new one), outbox rows,
+/// the engine state, and a timer for the first wait.
+async fn execute(state: AppState, bot_key: String, body: Map<String, Value>) -> ApiResult<Json<Value>> {
+    if let Some(k) = body.keys().find(|k| !["to", "integrationId", "channel", "data"].contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("\"{k}\" is not allowed")));
+    }
+    let data = match body.get("data") {
+        None | Some(Value::Null) => json!({}),
+        Some(Value::Object(d)) => Value::Object(d.clone()),
+        Some(_) => return Err(ApiError::bad_request("\"data\" must be an object")),
+    };
+    let bot = bot_id(&state, &bot_key).await?;
+    let bot_row = state.db.fetch_resource(&BOT, None, &bot).await?.ok_or_else(ApiError::not_found)?;
+    if bot_row.get("model").and_then(Value::as_str) != Some("flow") {
+        return Err(ApiError::bad_request("The bot's model must be \"flow\" to execute a flow"));
+    }
+    let integration_id = match text(&body, "integrationId")? {
+        Some(key) => crud::existing(&state, &TWILIO, &crud::Ids { parent: None, id: Some(key.to_owned()) }).await?.1,
+        None => {
+            let sql = Sql::new("SELECT id FROM twilio_integrations WHERE bot_id = $1 ORDER BY created_at LIMIT 1").arg(bot.as_str());
+            let row = state.db.fetch_optional(&sql).await?;
+            row.and_then(|r| r.try_get::<String, _>(0).ok())
+                .ok_or_else(|| ApiError::bad_request("The bot has no Twilio integration; give \"integrationId\""))?
+        }
+    };
+    let integration = state.db.integration(&state.cipher, &integration_id).await?.ok_or_else(ApiError::not_found)?;
+    let to_raw = text(&body, "to")?.ok_or_else(|| ApiError::bad_request("\"to\" is required"))?;
+    let channel = match text(&body, "channel")? {
+        None if to_raw.starts_with("whatsapp:") => Wire::WhatsApp,
+        None | Some("sms") => Wire::Sms,
+        Some("whatsapp") => Wire::WhatsApp,
+        Some(_) => return Err(ApiError::bad_request("\"channel\" must be one of [sms, whatsapp]")),
+    };
+    let e164 = phone::normalize_e164(to_raw.trim_start_matches("whatsapp:")).ok_or_else(|| ApiError::bad_request("\"to\" must be a phone number"))?;
+    let to = Address::new(channel, &e164).map_err(|e| ApiError::bad_request(format!("\"to\": {e}")))?.to_string();
+    let from = integration
+        .phone_number
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("The integration needs a phoneNumber to send from"))
+        .and_then(|f| Address::parse(f).map_err(|e| ApiError::bad_request(format!("phoneNumber: {e}"))))?
+        .with_channel(channel)
+        .to_string();
+    if state.db.is_opted_out(&integration.id, &to).await? {
+        return Err(ApiError::conflict("The recipient has opted out (STOP) and cannot be messaged"));
+    }
+    let now = now_ms();
+    let duration = integration.session_duration.unwrap_or(state.config.session_timeout_ms);
+    let conversation_id = match state.db.live_session(&integration.id, &to, duration.max(1), now).await? {
+        Some(id) if duration > 0 => id,
+        _ => {
+            let id = ids::new_id();
+            let meta = json!({"app": "twilio", "twilio": {"integrationId": integration.id, "address": to, "initiated": true}});
+            let cols = [("bot_id", Param::from(bot.as_str())), ("meta", Param::from(meta.to_string()))];
+            state.db.insert_resource(&CONVERSATION, &id, &cols, now).await?;
+            id
+        }
+    };
+    state.db.touch_session(&integration.id, &to, &conversation_id, now).await?;
+    let sql = Sql::new("SELECT engine_state FROM conversations WHERE id = $1").arg(conversation_id.as_str());
+    let engine_state = state
+        .db
+        .fetch_optional(&sql)
+        .await?
+        .and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten())
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null);
+    let turn = Turn {
+        conversation_id: conversation_id.clone(),
+        bot: crate::pipeline::bot_config(bot_row),
+        history: Vec::new(),
+        text: String::new(),
+        media: Vec::new(),
+        contact: ContactInfo { id: None, name: None, address: to.clone() },
+        channel: if channel == Wire::WhatsApp { ChannelKind::Whatsapp } else { ChannelKind::Sms },
+        channel_address: Some(from.clone()),
+        state: engine_state,
+        now_ms: now,
+    };
+    let reply = match studio::start_execution(&EngineContext::new(&state), &turn, data).await {
+        Ok(reply) => reply,
+        Err(StartError::AlreadyActive(id)) => {
+            return Err(ApiError::conflict(format!("Execution {id} is already active for this contact (Twilio error 20409)")))
+        }
+        Err(StartError::Engine(e)) => return Err(ApiError::bad_request(e.to_string())),
+    };
+    // The execution may already have ended in this first turn, so ask the record, not the state.
+    let execution = studio::store::list(&state.db, &bot, Some(&conversation_id), None, 1)
+        .await?
+        .first()
+        .and_then(|e| e.get("id").cloned())
+        .unwrap_or(Value::Null);
+    let mut outbox = Vec::new();
+    for text in reply.messages.iter().filter(|t| !t.trim().is_empty()) {
+        let message_id = ids::new_id();
+        let insert = Sql::new("INSERT INTO messages (id, conversation_id, type, text, created_at, updated_at) VALUES ($1, $2, 'bot', $3, $4, $4)")
+            .arg(message_id.as_str())
+            .arg(conversation_id.as_str())
+            .arg(text.as_str())
+            .arg(now);
+        state.db.exec(&insert).await?;
+        outbox.extend(crate::pipeline::outbox_rows(&integration, Some(&conversation_id), Some(&message_id), &to, &from, text));
+    }
+    let update = Sql::new("UPDATE conversations SET engine_state = $1, updated_at = $2 WHERE id = $3")
+        .arg(reply.state.to_string())
+        .arg(now)
+        .arg(conversation_id.as_str());
+    state.db.exec(&update).await?;
+    if let Some(at) = reply.wake_at_ms {
+        // The same kind of timer row the pipeline writes after a turn: an inbound row dated at
+        // its due time, which the pipeline runs as an empty-text turn.
+        let timer = Sql::new(
+            "INSERT INTO inbound (id, integration_id, message_sid, sender, recipient, body, status, conversation_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, '', 'pending', $6, $7) ON CONFLICT (integration_id, message_sid) DO NOTHING",
+        )
+        .arg(ids::new_id())
+        .arg(integration.id.as_str())
+        .arg(format!("timer-{conversation_id}-{at}"))
+        .arg(to.as_str())
+        .arg(from.as_str())
+        .arg(conversation_id.as_str())
+        .arg(at);
+        state.db.exec(&timer).await?;
+    }
+    state.db.enqueue(&outbox).await?;
+    state.outbox_ready.notify_one();
+    let status = if reply.wake_at_ms.is_some() { "active" } else { "ended" };
+    Ok(Json(json!({
+        "id": execution,
+        "conversationId": conversation_id,
+        "status": status,
+        "messages": reply.messages.len(),
+    })))
+}
