@@ -17,8 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 use tokio::sync::watch;
 
-/// How long a claimed row stays ours before another worker may take it over.
-const LEASE_MS: i64 = 60_000;
+/// How long a claimed row stays ours without a renewal; a live worker renews it while it waits
+/// for Twilio (see [`crate::pipeline::holding`]), so this bounds how long the rows of a dead
+/// worker wait. It must still outlast the time Twilio takes to act on a create whose caller
+/// died, so that the next claim's reconciliation finds the message.
+const LEASE_MS: i64 = 15_000;
 /// Longest wait between retries.
 const MAX_BACKOFF_MS: i64 = 60_000;
 
@@ -50,7 +53,15 @@ impl RateLimiter {
 pub async fn worker(state: AppState, limiter: RateLimiter, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         match state.db.claim_outbox(LEASE_MS).await {
-            Ok(Some(row)) => deliver(&state, &limiter, row).await,
+            Ok(Some(row)) => {
+                let renew = |until| {
+                    let (db, id, token) =
+                        (state.db.clone(), row.id.clone(), row.claim_token.clone());
+                    async move { db.renew_outbox(&id, &token, until).await }
+                };
+                crate::pipeline::holding(LEASE_MS, renew, deliver(&state, &limiter, row.clone()))
+                    .await;
+            }
             Ok(None) => {
                 tokio::select! {
                     _ = state.outbox_ready.notified() => {}

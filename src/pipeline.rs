@@ -26,7 +26,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-const LEASE_MS: i64 = 120_000;
+/// How long a claimed message stays ours without a renewal. A live worker renews it every
+/// third of this for as long as the turn takes, so this bounds only how long the messages of a
+/// worker that died (kill -9, a lost replica) wait before another worker takes them over.
+const LEASE_MS: i64 = 15_000;
 /// A message whose turn failed this often is given up, so one poison message cannot block its
 /// sender's queue forever.
 const MAX_ATTEMPTS: i64 = 5;
@@ -70,7 +73,16 @@ async fn worker(state: AppState, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         match state.db.claim_inbound(LEASE_MS).await {
             Ok(Some(inbound)) => {
-                if let Err(err) = process(&state, &inbound).await {
+                let renew = |until| {
+                    let (db, id, token) = (
+                        state.db.clone(),
+                        inbound.id.clone(),
+                        inbound.claim_token.clone(),
+                    );
+                    async move { db.renew_inbound(&id, &token, until).await }
+                };
+                let turn = holding(LEASE_MS, renew, process(&state, &inbound)).await;
+                if let Err(err) = turn {
                     tracing::error!(error = format!("{err:#}"), sid = %inbound.message_sid, attempts = inbound.attempts, "turn failed");
                     if inbound.attempts >= MAX_ATTEMPTS {
                         let _ = state
@@ -96,6 +108,36 @@ async fn worker(state: AppState, mut stop: watch::Receiver<bool>) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    }
+}
+
+/// Runs `work` while renewing its claim every third of `lease_ms`: a live worker keeps its
+/// claim however long a bot turn or a Twilio call takes, and the claim of a worker that died
+/// expires within one lease. Renewal stops once the claim is found lost (the final write of
+/// `work` is then refused by its claim token).
+pub(crate) async fn holding<T, F>(
+    lease_ms: i64,
+    renew: impl Fn(i64) -> F,
+    work: impl std::future::Future<Output = T>,
+) -> T
+where
+    F: std::future::Future<Output = Result<bool, sqlx::Error>>,
+{
+    let every = Duration::from_millis((lease_ms / 3).max(1) as u64);
+    let renewing = async {
+        loop {
+            tokio::time::sleep(every).await;
+            match renew(now_ms() + lease_ms).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(err) => tracing::warn!(error = %err, "renewing a claim's lease failed"),
+            }
+        }
+    };
+    tokio::pin!(work);
+    tokio::select! {
+        out = &mut work => out,
+        () = renewing => work.await,
     }
 }
 

@@ -33,6 +33,8 @@ const SENDERS: usize = 20;
 const PER_SENDER: usize = 10;
 /// Accepted messages before the faults and the kill.
 const KILL_AFTER: usize = 60;
+/// Pause between two messages of one sender, so the load spans the kill.
+const PACE: Duration = Duration::from_millis(0);
 /// Longest a whole scenario may take, start to verdict.
 const SCENARIO_BUDGET: Duration = Duration::from_secs(90);
 
@@ -654,6 +656,7 @@ fn spawn_emulator_senders(twilio: Arc<Twilio>, accepted: Arc<AtomicUsize>) -> Ve
                         status = twilio.replay(&sid).await;
                     }
                     accepted.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(PACE).await;
                 }
             })
         })
@@ -821,6 +824,7 @@ fn spawn_replica_senders(
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     accepted.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(PACE).await;
                 }
             })
         })

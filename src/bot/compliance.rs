@@ -133,6 +133,15 @@ async fn cases(ctx: &EngineContext) -> Vec<(&'static str, Box<dyn BotEngine>, Bo
                 json!({"webhook": {"url": rasa, "format": "rasa"}}),
             ),
         ),
+        (
+            "flow",
+            bot(
+                "flow",
+                json!({"flow": {"initial_state": "Trigger", "states": [
+                    {"name": "Trigger", "type": "trigger", "transitions": [{"event": "incomingMessage", "next": "echo"}]},
+                    {"name": "echo", "type": "send-message", "properties": {"body": "{{trigger.message.Body}}"}, "transitions": []}]}}),
+            ),
+        ),
     ];
     bots.into_iter()
         .map(|(name, b)| (name, select(ctx, &b).expect("engine"), b))

@@ -13,9 +13,12 @@
 //! `llama3.1:8b/maxTokens=300`; segments that are not `key=value` stay part of the name
 //! (`meta-llama/Llama-3.1-8B-Instruct`).
 use super::fallback::fallback_reply;
+use super::llm_stream as stream;
 use super::prompt::{self, estimate_tokens, PromptParts};
 use super::retrieval::{self, Knowledge};
-use super::{upstream, Action, BotEngine, EngineContext, EngineError, Reply, Turn, Usage};
+use super::{
+    upstream, Action, BotEngine, EngineContext, EngineError, Reply, TokenSink, Turn, Usage,
+};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -51,7 +54,21 @@ impl BotEngine for LlmBot {
                 ..Reply::default()
             });
         }
-        self.run(turn).await
+        self.run(turn, None).await
+    }
+
+    async fn respond_streaming(
+        &self,
+        turn: &Turn,
+        tokens: &TokenSink,
+    ) -> Result<Reply, EngineError> {
+        if turn.text.trim().is_empty() && turn.media.is_empty() {
+            return Ok(Reply {
+                state: turn.state.clone(),
+                ..Reply::default()
+            });
+        }
+        self.run(turn, Some(tokens)).await
     }
 }
 
@@ -98,7 +115,7 @@ struct Said {
 }
 
 impl LlmBot {
-    async fn run(&self, turn: &Turn) -> Result<Reply, EngineError> {
+    async fn run(&self, turn: &Turn, tokens: Option<&TokenSink>) -> Result<Reply, EngineError> {
         let config = &self.ctx.config;
         let base = config
             .llm_url
@@ -125,7 +142,7 @@ impl LlmBot {
         let mut messages = prompt::messages(&parts);
         let spec = parse_model(&turn.bot.model, &config.llm_model);
         let first = self
-            .complete(&url, &spec, &messages, config.llm_tools, deadline)
+            .complete(&url, &spec, &messages, config.llm_tools, deadline, tokens)
             .await?;
         let mut usage = first
             .usage
@@ -138,7 +155,10 @@ impl LlmBot {
                 messages
                     .push(json!({"role": "tool", "tool_call_id": id, "content": "{\"ok\":true}"}));
             }
-            match self.complete(&url, &spec, &messages, false, deadline).await {
+            match self
+                .complete(&url, &spec, &messages, false, deadline, tokens)
+                .await
+            {
                 Ok(next) => {
                     let more = next
                         .usage
@@ -176,7 +196,7 @@ impl LlmBot {
         })
     }
 
-    /// One chat completion within `deadline`.
+    /// One chat completion within `deadline`; streamed (`stream: true`) when `tokens` is set.
     async fn complete(
         &self,
         url: &str,
@@ -184,6 +204,7 @@ impl LlmBot {
         messages: &[Value],
         tools: bool,
         deadline: Instant,
+        tokens: Option<&TokenSink>,
     ) -> Result<Said, EngineError> {
         let config = &self.ctx.config;
         let mut body = json!({"model": spec.name, "messages": messages});
@@ -199,22 +220,72 @@ impl LlmBot {
         if let Some(t) = spec.temperature {
             body["temperature"] = json!(t);
         }
-        let answer = upstream::send("the LLM", config.llm_retries, deadline, || {
+        if tokens.is_some() {
+            body["stream"] = json!(true);
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        let build = || {
             let request = self.ctx.http.post(url).json(&body);
             match &config.llm_api_key {
                 Some(key) if !key.expose().is_empty() => request.bearer_auth(key.expose()),
                 _ => request,
             }
-        })
-        .await?;
-        parse_completion(&answer.body)
+        };
+        let Some(tokens) = tokens else {
+            let answer = upstream::send("the LLM", config.llm_retries, deadline, build).await?;
+            return parse_completion(&answer.body);
+        };
+        let response = upstream::open("the LLM", config.llm_retries, deadline, build).await?;
+        let is_stream = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let value = tokio::time::timeout_at(deadline, read_events(response, is_stream, tokens))
+            .await
+            .map_err(|_| EngineError::Upstream("the LLM timed out".into()))??;
+        parse_value(&value)
     }
+}
+
+/// Reads a streamed answer, passing visible text on as it arrives, and returns it assembled
+/// as a plain chat completion. A server that ignored `stream` answers one JSON body.
+async fn read_events(
+    mut response: reqwest::Response,
+    is_stream: bool,
+    tokens: &TokenSink,
+) -> Result<Value, EngineError> {
+    let failed = |e: reqwest::Error| {
+        EngineError::Upstream(format!("the LLM stream failed: {}", e.without_url()))
+    };
+    if !is_stream {
+        let body = response.bytes().await.map_err(failed)?;
+        return serde_json::from_slice(&body)
+            .map_err(|_| EngineError::Upstream("the LLM answer is not a chat completion".into()));
+    }
+    let mut assembler = stream::Assembler::default();
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        for token in assembler.feed(&chunk)? {
+            // A caller that went away only stops hearing tokens; the turn still completes.
+            let _ = tokens.send(token);
+        }
+        if assembler.done() {
+            break;
+        }
+    }
+    assembler.finish()
 }
 
 /// Reads a chat-completions body; anything else is an error (garbage means fallback).
 fn parse_completion(body: &[u8]) -> Result<Said, EngineError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| EngineError::Upstream("the LLM answer is not a chat completion".into()))?;
+    parse_value(&value)
+}
+
+/// A chat completion (read whole or assembled from a stream) as what the model said.
+fn parse_value(value: &Value) -> Result<Said, EngineError> {
     let garbage = || EngineError::Upstream("the LLM answer is not a chat completion".into());
-    let value: Value = serde_json::from_slice(body).map_err(|_| garbage())?;
     let message = value
         .get("choices")
         .and_then(|c| c.get(0))

@@ -211,20 +211,20 @@ fn split_cells(line: &str) -> Vec<String> {
         .strip_suffix('|')
         .filter(|s| !s.ends_with('\\'))
         .unwrap_or(inner);
-    let mut cells = vec![String::new()];
+    let mut cells = Vec::new();
+    let mut cell = String::new();
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\\' if chars.peek() == Some(&'|') => {
                 chars.next();
-                cells.last_mut().map(|s| s.push('|'));
+                cell.push('|');
             }
-            '|' => cells.push(String::new()),
-            _ => {
-                cells.last_mut().map(|s| s.push(c));
-            }
+            '|' => cells.push(std::mem::take(&mut cell)),
+            _ => cell.push(c),
         }
     }
+    cells.push(cell);
     cells
 }
 

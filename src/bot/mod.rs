@@ -14,6 +14,7 @@ pub mod fallback;
 pub mod faq;
 pub mod labels;
 pub mod llm;
+mod llm_stream;
 pub mod load;
 pub mod markdown;
 pub mod prompt;
@@ -141,7 +142,18 @@ pub trait BotEngine: Send + Sync {
     async fn try_respond(&self, turn: &Turn) -> Result<Reply, EngineError> {
         self.respond(turn).await
     }
+
+    /// Like `try_respond`, sending pieces of the reply text to `tokens` while it is being
+    /// written (the LLM engine streams from the model). Engines that cannot stream send
+    /// nothing, and the caller shows the finished text.
+    async fn respond_streaming(&self, turn: &Turn, tokens: &TokenSink) -> Result<Reply, EngineError> {
+        let _ = tokens;
+        self.try_respond(turn).await
+    }
 }
+
+/// Where a streaming engine sends pieces of its reply as they are produced.
+pub type TokenSink = tokio::sync::mpsc::UnboundedSender<String>;
 
 /// What engines may use: the database (dataset search), an HTTP client, the settings, the
 /// cipher (webhook bots' signing secrets are sealed at rest) and the process counters.

@@ -26,33 +26,47 @@ pub struct Answer {
 }
 
 /// Sends the request `build` makes (once per attempt, so signatures and timestamps are fresh)
-/// until it succeeds, fails for good, or `deadline` passes. `what` names the upstream in errors.
+/// until it succeeds, fails for good, or `deadline` passes, and reads the whole body. `what`
+/// names the upstream in errors.
 pub async fn send(
     what: &str,
     retries: u32,
     deadline: Instant,
-    mut build: impl FnMut() -> reqwest::RequestBuilder,
+    build: impl FnMut() -> reqwest::RequestBuilder,
 ) -> Result<Answer, EngineError> {
+    let response = open(what, retries, deadline, build).await?;
+    let status = response.status();
+    match tokio::time::timeout_at(deadline, read_capped(response)).await {
+        Ok(Ok(body)) => Ok(Answer { status, body }),
+        Ok(Err(err)) if !err.is_timeout() => Err(EngineError::Upstream(format!(
+            "{what} failed: {}",
+            err.without_url()
+        ))),
+        _ => Err(EngineError::Upstream(format!("{what} timed out"))),
+    }
+}
+
+/// Like [`send`], but hands over a 2xx response as soon as its headers arrive, for reading a
+/// streamed body. Retries happen only before that point; the request's timeout still ends
+/// the body at `deadline`.
+pub async fn open(
+    what: &str,
+    retries: u32,
+    deadline: Instant,
+    mut build: impl FnMut() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, EngineError> {
+    let timed_out = || EngineError::Upstream(format!("{what} timed out"));
     let mut attempt = 0u32;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(EngineError::Upstream(format!("{what} timed out")));
+            return Err(timed_out());
         }
-        let outcome = tokio::time::timeout(remaining, async {
-            let response = build().timeout(remaining).send().await?;
-            let status = response.status();
-            let retry_after = retry_after(&response);
-            let body = read_capped(response).await?;
-            Ok::<_, reqwest::Error>((status, retry_after, body))
-        })
-        .await;
+        let outcome = tokio::time::timeout(remaining, build().timeout(remaining).send()).await;
         let (error, wait_hint) = match outcome {
-            Err(_) => return Err(EngineError::Upstream(format!("{what} timed out"))),
-            Ok(Err(err)) if err.is_timeout() => {
-                return Err(EngineError::Upstream(format!("{what} timed out")))
-            }
-            Ok(Err(err)) if err.is_connect() || err.is_request() || err.is_body() => {
+            Err(_) => return Err(timed_out()),
+            Ok(Err(err)) if err.is_timeout() => return Err(timed_out()),
+            Ok(Err(err)) if err.is_connect() || err.is_request() => {
                 (format!("{what} unreachable: {}", err.without_url()), None)
             }
             Ok(Err(err)) => {
@@ -61,17 +75,21 @@ pub async fn send(
                     err.without_url()
                 )))
             }
-            Ok(Ok((status, _, body))) if status.is_success() => return Ok(Answer { status, body }),
-            Ok(Ok((status, retry_after, _)))
-                if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() =>
+            Ok(Ok(response)) if response.status().is_success() => return Ok(response),
+            Ok(Ok(response))
+                if response.status() == StatusCode::TOO_MANY_REQUESTS
+                    || response.status().is_server_error() =>
             {
                 (
-                    format!("{what} answered HTTP {}", status.as_u16()),
-                    retry_after,
+                    format!("{what} answered HTTP {}", response.status().as_u16()),
+                    retry_after(&response),
                 )
             }
-            Ok(Ok((status, _, body))) => {
-                return Err(EngineError::Upstream(client_error(what, status, &body)))
+            Ok(Ok(response)) => {
+                let status = response.status();
+                let body = tokio::time::timeout_at(deadline, read_capped(response)).await;
+                let body = body.ok().and_then(Result::ok).unwrap_or_default();
+                return Err(EngineError::Upstream(client_error(what, status, &body)));
             }
         };
         if attempt >= retries {

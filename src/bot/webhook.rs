@@ -49,7 +49,7 @@ pub const TOLERANCE_SECS: i64 = 300;
 
 /// The bot's `webhook` field.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookSettings {
     pub url: String,
     #[serde(default)]
@@ -72,10 +72,26 @@ impl WebhookSettings {
             .get("webhook")
             .filter(|v| !v.is_null())
             .ok_or("the bot has no webhook settings")?;
-        let settings: Self = serde_json::from_value(value.clone())
-            .map_err(|e| format!("webhook settings: {e} (expected {{\"url\", \"format\": \"chatwire\"|\"rasa\", \"timeoutMs\"}})"))?;
-        if !(settings.url.starts_with("http://") || settings.url.starts_with("https://")) {
-            return Err("webhook.url must be an http(s) URL".into());
+        Self::parse(value)
+    }
+
+    /// Checks a `webhook` value, as the API does on bot create and update.
+    pub fn parse(value: &Value) -> Result<Self, String> {
+        let settings: Self = serde_json::from_value(value.clone()).map_err(|e| {
+            format!("\"webhook\" must be {{\"url\", \"format\": \"chatwire\"|\"rasa\", \"timeoutMs\"}}: {e}")
+        })?;
+        let valid = url::Url::parse(&settings.url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+        if !valid {
+            return Err("\"webhook.url\" must be an http(s) URL".into());
+        }
+        if settings
+            .timeout_ms
+            .is_some_and(|t| !(100..=MAX_TIMEOUT_MS).contains(&t))
+        {
+            return Err(format!(
+                "\"webhook.timeoutMs\" must be between 100 and {MAX_TIMEOUT_MS}"
+            ));
         }
         Ok(settings)
     }
@@ -498,10 +514,18 @@ mod tests {
             json!({"webhook": {"url": "http://x", "format": "xml"}})
         ))
         .is_err());
+        for bad in [
+            json!({"url": "http://x", "timeoutMs": 5}),
+            json!({"url": "http://x", "timeout": 500}),
+            json!({"url": "not a url"}),
+            json!("http://x"),
+        ] {
+            assert!(WebhookSettings::parse(&bad).is_err(), "{bad}");
+        }
         let s = WebhookSettings::from_bot(&raw(
-            json!({"webhook": {"url": "http://x", "format": "rasa", "timeoutMs": 5}}),
+            json!({"webhook": {"url": "http://x", "format": "rasa", "timeoutMs": 500}}),
         ))
         .expect("valid");
-        assert_eq!((s.format, s.timeout_ms), (WireFormat::Rasa, Some(5)));
+        assert_eq!((s.format, s.timeout_ms), (WireFormat::Rasa, Some(500)));
     }
 }

@@ -125,6 +125,22 @@ impl Db {
         }))
     }
 
+    /// Extends a claim's lease to `until_ms`; `false` when the claim is no longer ours.
+    pub async fn renew_inbound(
+        &self,
+        id: &str,
+        token: &str,
+        until_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let sql = Sql::new(
+            "UPDATE inbound SET lease_until = $1 WHERE id = $2 AND claim_token = $3 AND status = 'processing'",
+        )
+        .arg(until_ms)
+        .arg(id)
+        .arg(token);
+        Ok(self.exec(&sql).await? == 1)
+    }
+
     /// Marks a claimed message finished without a reply (reset keyword, no bot, blocked).
     pub async fn finish_inbound(
         &self,

@@ -9,4 +9,5 @@ mod conformance;
 mod llm;
 mod operations;
 mod standins;
+mod studio;
 mod webhook_bot;

@@ -47,7 +47,7 @@ pub enum Pending {
     Escalation { unclear: u32 },
     /// A form attached to an entry.
     Form {
-        entry: Entry,
+        entry: Box<Entry>,
         state: FormState,
         related: Vec<Entry>,
     },
@@ -117,9 +117,14 @@ impl BotEngine for FaqEngine {
             reply: Reply::default(),
         };
         let text = turn.text.trim();
-        if !text.is_empty() {
-            step.handle(text).await?;
+        if text.is_empty() {
+            // A timer or a media-only message: nothing to look up, nothing changes.
+            return Ok(Reply {
+                state: turn.state.clone(),
+                ..Reply::default()
+            });
         }
+        step.handle(text).await?;
         step.reply.state = json!({ "faq": step.state });
         Ok(step.reply)
     }
@@ -265,7 +270,7 @@ impl Step<'_> {
             let (state, question) = form.spec.start(&self.labels);
             self.say(question);
             self.state.pending = Pending::Form {
-                entry,
+                entry: Box::new(entry),
                 state,
                 related,
             };

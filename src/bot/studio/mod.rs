@@ -152,6 +152,14 @@ impl BotEngine for FlowEngine {
     async fn respond(&self, turn: &Turn) -> Result<Reply, EngineError> {
         let flow = load(&turn.bot)?;
         let mut state = FlowState::from_turn(&turn.state);
+        let is_timer = turn.text.trim().is_empty() && turn.media.is_empty();
+        if is_timer && state.execution.is_none() {
+            // Nothing runs and nothing waits: leave the stored state exactly as it was.
+            return Ok(Reply {
+                state: turn.state.clone(),
+                ..Reply::default()
+            });
+        }
         let mut reply = Reply::default();
         if let Some(exec) = &state.execution {
             if store::is_ended(&self.ctx.db, &exec.id).await {
@@ -173,7 +181,6 @@ impl BotEngine for FlowEngine {
                 None => {}
             }
         }
-        let is_timer = turn.text.trim().is_empty() && turn.media.is_empty();
         if is_timer {
             return Ok(self.finish(state, reply));
         }

@@ -302,7 +302,7 @@ impl ArrayView for Node {
         Some(
             usize::try_from(i)
                 .ok()
-                .and_then(|i| items.iter().nth(i))
+                .and_then(|i| items.as_slice().get(i))
                 .unwrap_or(&NIL),
         )
     }

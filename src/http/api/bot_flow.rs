@@ -46,7 +46,8 @@ pub fn register(r: Routes) -> Routes {
         "type": {"type": "string", "nullable": true}, "context": {"type": "object", "nullable": true}, "error": {"type": "string", "nullable": true},
         "createdAt": {"type": "integer"}}});
     let list = |items: &Value| json!({"type": "object", "properties": {"items": {"type": "array", "items": items}, "cursor": {"type": "string"}}});
-    let id_only = json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}});
+    let id_only =
+        json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}});
     r.add(
         Op::get("bot/{botId}/flow/execution/list", "listBotFlowExecutions", "List the Studio flow executions of a bot (Chatwire)", "bot")
             .response(list(&execution)),
@@ -90,19 +91,30 @@ pub fn register(r: Routes) -> Routes {
 }
 
 async fn bot_id(state: &AppState, key: &str) -> ApiResult<String> {
-    let ids = crud::Ids { parent: None, id: Some(key.to_owned()) };
+    let ids = crud::Ids {
+        parent: None,
+        id: Some(key.to_owned()),
+    };
     Ok(crud::existing(state, &BOT, &ids).await?.1)
 }
 
 fn take(q: &HashMap<String, String>) -> ApiResult<i64> {
     match q.get("take") {
         None => Ok(20),
-        Some(t) => t.parse::<i64>().ok().filter(|t| (1..=MAX_TAKE).contains(t)).ok_or_else(|| ApiError::bad_request(format!("\"take\" must be between 1 and {MAX_TAKE}"))),
+        Some(t) => t
+            .parse::<i64>()
+            .ok()
+            .filter(|t| (1..=MAX_TAKE).contains(t))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("\"take\" must be between 1 and {MAX_TAKE}"))
+            }),
     }
 }
 
 fn page(items: Vec<Value>, take: i64) -> Json<Value> {
-    let cursor = (items.len() as i64 == take).then(|| items.last().and_then(|i| i.get("id")).cloned()).flatten();
+    let cursor = (items.len() as i64 == take)
+        .then(|| items.last().and_then(|i| i.get("id")).cloned())
+        .flatten();
     let mut body = json!({ "items": items });
     if let Some(c) = cursor {
         body["cursor"] = c;
@@ -110,26 +122,48 @@ fn page(items: Vec<Value>, take: i64) -> Json<Value> {
     Json(body)
 }
 
-async fn list_executions(state: AppState, bot: String, q: HashMap<String, String>) -> ApiResult<Json<Value>> {
+async fn list_executions(
+    state: AppState,
+    bot: String,
+    q: HashMap<String, String>,
+) -> ApiResult<Json<Value>> {
     let bot = bot_id(&state, &bot).await?;
     let take = take(&q)?;
-    let items = studio::store::list(&state.db, &bot, q.get("conversationId").map(String::as_str), q.get("cursor").map(String::as_str), take).await?;
+    let items = studio::store::list(
+        &state.db,
+        &bot,
+        q.get("conversationId").map(String::as_str),
+        q.get("cursor").map(String::as_str),
+        take,
+    )
+    .await?;
     Ok(page(items.into_iter().map(Value::Object).collect(), take))
 }
 
 async fn fetch_execution(state: AppState, bot: String, id: String) -> ApiResult<Json<Value>> {
     let bot = bot_id(&state, &bot).await?;
-    let exec = studio::store::fetch(&state.db, &bot, &id).await?.ok_or_else(ApiError::not_found)?;
+    let exec = studio::store::fetch(&state.db, &bot, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(Value::Object(exec)))
 }
 
 async fn list_steps(state: AppState, bot: String, id: String) -> ApiResult<Json<Value>> {
     let bot = bot_id(&state, &bot).await?;
-    studio::store::fetch(&state.db, &bot, &id).await?.ok_or_else(ApiError::not_found)?;
-    Ok(Json(json!({ "items": studio::store::steps(&state.db, &id).await? })))
+    studio::store::fetch(&state.db, &bot, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(
+        json!({ "items": studio::store::steps(&state.db, &id).await? }),
+    ))
 }
 
-async fn end_execution(state: AppState, bot: String, id: String, body: Map<String, Value>) -> ApiResult<Json<Value>> {
+async fn end_execution(
+    state: AppState,
+    bot: String,
+    id: String,
+    body: Map<String, Value>,
+) -> ApiResult<Json<Value>> {
     if let Some(k) = body.keys().find(|k| *k != "status") {
         return Err(ApiError::bad_request(format!("\"{k}\" is not allowed")));
     }
@@ -143,15 +177,22 @@ async fn end_execution(state: AppState, bot: String, id: String, body: Map<Strin
     Ok(Json(json!({ "id": id })))
 }
 
-async fn list_ratings(state: AppState, bot: String, q: HashMap<String, String>) -> ApiResult<Json<Value>> {
+async fn list_ratings(
+    state: AppState,
+    bot: String,
+    q: HashMap<String, String>,
+) -> ApiResult<Json<Value>> {
     let bot = bot_id(&state, &bot).await?;
     let take = take(&q)?;
     let mut sql = Sql::new("SELECT id, conversation_id, record_id, rating_id, negative, comment, created_at FROM faq_ratings WHERE bot_id = ");
     sql.bind(bot.as_str());
     if let Some(cursor) = q.get("cursor") {
-        sql.push(" AND (created_at, id) < (SELECT created_at, id FROM faq_ratings WHERE id = ").bind(cursor.as_str()).push(")");
+        sql.push(" AND (created_at, id) < (SELECT created_at, id FROM faq_ratings WHERE id = ")
+            .bind(cursor.as_str())
+            .push(")");
     }
-    sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").bind(take);
+    sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .bind(take);
     let items = state
         .db
         .fetch_all(&sql)
@@ -183,8 +224,15 @@ fn text<'a>(body: &'a Map<String, Value>, key: &str) -> ApiResult<Option<&'a str
 /// Starts an execution and delivers its first reply the way an inbound turn's reply is
 /// delivered: bot messages in the contact's live conversation (or a new one), outbox rows,
 /// the engine state, and a timer for the first wait.
-async fn execute(state: AppState, bot_key: String, body: Map<String, Value>) -> ApiResult<Json<Value>> {
-    if let Some(k) = body.keys().find(|k| !["to", "integrationId", "channel", "data"].contains(&k.as_str())) {
+async fn execute(
+    state: AppState,
+    bot_key: String,
+    body: Map<String, Value>,
+) -> ApiResult<Json<Value>> {
+    if let Some(k) = body
+        .keys()
+        .find(|k| !["to", "integrationId", "channel", "data"].contains(&k.as_str()))
+    {
         return Err(ApiError::bad_request(format!("\"{k}\" is not allowed")));
     }
     let data = match body.get("data") {
@@ -193,53 +241,108 @@ async fn execute(state: AppState, bot_key: String, body: Map<String, Value>) -> 
         Some(_) => return Err(ApiError::bad_request("\"data\" must be an object")),
     };
     let bot = bot_id(&state, &bot_key).await?;
-    let bot_row = state.db.fetch_resource(&BOT, None, &bot).await?.ok_or_else(ApiError::not_found)?;
+    let bot_row = state
+        .db
+        .fetch_resource(&BOT, None, &bot)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     if bot_row.get("model").and_then(Value::as_str) != Some("flow") {
-        return Err(ApiError::bad_request("The bot's model must be \"flow\" to execute a flow"));
+        return Err(ApiError::bad_request(
+            "The bot's model must be \"flow\" to execute a flow",
+        ));
     }
     let integration_id = match text(&body, "integrationId")? {
-        Some(key) => crud::existing(&state, &TWILIO, &crud::Ids { parent: None, id: Some(key.to_owned()) }).await?.1,
+        Some(key) => {
+            crud::existing(
+                &state,
+                &TWILIO,
+                &crud::Ids {
+                    parent: None,
+                    id: Some(key.to_owned()),
+                },
+            )
+            .await?
+            .1
+        }
         None => {
-            let sql = Sql::new("SELECT id FROM twilio_integrations WHERE bot_id = $1 ORDER BY created_at LIMIT 1").arg(bot.as_str());
+            let sql = Sql::new(
+                "SELECT id FROM twilio_integrations WHERE bot_id = $1 ORDER BY created_at LIMIT 1",
+            )
+            .arg(bot.as_str());
             let row = state.db.fetch_optional(&sql).await?;
             row.and_then(|r| r.try_get::<String, _>(0).ok())
-                .ok_or_else(|| ApiError::bad_request("The bot has no Twilio integration; give \"integrationId\""))?
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "The bot has no Twilio integration; give \"integrationId\"",
+                    )
+                })?
         }
     };
-    let integration = state.db.integration(&state.cipher, &integration_id).await?.ok_or_else(ApiError::not_found)?;
+    let integration = state
+        .db
+        .integration(&state.cipher, &integration_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let to_raw = text(&body, "to")?.ok_or_else(|| ApiError::bad_request("\"to\" is required"))?;
     let channel = match text(&body, "channel")? {
         None if to_raw.starts_with("whatsapp:") => Wire::WhatsApp,
         None | Some("sms") => Wire::Sms,
         Some("whatsapp") => Wire::WhatsApp,
-        Some(_) => return Err(ApiError::bad_request("\"channel\" must be one of [sms, whatsapp]")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "\"channel\" must be one of [sms, whatsapp]",
+            ))
+        }
     };
-    let e164 = phone::normalize_e164(to_raw.trim_start_matches("whatsapp:")).ok_or_else(|| ApiError::bad_request("\"to\" must be a phone number"))?;
-    let to = Address::new(channel, &e164).map_err(|e| ApiError::bad_request(format!("\"to\": {e}")))?.to_string();
+    let e164 = phone::normalize_e164(to_raw.trim_start_matches("whatsapp:"))
+        .ok_or_else(|| ApiError::bad_request("\"to\" must be a phone number"))?;
+    let to = Address::new(channel, &e164)
+        .map_err(|e| ApiError::bad_request(format!("\"to\": {e}")))?
+        .to_string();
     let from = integration
         .phone_number
         .as_deref()
         .ok_or_else(|| ApiError::bad_request("The integration needs a phoneNumber to send from"))
-        .and_then(|f| Address::parse(f).map_err(|e| ApiError::bad_request(format!("phoneNumber: {e}"))))?
+        .and_then(|f| {
+            Address::parse(f).map_err(|e| ApiError::bad_request(format!("phoneNumber: {e}")))
+        })?
         .with_channel(channel)
         .to_string();
     if state.db.is_opted_out(&integration.id, &to).await? {
-        return Err(ApiError::conflict("The recipient has opted out (STOP) and cannot be messaged"));
+        return Err(ApiError::conflict(
+            "The recipient has opted out (STOP) and cannot be messaged",
+        ));
     }
     let now = now_ms();
-    let duration = integration.session_duration.unwrap_or(state.config.session_timeout_ms);
-    let conversation_id = match state.db.live_session(&integration.id, &to, duration.max(1), now).await? {
+    let duration = integration
+        .session_duration
+        .unwrap_or(state.config.session_timeout_ms);
+    let conversation_id = match state
+        .db
+        .live_session(&integration.id, &to, duration.max(1), now)
+        .await?
+    {
         Some(id) if duration > 0 => id,
         _ => {
             let id = ids::new_id();
             let meta = json!({"app": "twilio", "twilio": {"integrationId": integration.id, "address": to, "initiated": true}});
-            let cols = [("bot_id", Param::from(bot.as_str())), ("meta", Param::from(meta.to_string()))];
-            state.db.insert_resource(&CONVERSATION, &id, &cols, now).await?;
+            let cols = [
+                ("bot_id", Param::from(bot.as_str())),
+                ("meta", Param::from(meta.to_string())),
+            ];
+            state
+                .db
+                .insert_resource(&CONVERSATION, &id, &cols, now)
+                .await?;
             id
         }
     };
-    state.db.touch_session(&integration.id, &to, &conversation_id, now).await?;
-    let sql = Sql::new("SELECT engine_state FROM conversations WHERE id = $1").arg(conversation_id.as_str());
+    state
+        .db
+        .touch_session(&integration.id, &to, &conversation_id, now)
+        .await?;
+    let sql = Sql::new("SELECT engine_state FROM conversations WHERE id = $1")
+        .arg(conversation_id.as_str());
     let engine_state = state
         .db
         .fetch_optional(&sql)
@@ -253,8 +356,16 @@ async fn execute(state: AppState, bot_key: String, body: Map<String, Value>) -> 
         history: Vec::new(),
         text: String::new(),
         media: Vec::new(),
-        contact: ContactInfo { id: None, name: None, address: to.clone() },
-        channel: if channel == Wire::WhatsApp { ChannelKind::Whatsapp } else { ChannelKind::Sms },
+        contact: ContactInfo {
+            id: None,
+            name: None,
+            address: to.clone(),
+        },
+        channel: if channel == Wire::WhatsApp {
+            ChannelKind::Whatsapp
+        } else {
+            ChannelKind::Sms
+        },
         channel_address: Some(from.clone()),
         state: engine_state,
         now_ms: now,
@@ -262,7 +373,9 @@ async fn execute(state: AppState, bot_key: String, body: Map<String, Value>) -> 
     let reply = match studio::start_execution(&EngineContext::new(&state), &turn, data).await {
         Ok(reply) => reply,
         Err(StartError::AlreadyActive(id)) => {
-            return Err(ApiError::conflict(format!("Execution {id} is already active for this contact (Twilio error 20409)")))
+            return Err(ApiError::conflict(format!(
+                "Execution {id} is already active for this contact (Twilio error 20409)"
+            )))
         }
         Err(StartError::Engine(e)) => return Err(ApiError::bad_request(e.to_string())),
     };
@@ -281,12 +394,20 @@ async fn execute(state: AppState, bot_key: String, body: Map<String, Value>) -> 
             .arg(text.as_str())
             .arg(now);
         state.db.exec(&insert).await?;
-        outbox.extend(crate::pipeline::outbox_rows(&integration, Some(&conversation_id), Some(&message_id), &to, &from, text));
+        outbox.extend(crate::pipeline::outbox_rows(
+            &integration,
+            Some(&conversation_id),
+            Some(&message_id),
+            &to,
+            &from,
+            text,
+        ));
     }
-    let update = Sql::new("UPDATE conversations SET engine_state = $1, updated_at = $2 WHERE id = $3")
-        .arg(reply.state.to_string())
-        .arg(now)
-        .arg(conversation_id.as_str());
+    let update =
+        Sql::new("UPDATE conversations SET engine_state = $1, updated_at = $2 WHERE id = $3")
+            .arg(reply.state.to_string())
+            .arg(now)
+            .arg(conversation_id.as_str());
     state.db.exec(&update).await?;
     if let Some(at) = reply.wake_at_ms {
         // The same kind of timer row the pipeline writes after a turn: an inbound row dated at
@@ -306,7 +427,11 @@ async fn execute(state: AppState, bot_key: String, body: Map<String, Value>) -> 
     }
     state.db.enqueue(&outbox).await?;
     state.outbox_ready.notify_one();
-    let status = if reply.wake_at_ms.is_some() { "active" } else { "ended" };
+    let status = if reply.wake_at_ms.is_some() {
+        "active"
+    } else {
+        "ended"
+    };
     Ok(Json(json!({
         "id": execution,
         "conversationId": conversation_id,

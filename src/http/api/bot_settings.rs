@@ -39,6 +39,11 @@ pub async fn check(
             errors.push("\"flow\" is required when \"model\" is \"flow\"".into());
         }
     }
+    if let Some(webhook) = given("webhook") {
+        if let Err(e) = crate::bot::webhook::WebhookSettings::parse(webhook) {
+            errors.push(e);
+        }
+    }
     if let Some(settings) = given("faq") {
         if let Err(e) = faq::settings::validate(settings) {
             errors.push(e);

@@ -9,8 +9,10 @@
 //! With `Accept: application/jsonl` (or `text/event-stream`) the answer is a stream of events:
 //! `token` (the reply in word-sized pieces), `message` (the bot message), `usage`, then a final
 //! `result` carrying the JSON answer; a failure is an `error` event. Lines are never blank (the
-//! SDK parses every line). Engines answer whole turns, so the `token` events arrive once the
-//! engine has finished, not while the model is still writing.
+//! SDK parses every line). LLM bots stream: `token` events carry the model's text as it is
+//! written. Other engines answer whole turns; their text follows as word-sized tokens once
+//! they finish. The tokens are the model's words as sent; the `message` and `result` carry the
+//! final text (the fallback text if the model failed half-way).
 //!
 //! Accepted but not acted on, for SDK compatibility: `entities`, `functions`, `limits`,
 //! `attachments`, `contactId` (stateless), and `extensions` other than `extensions.backstory`.
@@ -393,8 +395,12 @@ impl Outcome {
 }
 
 /// Runs the engine; an error becomes the fallback text, as on the phone channels.
-async fn run(p: &Prepared) -> Outcome {
-    let (reply, reason) = match p.engine.try_respond(&p.turn).await {
+async fn run(p: &Prepared, tokens: Option<&bot::TokenSink>) -> Outcome {
+    let result = match tokens {
+        Some(tokens) => p.engine.respond_streaming(&p.turn, tokens).await,
+        None => p.engine.try_respond(&p.turn).await,
+    };
+    let (reply, reason) = match result {
         Ok(reply) => (reply, "stop"),
         Err(err) => (
             bot::fallback::fallback_reply(&p.ctx, &p.turn, "engine", &err),
@@ -416,8 +422,10 @@ async fn run(p: &Prepared) -> Outcome {
 }
 
 /// Runs the turn, stores its answer (stateful calls) and builds the JSON answer.
-async fn execute(p: Prepared) -> ApiResult<(Value, Outcome)> {
-    let outcome = run(&p).await;
+async fn execute(p: Prepared, tokens: Option<bot::TokenSink>) -> ApiResult<(Value, Outcome)> {
+    let outcome = run(&p, tokens.as_ref()).await;
+    // Dropping the sink ends the token stream before the closing events.
+    drop(tokens);
     let mut answer = json!({"text": outcome.text, "usage": {"token": outcome.tokens()}});
     if let Some(conversation) = &p.conversation {
         let id = record_reply(&p.ctx.db, conversation, &outcome).await?;
@@ -434,24 +442,41 @@ async fn execute(p: Prepared) -> ApiResult<(Value, Outcome)> {
 
 async fn respond(format: Format, p: Prepared) -> ApiResult<Response> {
     if format == Format::Json {
-        let (answer, _) = execute(p).await?;
+        let (answer, _) = execute(p, None).await?;
         return Ok(Json(answer).into_response());
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
-        // The turn runs to the end even if the client goes away, so a stored conversation
-        // always gets its answer.
-        let lines = match execute(p).await {
-            Ok((answer, outcome)) => events(format, &answer, &outcome),
+        // The turn runs to the end even if the client goes away (sends then fail and are
+        // ignored), so a stored conversation always gets its answer.
+        let (token_tx, mut token_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let turn = execute(p, Some(token_tx));
+        tokio::pin!(turn);
+        let mut streamed = false;
+        let result = loop {
+            tokio::select! {
+                Some(token) = token_rx.recv() => {
+                    streamed = true;
+                    let _ = tx.send(event(format, "token", json!({"token": token}))).await;
+                }
+                result = &mut turn => break result,
+            }
+        };
+        while let Ok(token) = token_rx.try_recv() {
+            streamed = true;
+            let _ = tx
+                .send(event(format, "token", json!({"token": token})))
+                .await;
+        }
+        let lines = match result {
+            Ok((answer, outcome)) => closing_events(format, &answer, &outcome, streamed),
             Err(err) => {
                 tracing::error!(error = %err.message, "completion failed");
                 vec![event(format, "error", err.body())]
             }
         };
         for line in lines {
-            if tx.send(line).await.is_err() {
-                break;
-            }
+            let _ = tx.send(line).await;
         }
     });
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
@@ -461,13 +486,23 @@ async fn respond(format: Format, p: Prepared) -> ApiResult<Response> {
     Ok(stream_body(format, Body::from_stream(stream)))
 }
 
-/// The events of a finished turn: tokens, the bot message, usage, the result.
-fn events(format: Format, answer: &Value, outcome: &Outcome) -> Vec<String> {
-    let mut lines: Vec<String> = outcome
-        .text
-        .split_inclusive(char::is_whitespace)
-        .map(|token| event(format, "token", json!({"token": token})))
-        .collect();
+/// The events after the turn: its text as word-sized tokens when the engine streamed none,
+/// then the bot message, usage and the result.
+fn closing_events(
+    format: Format,
+    answer: &Value,
+    outcome: &Outcome,
+    streamed: bool,
+) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    if !streamed {
+        lines.extend(
+            outcome
+                .text
+                .split_inclusive(char::is_whitespace)
+                .map(|token| event(format, "token", json!({"token": token}))),
+        );
+    }
     lines.push(event(
         format,
         "message",

@@ -303,6 +303,7 @@ async fn stand_in() -> String {
     serve(router).await
 }
 
+#[allow(clippy::too_many_arguments)]
 fn http_widget(
     name: &str,
     method: &str,
