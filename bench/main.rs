@@ -9,7 +9,8 @@
 //!    then how fast the backlog turns into replies;
 //! 2. `end-to-end`: closed loop with at most `--window` messages outstanding end to end: the
 //!    sustained messages/s from webhook to reply accepted by Twilio;
-//! 3. `1,000 msg/s`: open loop at `--rate`: webhook response and inbound-to-Twilio latency;
+//! 3. `1,000 msg/s`: open loop at `--rate`: webhook response and inbound-to-Twilio latency,
+//!    then the same at `--low-rate`, where the server keeps up;
 //! 4. `100k sessions`: after seeding `--sessions` live sessions directly into the database,
 //!    closed loop from those senders; resident memory is read afterwards.
 //!
@@ -69,10 +70,10 @@ pub struct Opts {
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
     /// Messages outstanding end to end (sent, reply not yet at Twilio) in the end-to-end phase.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 500)]
     pub window: usize,
     /// Length of the full-speed burst, seconds.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 2)]
     pub burst_secs: u64,
     /// Length of the windowed end-to-end phase, seconds.
     #[arg(long, default_value_t = 15)]
@@ -81,8 +82,11 @@ pub struct Opts {
     #[arg(long, default_value_t = 1_000.0)]
     pub rate: f64,
     /// Length of the open-loop phase, seconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 5)]
     pub rate_secs: u64,
+    /// A second, gentler open-loop rate: latency when the server keeps up.
+    #[arg(long, default_value_t = 100.0)]
+    pub low_rate: f64,
     /// Live sessions seeded before the memory phase.
     #[arg(long, default_value_t = 100_000)]
     pub sessions: u64,
@@ -90,7 +94,7 @@ pub struct Opts {
     #[arg(long, default_value_t = 10)]
     pub sessions_secs: u64,
     /// Longest wait for outstanding replies after a phase, seconds.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 90)]
     pub drain_secs: u64,
     /// The emulator's pause before each status callback (sent, delivered), as in its CLI.
     #[arg(long, default_value_t = 200)]
@@ -101,7 +105,7 @@ pub struct Opts {
     /// Write every figure as JSON here too.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Keep the temporary directory (databases, logs).
+    /// Keep the temporary directory (SQLite file, logs) and the PostgreSQL database.
     #[arg(long)]
     pub keep: bool,
     /// Stop everything after this many seconds, whatever state the run is in.

@@ -61,12 +61,14 @@ pub async fn all(opts: Opts) -> anyhow::Result<()> {
         let name = format!("chatwire_bench_{}", std::process::id());
         let url = setup::fresh_postgres(admin, &name).await?;
         let result = backend("postgres", &url, &opts, &chatwire, &dir).await;
-        if let Err(err) = setup::drop_postgres(admin, &name).await {
+        if opts.keep {
+            println!("kept PostgreSQL database {url}\n");
+        } else if let Err(err) = setup::drop_postgres(admin, &name).await {
             eprintln!("could not drop database {name}: {err:#}");
         }
         backends.push(result?);
     }
-    summary(&ceiling, &backends);
+    summary(&ceiling, &backends, opts.rate);
     if let Some(path) = &opts.json {
         let all =
             serde_json::json!({"machine": machine(), "ceiling": ceiling, "backends": backends});
@@ -98,7 +100,10 @@ async fn ceiling(opts: &Opts, dir: &Path) -> anyhow::Result<Ceiling> {
     eprintln!("ceiling: burst");
     let mut phases = vec![load.closed(burst(opts, "ceiling burst"), &cpu).await];
     eprintln!("ceiling: open loop");
-    phases.push(load.open(open(opts, "ceiling 1,000 msg/s"), &cpu).await);
+    phases.push(
+        load.open(open(opts, &format!("ceiling {} msg/s", opts.rate)), &cpu)
+            .await,
+    );
     let memory = server.memory();
     server.stop().await;
     Ok(Ceiling { phases, memory })
@@ -239,9 +244,18 @@ async fn backend(
 
     eprintln!("{name}: open loop");
     phases.push(
-        load.open(open(opts, &format!("{name} 1,000 msg/s")), &cpu)
+        load.open(open(opts, &format!("{name} {} msg/s", opts.rate)), &cpu)
             .await,
     );
+    settle().await;
+
+    eprintln!("{name}: open loop, low rate");
+    let low = OpenLoop {
+        name: format!("{name} {} msg/s", opts.low_rate),
+        rate: opts.low_rate,
+        ..open(opts, "")
+    };
+    phases.push(load.open(low, &cpu).await);
     settle().await;
 
     eprintln!("{name}: seeding {} sessions", opts.sessions);
@@ -316,7 +330,7 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-fn summary(ceiling: &Ceiling, backends: &[Backend]) {
+fn summary(ceiling: &Ceiling, backends: &[Backend], rate: f64) {
     println!("## Phases\n\n{}", PhaseResult::header());
     for phase in ceiling
         .phases
@@ -366,10 +380,10 @@ fn summary(ceiling: &Ceiling, backends: &[Backend]) {
                 100.0 * p.webhook_per_sec / ceiling_rate.max(1e-9)
             );
         }
-        if let Some(p) = phase("1,000 msg/s") {
+        if let Some(p) = phase(&format!(" {rate} msg/s")) {
             let p99 = p.webhook.map_or(f64::INFINITY, |w| w.p99_ms);
             println!(
-                "- {}: webhook p99 at 1,000 msg/s {p99:.2} ms (target < 10 ms: {})",
+                "- {}: webhook p99 at {rate} msg/s {p99:.2} ms (target < 10 ms at 1000: {})",
                 b.backend,
                 verdict(p99 < 10.0)
             );

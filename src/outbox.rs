@@ -268,7 +268,22 @@ async fn reconcile(
         date_sent_after: Some(after),
     };
     let found = state.twilio.list_messages(creds, &filter).await?;
-    if let Some(existing) = found.iter().find(|m| m.body == row.body) {
+    for existing in found.iter().filter(|m| m.body == row.body) {
+        // A message another row already owns is an earlier reply with the same words (a
+        // person who texts "ok" twice gets "ok" twice), not this row's lost attempt.
+        let owned = state
+            .db
+            .outbox_sid_recorded(&existing.sid, &row.id)
+            .await
+            .map_err(|err| TwilioError::Retryable {
+                status: None,
+                code: None,
+                retry_after: None,
+                message: format!("database error while reconciling: {err}"),
+            })?;
+        if owned {
+            continue;
+        }
         tracing::info!(sid = %existing.sid, "in-flight message found at Twilio; not sending again");
         let _ = state
             .db

@@ -34,7 +34,7 @@ const PER_SENDER: usize = 10;
 /// Accepted messages before the faults and the kill.
 const KILL_AFTER: usize = 60;
 /// Pause between two messages of one sender, so the load spans the kill.
-const PACE: Duration = Duration::from_millis(0);
+const PACE: Duration = Duration::from_millis(250);
 /// Longest a whole scenario may take, start to verdict.
 const SCENARIO_BUDGET: Duration = Duration::from_secs(90);
 
@@ -265,6 +265,14 @@ impl Twilio {
         .await;
     }
 
+    /// Faults queued and not yet taken by a create.
+    async fn pending_faults(&self) -> u64 {
+        let out = self
+            .control("faults", json!({"count": 0, "kind": "slow"}))
+            .await;
+        out["pending"].as_u64().expect("pending fault count")
+    }
+
     /// Every message Chatwire created through the REST API, oldest first: (to, body).
     async fn sent(&self) -> Vec<(String, String)> {
         let out: Value = self
@@ -405,7 +413,23 @@ fn postgres_admin_url() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// SQLite always, PostgreSQL when `CHATWIRE_TEST_POSTGRES_URL` is set.
+fn backends() -> Vec<&'static str> {
+    let mut all = vec!["sqlite"];
+    if postgres_admin_url().is_some() {
+        all.push("postgres");
+    }
+    all
+}
+
 impl Database {
+    async fn fresh(backend: &str, dir: &Path) -> Database {
+        match postgres_admin_url().filter(|_| backend == "postgres") {
+            Some(admin) => Database::postgres(&admin).await,
+            None => Database::sqlite(dir),
+        }
+    }
+
     fn sqlite(dir: &Path) -> Database {
         Database {
             url: format!("sqlite://{}", dir.join("chatwire.db").display()),
@@ -721,18 +745,86 @@ async fn kill_and_restart(database: &Database, dir: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_then_restart_answers_every_message_exactly_once() {
-    let mut databases = vec!["sqlite"];
-    if postgres_admin_url().is_some() {
-        databases.push("postgres");
-    }
-    for backend in databases {
+    for backend in backends() {
         eprintln!("kill -9 and restart on {backend}");
         let dir = tempfile::tempdir().expect("tempdir");
-        let database = match postgres_admin_url().filter(|_| backend == "postgres") {
-            Some(admin) => Database::postgres(&admin).await,
-            None => Database::sqlite(dir.path()),
-        };
+        let database = Database::fresh(backend, dir.path()).await;
         let outcome = timeout(SCENARIO_BUDGET, kill_and_restart(&database, dir.path())).await;
+        database.cleanup().await;
+        outcome.unwrap_or_else(|_| panic!("{backend}: scenario took over {SCENARIO_BUDGET:?}"));
+    }
+}
+
+/// A person texts the same words twice; the second echo is in flight at Twilio when the
+/// server dies. After the restart, reconciliation must not mistake the first reply (same To,
+/// From and body, sent seconds earlier) for the second: both replies reach the person.
+async fn repeated_reply(database: &Database, dir: &Path) {
+    let started = Instant::now();
+    let client = http_client();
+    let twilio = Twilio::start(dir, &client).await;
+    let mut serve = Serve::start("serve", dir, &database.url, &twilio, &client).await;
+    serve.configure().await;
+    let pool = database.pool().await;
+    let person = "+15553029999";
+    let text = "ok thanks";
+    let to_person = |sent: Vec<(String, String)>| -> Vec<String> {
+        sent.into_iter()
+            .filter(|(to, _)| to == person)
+            .map(|(_, b)| b)
+            .collect()
+    };
+
+    assert_eq!(twilio.text(person, text).await.1, Some(200));
+    let first = timeout(Duration::from_secs(15), async {
+        while twilio.sent().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(first.is_ok(), "the first reply never reached Twilio");
+    // The next create hangs at Twilio; the server dies while it waits for the answer.
+    twilio.fault(1, "slow", 3000).await;
+    assert_eq!(twilio.text(person, text).await.1, Some(200));
+    let taken = timeout(Duration::from_secs(15), async {
+        while twilio.pending_faults().await > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        taken.is_ok(),
+        "the second reply's create never reached Twilio"
+    );
+    serve.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    serve.restart().await;
+
+    let settled = timeout(Duration::from_secs(40), async {
+        while open_work(&pool).await != (0, 0) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let sent = to_person(twilio.sent().await);
+    let summary = database_summary(&pool).await;
+    eprintln!("  {sent:?}; {summary}; took {:.1?}", started.elapsed());
+    assert!(settled.is_ok(), "work still open after 40 s ({summary})");
+    assert_eq!(
+        sent,
+        vec![text, text],
+        "each of the two identical texts gets exactly one reply ({summary})\n{}",
+        serve.proc.log_tail(30)
+    );
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_send_of_a_repeated_reply_still_sends_it_once() {
+    for backend in backends() {
+        eprintln!("repeated reply in flight at kill -9 on {backend}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database = Database::fresh(backend, dir.path()).await;
+        let outcome = timeout(SCENARIO_BUDGET, repeated_reply(&database, dir.path())).await;
         database.cleanup().await;
         outcome.unwrap_or_else(|_| panic!("{backend}: scenario took over {SCENARIO_BUDGET:?}"));
     }

@@ -30,7 +30,7 @@ pub struct Assembler {
 }
 
 impl Assembler {
-    /// Takes the next piece of the body; returns new visible text, if any.
+    /// Takes the next piece of the body; returns the new visible text, one piece per chunk.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<String>, EngineError> {
         self.pending.extend_from_slice(bytes);
         let mut out = Vec::new();
@@ -46,11 +46,11 @@ impl Assembler {
                 break;
             }
             self.chunk(data)?;
-        }
-        if let Some(visible) = visible(&self.content) {
-            if visible.len() > self.emitted {
-                out.push(visible[self.emitted..].to_owned());
-                self.emitted = visible.len();
+            if let Some(visible) = visible(&self.content) {
+                if visible.len() > self.emitted {
+                    out.push(visible[self.emitted..].to_owned());
+                    self.emitted = visible.len();
+                }
             }
         }
         Ok(out)

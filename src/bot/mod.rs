@@ -146,7 +146,11 @@ pub trait BotEngine: Send + Sync {
     /// Like `try_respond`, sending pieces of the reply text to `tokens` while it is being
     /// written (the LLM engine streams from the model). Engines that cannot stream send
     /// nothing, and the caller shows the finished text.
-    async fn respond_streaming(&self, turn: &Turn, tokens: &TokenSink) -> Result<Reply, EngineError> {
+    async fn respond_streaming(
+        &self,
+        turn: &Turn,
+        tokens: &TokenSink,
+    ) -> Result<Reply, EngineError> {
         let _ = tokens;
         self.try_respond(turn).await
     }

@@ -178,6 +178,18 @@ impl Db {
         Ok(self.exec(&sql).await? == 1)
     }
 
+    /// Whether a Twilio message SID is recorded on an outbox row other than `except_id`.
+    pub async fn outbox_sid_recorded(
+        &self,
+        sid: &str,
+        except_id: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let sql = Sql::new("SELECT 1 AS one FROM outbox WHERE twilio_sid = $1 AND id <> $2")
+            .arg(sid)
+            .arg(except_id);
+        Ok(self.fetch_optional(&sql).await?.is_some())
+    }
+
     /// Twilio accepted the message.
     pub async fn outbox_sent(
         &self,

@@ -350,7 +350,7 @@ async fn llm_tokens_stream_while_the_model_is_still_writing() {
     for backend in backends() {
         let llm = standins::llm().await;
         let app = app_with_llm(backend, &llm).await;
-        let pause = std::time::Duration::from_millis(250);
+        let pause = std::time::Duration::from_millis(150);
         llm.script([crate::standins::Answer::Drip(
             vec!["Once ", "upon ", "a ", "time."],
             pause,
