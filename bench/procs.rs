@@ -29,7 +29,11 @@ impl Child {
         url: String,
         ready_path: &str,
     ) -> anyhow::Result<Self> {
-        let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
+        // Appended to: a restarted server keeps writing to the same log.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(format!("{name}.log")))?;
         let mut command = tokio::process::Command::new(program);
         command
             .args(args)
@@ -157,6 +161,25 @@ pub fn postgres_ticks() -> u64 {
         .sum()
 }
 
+/// Busy CPU ticks of the whole machine, all cores (`/proc/stat`): shows whether anything
+/// besides the benchmark's own processes was using the CPU.
+pub fn machine_busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().next() else {
+        return 0;
+    };
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: everything but idle and iowait.
+    [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum()
+}
+
 /// Ticks per second of `/proc` CPU times (USER_HZ, 100 on every mainstream Linux build).
 pub const TICKS_PER_SEC: f64 = 100.0;
 
@@ -175,6 +198,7 @@ impl CpuProbe {
         if self.postgres {
             names.push("postgres");
         }
+        names.push("machine");
         names
     }
 
@@ -185,6 +209,7 @@ impl CpuProbe {
         if self.postgres {
             ticks.push(postgres_ticks());
         }
+        ticks.push(machine_busy_ticks());
         ticks
     }
 

@@ -21,10 +21,14 @@ const SEND_RATE: &str = "1000000";
 struct Backend {
     backend: &'static str,
     phases: Vec<PhaseResult>,
+    /// After start-up and setup.
     memory_idle: Memory,
-    memory_before_seed: Memory,
+    /// Before the restart: its peak is the peak under every overload phase.
+    memory_overload: Memory,
+    /// The restarted process before seeding.
+    memory_restarted: Memory,
+    /// The restarted process after the load from seeded senders.
     memory_after_sessions: Memory,
-    seeded_sessions: u64,
     seed_secs: f64,
     sessions_in_db: i64,
 }
@@ -177,16 +181,19 @@ async fn backend(
     } else {
         "serve-postgres"
     };
-    let server = Child::start(
-        log_name,
-        chatwire,
-        &["serve".to_owned()],
-        &env,
-        dir,
-        url.clone(),
-        "/readyz",
-    )
-    .await?;
+    let serve = ["serve".to_owned()];
+    let start_server = || {
+        Child::start(
+            log_name,
+            chatwire,
+            &serve,
+            &env,
+            dir,
+            url.clone(),
+            "/readyz",
+        )
+    };
+    let server = start_server().await?;
     let integration = setup::create(
         &url,
         API_TOKEN,
@@ -258,8 +265,17 @@ async fn backend(
     phases.push(load.open(low, &cpu).await);
     settle().await;
 
+    // The memory target is about live sessions, not about the overload phases above (whose
+    // buffers the allocator keeps): a fresh process on the same database takes the last phase.
+    let memory_overload = server.memory();
+    server.stop().await;
+    let server = start_server().await?;
+    let cpu = CpuProbe {
+        processes: vec![("serve", server.pid), ("emulator", emulator.pid)],
+        postgres: name == "postgres",
+    };
+    let memory_restarted = server.memory();
     eprintln!("{name}: seeding {} sessions", opts.sessions);
-    let memory_before_seed = server.memory();
     let seeded: Vec<String> = (0..opts.sessions).map(|i| format!("+1666{i:07}")).collect();
     let started = Instant::now();
     setup::seed_sessions(database_url, &integration, &seeded).await?;
@@ -291,9 +307,9 @@ async fn backend(
         backend: name,
         phases,
         memory_idle,
-        memory_before_seed,
+        memory_overload,
+        memory_restarted,
         memory_after_sessions,
-        seeded_sessions: opts.sessions,
         seed_secs,
         sessions_in_db,
     })
@@ -341,18 +357,18 @@ fn summary(ceiling: &Ceiling, backends: &[Backend], rate: f64) {
     }
     let ceiling_rate = ceiling.phases.first().map_or(0.0, |p| p.webhook_per_sec);
     println!("\n## Memory of `chatwire serve` (MiB)\n");
-    println!("| backend | idle RSS | peak before seeding | RSS after 100k-session load | peak at end | seeded | seed s | sessions in DB |\n|---|---|---|---|---|---|---|---|");
+    println!("| backend | idle after setup | peak, load phases | restarted, idle | RSS after load from seeded senders | peak of restarted process | sessions in DB | seed s |\n|---|---|---|---|---|---|---|---|");
     for b in backends {
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} |",
             b.backend,
             mib(b.memory_idle.rss_kib),
-            mib(b.memory_before_seed.peak_kib),
+            mib(b.memory_overload.peak_kib),
+            mib(b.memory_restarted.rss_kib),
             mib(b.memory_after_sessions.rss_kib),
             mib(b.memory_after_sessions.peak_kib),
-            b.seeded_sessions,
+            b.sessions_in_db,
             b.seed_secs,
-            b.sessions_in_db
         );
     }
     println!(

@@ -129,7 +129,8 @@ pub struct PhaseResult {
     pub e2e_per_sec: Option<f64>,
     /// Webhook sent to reply accepted by the emulator (Twilio).
     pub e2e: Option<Percentiles>,
-    /// CPU used during the phase (sending and draining), percent of one core, per process.
+    /// CPU used during the phase (sending and draining), percent of one core, per process;
+    /// `machine` is every process on the machine (at most 100 x cores).
     pub cpu_percent: BTreeMap<String, f64>,
 }
 

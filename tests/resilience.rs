@@ -9,7 +9,13 @@
 //!
 //! - `kill_9_under_load_then_restart_answers_every_message_exactly_once`: SQLite, and
 //!   PostgreSQL when `CHATWIRE_TEST_POSTGRES_URL` is set.
+//! - `kill_9_mid_send_of_a_repeated_reply_still_sends_it_once`: the same words texted twice,
+//!   the second echo in flight when the server dies; reconciliation must not take the first
+//!   reply for the second. Same backends.
 //! - `two_replicas_share_one_postgres_and_keep_per_conversation_order`: PostgreSQL only.
+//!
+//! A server that dies leaves its claims to expire (leases of 15 s, renewed while a worker
+//! lives), so each scenario takes about 15-20 s.
 //!
 //! Each child's output goes to a log file whose tail is printed when an assertion fails.
 use chatwire::channel::twilio::signature;

@@ -115,7 +115,7 @@ fn bot(model: &str, extra: Value) -> BotConfig {
     }
 }
 
-/// (name, engine, whether it echoes the text back so unicode can be checked verbatim).
+/// (name, engine, bot) for every engine under test, stand-ins started.
 async fn cases(ctx: &EngineContext) -> Vec<(&'static str, Box<dyn BotEngine>, BotConfig)> {
     let chatwire = chatwire_stand_in().await;
     let rasa = rasa_stand_in().await;

@@ -8,6 +8,8 @@
 //! called a tool without saying anything, one follow-up request gets the words to send. Any
 //! failure (unreachable, slow, 5xx after retries, a body that is not a chat completion, an empty
 //! answer) turns into the fallback text (`fallback`), so the person always gets an answer.
+//! For the completion API's event streams the request asks for `stream: true` and the text is
+//! passed on as the model writes it (`llm_stream`); phone turns read the answer whole.
 //!
 //! A model may carry ChatBotKit-style parameters after slashes: `gpt-4o/temperature=0.2` or
 //! `llama3.1:8b/maxTokens=300`; segments that are not `key=value` stay part of the name
