@@ -76,13 +76,13 @@ pub struct Opts {
     #[arg(long, default_value_t = 2)]
     pub burst_secs: u64,
     /// Length of the windowed end-to-end phase, seconds.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 10)]
     pub e2e_secs: u64,
     /// Open-loop rate, messages per second.
     #[arg(long, default_value_t = 1_000.0)]
     pub rate: f64,
     /// Length of the open-loop phase, seconds.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 3)]
     pub rate_secs: u64,
     /// A second, gentler open-loop rate: latency when the server keeps up.
     #[arg(long, default_value_t = 100.0)]
@@ -94,11 +94,14 @@ pub struct Opts {
     #[arg(long, default_value_t = 10)]
     pub sessions_secs: u64,
     /// Longest wait for outstanding replies after a phase, seconds.
-    #[arg(long, default_value_t = 90)]
+    #[arg(long, default_value_t = 60)]
     pub drain_secs: u64,
     /// The emulator's pause before each status callback (sent, delivered), as in its CLI.
     #[arg(long, default_value_t = 200)]
     pub status_delay_ms: u64,
+    /// PostgreSQL: `VACUUM ANALYZE` between phases (for servers with autovacuum off).
+    #[arg(long)]
+    pub vacuum: bool,
     /// `CHATWIRE_WORKERS` for the server (default: the server's own default).
     #[arg(long)]
     pub workers: Option<usize>,

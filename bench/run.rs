@@ -227,14 +227,14 @@ async fn backend(
         drain: Duration::from_secs(opts.drain_secs),
     };
     phases.push(load.closed(warmup, &cpu).await);
-    settle().await;
+    settle(opts, database_url).await;
 
     eprintln!("{name}: burst");
     phases.push(
         load.closed(burst(opts, &format!("{name} burst")), &cpu)
             .await,
     );
-    settle().await;
+    settle(opts, database_url).await;
 
     eprintln!("{name}: end-to-end");
     let e2e = ClosedLoop {
@@ -247,14 +247,14 @@ async fn backend(
         drain: Duration::from_secs(opts.drain_secs),
     };
     phases.push(load.closed(e2e, &cpu).await);
-    settle().await;
+    settle(opts, database_url).await;
 
     eprintln!("{name}: open loop");
     phases.push(
         load.open(open(opts, &format!("{name} {} msg/s", opts.rate)), &cpu)
             .await,
     );
-    settle().await;
+    settle(opts, database_url).await;
 
     eprintln!("{name}: open loop, low rate");
     let low = OpenLoop {
@@ -263,7 +263,7 @@ async fn backend(
         ..open(opts, "")
     };
     phases.push(load.open(low, &cpu).await);
-    settle().await;
+    settle(opts, database_url).await;
 
     // The memory target is about live sessions, not about the overload phases above (whose
     // buffers the allocator keeps): a fresh process on the same database takes the last phase.
@@ -296,7 +296,7 @@ async fn backend(
         drain: Duration::from_secs(opts.drain_secs),
     };
     phases.push(load.closed(sessions, &cpu).await);
-    settle().await;
+    settle(opts, database_url).await;
     let memory_after_sessions = server.memory();
     let sessions_in_db = setup::count_sessions(database_url).await.unwrap_or(-1);
 
@@ -316,8 +316,15 @@ async fn backend(
 }
 
 /// Lets status callbacks of the last replies land before the next phase starts.
-async fn settle() {
+/// With `--vacuum` on PostgreSQL, also vacuums the database, as autovacuum would between
+/// phases on a server where it is on (the PostgreSQL default).
+async fn settle(opts: &Opts, database_url: &str) {
     tokio::time::sleep(Duration::from_secs(1)).await;
+    if opts.vacuum && database_url.starts_with("postgres") {
+        if let Err(err) = setup::vacuum(database_url).await {
+            eprintln!("VACUUM failed: {err:#}");
+        }
+    }
 }
 
 fn machine() -> String {

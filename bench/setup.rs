@@ -163,3 +163,12 @@ pub async fn count_sessions(database_url: &str) -> anyhow::Result<i64> {
     db.pool.close().await;
     Ok(n)
 }
+
+/// `VACUUM ANALYZE` of the whole database (PostgreSQL).
+pub async fn vacuum(database_url: &str) -> anyhow::Result<()> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(database_url).await?;
+    sqlx::query("VACUUM ANALYZE").execute(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
