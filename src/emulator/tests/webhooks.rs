@@ -49,6 +49,14 @@ async fn status_callbacks_post_sent_then_delivered_signed_over_exact_url() {
         .await
         .expect("delivered");
     assert_eq!(done.status(), Some(MessageStatus::Delivered));
+    // The emulator records a delivery once the receiver's response is back, which can be just
+    // after the receiver saw the request.
+    for _ in 0..100 {
+        if emu.status_callbacks().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(emu.status_callbacks().len(), 2);
 }
 
