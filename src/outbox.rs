@@ -57,7 +57,15 @@ pub async fn worker(state: AppState, limiter: RateLimiter, mut stop: watch::Rece
                 let renew = |until| {
                     let (db, id, token) =
                         (state.db.clone(), row.id.clone(), row.claim_token.clone());
-                    async move { db.renew_outbox(&id, &token, until).await }
+                    async move {
+                        db.renew_claim(
+                            crate::store::channel::ClaimQueue::Outbox,
+                            &id,
+                            &token,
+                            until,
+                        )
+                        .await
+                    }
                 };
                 crate::pipeline::holding(LEASE_MS, renew, deliver(&state, &limiter, row.clone()))
                     .await;

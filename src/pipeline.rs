@@ -79,7 +79,15 @@ async fn worker(state: AppState, mut stop: watch::Receiver<bool>) {
                         inbound.id.clone(),
                         inbound.claim_token.clone(),
                     );
-                    async move { db.renew_inbound(&id, &token, until).await }
+                    async move {
+                        db.renew_claim(
+                            crate::store::channel::ClaimQueue::Inbound,
+                            &id,
+                            &token,
+                            until,
+                        )
+                        .await
+                    }
                 };
                 let turn = holding(LEASE_MS, renew, process(&state, &inbound)).await;
                 if let Err(err) = turn {

@@ -9,6 +9,13 @@ use crate::domain::{ids, now_ms};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+/// The two leased queues: inbound turns and outbox sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimQueue {
+    Inbound,
+    Outbox,
+}
+
 /// An inbound message as stored.
 #[derive(Debug, Clone)]
 pub struct Inbound {
@@ -126,15 +133,20 @@ impl Db {
     }
 
     /// Extends a claim's lease to `until_ms`; `false` when the claim is no longer ours.
-    pub async fn renew_inbound(
+    pub async fn renew_claim(
         &self,
+        queue: ClaimQueue,
         id: &str,
         token: &str,
         until_ms: i64,
     ) -> Result<bool, sqlx::Error> {
-        let sql = Sql::new(
-            "UPDATE inbound SET lease_until = $1 WHERE id = $2 AND claim_token = $3 AND status = 'processing'",
-        )
+        let (table, status) = match queue {
+            ClaimQueue::Inbound => ("inbound", "processing"),
+            ClaimQueue::Outbox => ("outbox", "sending"),
+        };
+        let sql = Sql::new(format!(
+            "UPDATE {table} SET lease_until = $1 WHERE id = $2 AND claim_token = $3 AND status = '{status}'"
+        ))
         .arg(until_ms)
         .arg(id)
         .arg(token);

@@ -162,22 +162,6 @@ impl Db {
         }))
     }
 
-    /// Extends a claim's lease to `until_ms`; `false` when the claim is no longer ours.
-    pub async fn renew_outbox(
-        &self,
-        id: &str,
-        token: &str,
-        until_ms: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let sql = Sql::new(
-            "UPDATE outbox SET lease_until = $1 WHERE id = $2 AND claim_token = $3 AND status = 'sending'",
-        )
-        .arg(until_ms)
-        .arg(id)
-        .arg(token);
-        Ok(self.exec(&sql).await? == 1)
-    }
-
     /// Whether a Twilio message SID is recorded on an outbox row other than `except_id`.
     pub async fn outbox_sid_recorded(
         &self,
