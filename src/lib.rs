@@ -17,6 +17,7 @@ pub mod bot;
 pub mod channel;
 pub mod config;
 pub mod crypto;
+pub mod dispatch;
 pub mod domain;
 pub mod emulator;
 pub mod http;

@@ -5,23 +5,23 @@
 //! the call may have reached Twilio) is first looked up in Twilio's message list by recipient,
 //! sender, date and body; only if Twilio has no such message is it sent again.
 use crate::app::AppState;
-use crate::channel::twilio::form::{MessageStatus, StatusCallback};
+use crate::channel::twilio::form::StatusCallback;
 use crate::channel::twilio::rest_client::{Credentials, MessageFilter, SendMessage, TwilioError};
 use crate::domain::now_ms;
 use crate::metrics::Metrics;
+use crate::store::channel::ClaimQueue;
 use crate::store::integration::Integration;
 use crate::store::outbox::OutboxRow;
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
-use tokio::sync::watch;
 
 /// How long a claimed row stays ours without a renewal; a live worker renews it while it waits
 /// for Twilio (see [`crate::pipeline::holding`]), so this bounds how long the rows of a dead
 /// worker wait. It must still outlast the time Twilio takes to act on a create whose caller
 /// died, so that the next claim's reconciliation finds the message.
-const LEASE_MS: i64 = 15_000;
+pub const LEASE_MS: i64 = 15_000;
 /// Longest wait between retries.
 const MAX_BACKOFF_MS: i64 = 60_000;
 
@@ -49,40 +49,13 @@ impl RateLimiter {
     }
 }
 
-/// One delivery worker: runs until `stop` turns true.
-pub async fn worker(state: AppState, limiter: RateLimiter, mut stop: watch::Receiver<bool>) {
-    while !*stop.borrow() {
-        match state.db.claim_outbox(LEASE_MS).await {
-            Ok(Some(row)) => {
-                let renew = |until| {
-                    let (db, id, token) =
-                        (state.db.clone(), row.id.clone(), row.claim_token.clone());
-                    async move {
-                        db.renew_claim(
-                            crate::store::channel::ClaimQueue::Outbox,
-                            &id,
-                            &token,
-                            until,
-                        )
-                        .await
-                    }
-                };
-                crate::pipeline::holding(LEASE_MS, renew, deliver(&state, &limiter, row.clone()))
-                    .await;
-            }
-            Ok(None) => {
-                tokio::select! {
-                    _ = state.outbox_ready.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    _ = stop.changed() => {}
-                }
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "claiming outbox rows");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
+/// One claimed row, delivered (or rescheduled) while holding its lease.
+pub async fn run_delivery(state: AppState, limiter: RateLimiter, row: OutboxRow) {
+    let renew = |until| {
+        let (db, id, token) = (state.db.clone(), row.id.clone(), row.claim_token.clone());
+        async move { db.renew_claim(ClaimQueue::Outbox, &id, &token, until).await }
+    };
+    crate::pipeline::holding(LEASE_MS, renew, deliver(&state, &limiter, row.clone())).await;
 }
 
 fn backoff_ms(attempts: i64, retry_after: Option<Duration>) -> i64 {
@@ -321,31 +294,12 @@ pub async fn apply_status(
     integration: &Integration,
     cb: &StatusCallback,
 ) -> Result<(), sqlx::Error> {
-    for _ in 0..3 {
-        let Some(current) = state.db.outbox_status(&cb.message_sid).await? else {
-            tracing::debug!(sid = %cb.message_sid, integration = %integration.id, "status for an unknown message");
-            return Ok(());
-        };
-        let current_status = current
-            .as_deref()
-            .and_then(|s| s.parse::<MessageStatus>().ok());
-        if let Some(cur) = current_status {
-            if !cb.status.advances(cur) {
-                return Ok(());
-            }
-        }
-        if state
-            .db
-            .outbox_set_status(
-                &cb.message_sid,
-                current.as_deref(),
-                cb.status.as_str(),
-                cb.error_code,
-            )
-            .await?
-        {
-            return Ok(());
-        }
+    let moved = state
+        .db
+        .outbox_advance_status(&cb.message_sid, cb.status, cb.error_code)
+        .await?;
+    if !moved {
+        tracing::debug!(sid = %cb.message_sid, integration = %integration.id, status = %cb.status, "status callback changed nothing (unknown message or not newer)");
     }
     Ok(())
 }

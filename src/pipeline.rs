@@ -15,9 +15,9 @@ use crate::domain::{ids, now_ms};
 use crate::http::api::resources::{BOT, CONVERSATION};
 use crate::metrics::Metrics;
 use crate::sms;
-use crate::store::channel::Inbound;
+use crate::store::channel::{ClaimQueue, Inbound};
 use crate::store::integration::Integration;
-use crate::store::outbox::{NewBotMessage, NewOutbox, TurnResult};
+use crate::store::outbox::{NewBotMessage, NewOutbox, Session, TurnResult, UserMessage};
 use crate::store::{Param, Sql};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -52,69 +52,65 @@ const OPT_IN: &[&str] = &["START", "YES", "UNSTOP"];
 const HELP: &[&str] = &["HELP", "INFO"];
 const RESET: &[&str] = &["///reset", "///restart", "///new"];
 
-/// Starts the pipeline and outbox workers.
+/// Starts the turn loop and the delivery loop.
 pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    let mut handles = Vec::new();
-    for _ in 0..state.config.workers.max(1) {
-        handles.push(tokio::spawn(worker(state.clone(), stop.clone())));
-    }
-    let limiter = crate::outbox::RateLimiter::default();
-    for _ in 0..(state.config.workers / 2).max(2) {
-        handles.push(tokio::spawn(crate::outbox::worker(
-            state.clone(),
-            limiter.clone(),
+    let turns = {
+        let (state, claimer) = (state.clone(), state.clone());
+        tokio::spawn(crate::dispatch::run(
+            "inbound",
+            state.config.workers,
+            state.inbound_ready.clone(),
             stop.clone(),
-        )));
-    }
-    handles
+            move |n| {
+                let db = claimer.db.clone();
+                async move { db.claim_inbound(LEASE_MS, n).await }
+            },
+            move |inbound| run_turn(state.clone(), inbound),
+        ))
+    };
+    let limiter = crate::outbox::RateLimiter::default();
+    let sends = tokio::spawn(crate::dispatch::run(
+        "outbox",
+        (state.config.workers / 2).max(2),
+        state.outbox_ready.clone(),
+        stop,
+        {
+            let db = state.db.clone();
+            move |n| {
+                let db = db.clone();
+                async move { db.claim_outbox(crate::outbox::LEASE_MS, n).await }
+            }
+        },
+        move |row| crate::outbox::run_delivery(state.clone(), limiter.clone(), row),
+    ));
+    vec![turns, sends]
 }
 
-async fn worker(state: AppState, mut stop: watch::Receiver<bool>) {
-    while !*stop.borrow() {
-        match state.db.claim_inbound(LEASE_MS).await {
-            Ok(Some(inbound)) => {
-                let renew = |until| {
-                    let (db, id, token) = (
-                        state.db.clone(),
-                        inbound.id.clone(),
-                        inbound.claim_token.clone(),
-                    );
-                    async move {
-                        db.renew_claim(
-                            crate::store::channel::ClaimQueue::Inbound,
-                            &id,
-                            &token,
-                            until,
-                        )
-                        .await
-                    }
-                };
-                let turn = holding(LEASE_MS, renew, process(&state, &inbound)).await;
-                if let Err(err) = turn {
-                    tracing::error!(error = format!("{err:#}"), sid = %inbound.message_sid, attempts = inbound.attempts, "turn failed");
-                    if inbound.attempts >= MAX_ATTEMPTS {
-                        let _ = state
-                            .db
-                            .finish_inbound(
-                                &inbound.id,
-                                &inbound.claim_token,
-                                Some("gave up after repeated failures"),
-                            )
-                            .await;
-                    }
-                }
-            }
-            Ok(None) => {
-                tokio::select! {
-                    _ = state.inbound_ready.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    _ = stop.changed() => {}
-                }
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "claiming inbound messages");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+/// One claimed message, start to finish, holding its lease.
+async fn run_turn(state: AppState, inbound: Inbound) {
+    let renew = |until| {
+        let (db, id, token) = (
+            state.db.clone(),
+            inbound.id.clone(),
+            inbound.claim_token.clone(),
+        );
+        async move {
+            db.renew_claim(ClaimQueue::Inbound, &id, &token, until)
+                .await
+        }
+    };
+    let turn = holding(LEASE_MS, renew, process(&state, &inbound)).await;
+    if let Err(err) = turn {
+        tracing::error!(error = format!("{err:#}"), sid = %inbound.message_sid, attempts = inbound.attempts, "turn failed");
+        if inbound.attempts >= MAX_ATTEMPTS {
+            let _ = state
+                .db
+                .finish_inbound(
+                    &inbound.id,
+                    &inbound.claim_token,
+                    Some("gave up after repeated failures"),
+                )
+                .await;
         }
     }
 }
@@ -223,19 +219,13 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
     } else {
         resolve_conversation(state, &integration, m, &bot_id, duration, now).await?
     };
-    if !is_timer {
-        let meta = json!({"twilio": {"messageSid": m.message_sid, "media": m.media.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok())}});
-        let sql = Sql::new(
-            "INSERT INTO messages (id, conversation_id, type, text, meta, created_at, updated_at) \
-             VALUES ($1, $2, 'user', $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING",
-        )
-        .arg(m.id.as_str())
-        .arg(conversation_id.as_str())
-        .arg(m.body.as_str())
-        .arg(meta.to_string())
-        .arg(m.created_at);
-        db.exec(&sql).await?;
-    }
+    // The person's message is written with the reply, in the turn's one transaction.
+    let user_message = (!is_timer).then(|| UserMessage {
+        id: m.id.clone(),
+        text: m.body.clone(),
+        meta: json!({"twilio": {"messageSid": m.message_sid, "media": m.media.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok())}}).to_string(),
+        created_at: m.created_at,
+    });
     let (history, engine_state, contact_id) = load_context(state, &conversation_id, &m.id).await?;
     let channel = match Address::parse(&m.sender).map(|a| a.channel()) {
         Ok(crate::channel::twilio::address::ChannelKind::WhatsApp) => ChannelKind::Whatsapp,
@@ -316,6 +306,12 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         inbound_id: &m.id,
         claim_token: &m.claim_token,
         conversation_id: &conversation_id,
+        user_message,
+        session: (!is_timer && duration > 0).then(|| Session {
+            integration_id: &integration.id,
+            address: &m.sender,
+            at: now,
+        }),
         messages,
         outbox,
         engine_state: (!reply.state.is_null()).then(|| reply.state.to_string()),
@@ -388,8 +384,7 @@ async fn resolve_conversation(
             .live_session(&integration.id, &m.sender, duration, now)
             .await?
         {
-            db.touch_session(&integration.id, &m.sender, &id, now)
-                .await?;
+            // The turn's transaction slides the session.
             return Ok(id);
         }
     }

@@ -43,6 +43,7 @@ impl Db {
         sql.bind(id);
         let deleted = sql.query().execute(&mut *tx).await?.rows_affected() > 0;
         tx.commit().await?;
+        self.integrations.clear();
         Ok(deleted)
     }
 
@@ -78,6 +79,7 @@ impl Db {
         sql.bind(id);
         let deleted = sql.query().execute(&mut *tx).await?.rows_affected() > 0;
         tx.commit().await?;
+        self.integrations.clear();
         Ok(deleted)
     }
 }

@@ -91,9 +91,14 @@ impl Db {
         Ok(self.exec(&sql).await? == 1)
     }
 
-    /// Claims the next inbound message whose sender has nothing older unfinished, under a lease
-    /// of `lease_ms`. An expired lease (a crashed worker) makes the message claimable again.
-    pub async fn claim_inbound(&self, lease_ms: i64) -> Result<Option<Inbound>, sqlx::Error> {
+    /// Claims up to `limit` inbound messages, each the oldest unfinished one of its sender (so
+    /// no two of one sender), under a lease of `lease_ms`. An expired lease (a crashed worker)
+    /// makes a message claimable again.
+    pub async fn claim_inbound(
+        &self,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Inbound>, sqlx::Error> {
         let now = now_ms();
         let token = ids::new_id();
         let lock = match self.backend {
@@ -102,34 +107,38 @@ impl Db {
         };
         let sql = Sql::new(format!(
             "UPDATE inbound SET status = 'processing', claim_token = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE id = (SELECT i.id FROM inbound i \
-               WHERE (i.status = 'pending' OR (i.status = 'processing' AND i.lease_until < $3)) AND i.created_at <= $3 \
+             WHERE id IN (SELECT i.id FROM inbound i \
+               WHERE i.status IN ('pending', 'processing') AND (i.status = 'pending' OR i.lease_until < $3) AND i.created_at <= $3 \
                AND NOT EXISTS (SELECT 1 FROM inbound j WHERE j.integration_id = i.integration_id \
                  AND j.sender = i.sender AND j.status IN ('pending', 'processing') \
                  AND (j.created_at < i.created_at OR (j.created_at = i.created_at AND j.id < i.id))) \
-               ORDER BY i.created_at, i.id LIMIT 1{lock}) \
+               ORDER BY i.created_at, i.id LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
              RETURNING id, integration_id, message_sid, sender, recipient, body, media, profile_name, claim_token, \
                attempts, created_at, conversation_id"
         ))
         .arg(token)
         .arg(now + lease_ms)
-        .arg(now);
-        let row = self.fetch_optional(&sql).await?;
-        Ok(row.map(|r| Inbound {
-            id: text(&r, "id"),
-            integration_id: text(&r, "integration_id"),
-            message_sid: text(&r, "message_sid"),
-            sender: text(&r, "sender"),
-            recipient: text(&r, "recipient"),
-            body: text(&r, "body"),
-            media: opt_text(&r, "media"),
-            profile_name: opt_text(&r, "profile_name"),
-            claim_token: text(&r, "claim_token"),
-            attempts: int(&r, "attempts"),
-            created_at: int(&r, "created_at"),
-            conversation: opt_text(&r, "conversation_id"),
-        }))
+        .arg(now)
+        .arg(limit as i64);
+        let rows = self.write_returning(&sql).await?;
+        Ok(rows
+            .iter()
+            .map(|r| Inbound {
+                id: text(r, "id"),
+                integration_id: text(r, "integration_id"),
+                message_sid: text(r, "message_sid"),
+                sender: text(r, "sender"),
+                recipient: text(r, "recipient"),
+                body: text(r, "body"),
+                media: opt_text(r, "media"),
+                profile_name: opt_text(r, "profile_name"),
+                claim_token: text(r, "claim_token"),
+                attempts: int(r, "attempts"),
+                created_at: int(r, "created_at"),
+                conversation: opt_text(r, "conversation_id"),
+            })
+            .collect())
     }
 
     /// Extends a claim's lease to `until_ms`; `false` when the claim is no longer ours.
@@ -198,14 +207,12 @@ impl Db {
         conversation_id: &str,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        let sql = Sql::new(
-            "INSERT INTO sessions (integration_id, address, conversation_id, last_activity_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (integration_id, address) DO UPDATE SET conversation_id = $3, last_activity_at = $4",
-        )
-        .arg(integration_id)
-        .arg(address)
-        .arg(conversation_id)
-        .arg(now);
+        let session = super::outbox::Session {
+            integration_id,
+            address,
+            at: now,
+        };
+        let sql = touch_session(&session, conversation_id);
         self.exec(&sql).await.map(|_| ())
     }
 
@@ -263,4 +270,16 @@ impl Db {
             .map(|r| int(&r, "n"))
             .unwrap_or(0))
     }
+}
+
+/// Points a sender's session at `conversation_id`, active at `s.at` (insert or slide).
+pub(crate) fn touch_session(s: &super::outbox::Session<'_>, conversation_id: &str) -> Sql {
+    Sql::new(
+        "INSERT INTO sessions (integration_id, address, conversation_id, last_activity_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (integration_id, address) DO UPDATE SET conversation_id = $3, last_activity_at = $4",
+    )
+    .arg(s.integration_id)
+    .arg(s.address)
+    .arg(conversation_id)
+    .arg(s.at)
 }

@@ -5,8 +5,9 @@
 //! in order, each after Twilio accepted the previous one). `sending_since` marks a row in flight
 //! before the Twilio call: a claim that finds it already set knows an earlier attempt may have
 //! reached Twilio and must reconcile against Twilio's message list before sending again.
-use super::channel::{int, opt_text, text};
+use super::channel::{int, opt_text, text, touch_session};
 use super::{Backend, Db, Sql};
+use crate::channel::twilio::form::MessageStatus;
 use crate::domain::{ids, now_ms};
 
 /// One outgoing message part to enqueue.
@@ -45,12 +46,31 @@ pub struct NewBotMessage {
     pub tokens: Option<i64>,
 }
 
+/// The person's message, stored with the turn that answers it.
+#[derive(Debug, Clone)]
+pub struct UserMessage {
+    pub id: String,
+    pub text: String,
+    pub meta: String,
+    pub created_at: i64,
+}
+
+/// A sender's session to slide to `at`.
+#[derive(Debug, Clone)]
+pub struct Session<'a> {
+    pub integration_id: &'a str,
+    pub address: &'a str,
+    pub at: i64,
+}
+
 /// Everything one finished turn writes.
 #[derive(Debug, Clone)]
 pub struct TurnResult<'a> {
     pub inbound_id: &'a str,
     pub claim_token: &'a str,
     pub conversation_id: &'a str,
+    pub user_message: Option<UserMessage>,
+    pub session: Option<Session<'a>>,
     pub messages: Vec<NewBotMessage>,
     pub outbox: Vec<NewOutbox>,
     pub engine_state: Option<String>,
@@ -73,6 +93,26 @@ impl Db {
         if done.query().execute(&mut *tx).await?.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
+        }
+        if let Some(u) = &t.user_message {
+            Sql::new(
+                "INSERT INTO messages (id, conversation_id, type, text, meta, created_at, updated_at) \
+                 VALUES ($1, $2, 'user', $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING",
+            )
+            .arg(u.id.as_str())
+            .arg(t.conversation_id)
+            .arg(u.text.as_str())
+            .arg(u.meta.as_str())
+            .arg(u.created_at)
+            .query()
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(s) = &t.session {
+            touch_session(s, t.conversation_id)
+                .query()
+                .execute(&mut *tx)
+                .await?;
         }
         for m in &t.messages {
             let sql = Sql::new(
@@ -124,8 +164,13 @@ impl Db {
         tx.commit().await
     }
 
-    /// Claims the oldest due row of a recipient that has nothing older unsent.
-    pub async fn claim_outbox(&self, lease_ms: i64) -> Result<Option<OutboxRow>, sqlx::Error> {
+    /// Claims up to `limit` due rows, each the oldest unsent row of its recipient (so no two of
+    /// one recipient, and parts go out in order).
+    pub async fn claim_outbox(
+        &self,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, sqlx::Error> {
         let now = now_ms();
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -134,32 +179,37 @@ impl Db {
         let sql = Sql::new(format!(
             "UPDATE outbox SET status = 'sending', claim_token = $1, lease_until = $2, attempts = attempts + 1, \
                sending_since = COALESCE(sending_since, $3), updated_at = $3 \
-             WHERE id = (SELECT o.id FROM outbox o \
-               WHERE ((o.status = 'pending' AND o.next_attempt_at <= $3) OR (o.status = 'sending' AND o.lease_until < $3)) \
+             WHERE id IN (SELECT o.id FROM outbox o \
+               WHERE o.status IN ('pending', 'sending') \
+               AND ((o.status = 'pending' AND o.next_attempt_at <= $3) OR (o.status = 'sending' AND o.lease_until < $3)) \
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.integration_id = o.integration_id \
                  AND p.recipient = o.recipient AND p.status IN ('pending', 'sending') \
                  AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.id < o.id))) \
-               ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT 1{lock}) \
+               ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
              RETURNING id, integration_id, recipient, sender, body, claim_token, attempts, sending_since"
         ))
         .arg(ids::new_id())
         .arg(now + lease_ms)
-        .arg(now);
-        let row = self.fetch_optional(&sql).await?;
-        Ok(row.map(|r| {
-            let since = int(&r, "sending_since");
-            OutboxRow {
-                id: text(&r, "id"),
-                integration_id: text(&r, "integration_id"),
-                recipient: text(&r, "recipient"),
-                sender: text(&r, "sender"),
-                body: text(&r, "body"),
-                claim_token: text(&r, "claim_token"),
-                attempts: int(&r, "attempts"),
-                in_flight_since: (since != now).then_some(since),
-            }
-        }))
+        .arg(now)
+        .arg(limit as i64);
+        let rows = self.write_returning(&sql).await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let since = int(r, "sending_since");
+                OutboxRow {
+                    id: text(r, "id"),
+                    integration_id: text(r, "integration_id"),
+                    recipient: text(r, "recipient"),
+                    sender: text(r, "sender"),
+                    body: text(r, "body"),
+                    claim_token: text(r, "claim_token"),
+                    attempts: int(r, "attempts"),
+                    in_flight_since: (since != now).then_some(since),
+                }
+            })
+            .collect())
     }
 
     /// Whether a Twilio message SID is recorded on an outbox row other than `except_id`.
@@ -246,7 +296,7 @@ impl Db {
     ) -> Result<u64, sqlx::Error> {
         let sql = Sql::new(
             "UPDATE outbox SET status = 'failed', error_code = 21610, error_message = $1, updated_at = $2 \
-             WHERE integration_id = $3 AND recipient = $4 AND status = 'pending'",
+             WHERE integration_id = $3 AND recipient = $4 AND status IN ('pending', 'sending') AND status = 'pending'",
         )
         .arg(reason)
         .arg(now_ms())
@@ -264,25 +314,25 @@ impl Db {
             .map(|r| opt_text(&r, "twilio_status")))
     }
 
-    /// Moves a message's status from `from` to `to` (compare-and-set, so concurrent callbacks
-    /// cannot move it backwards).
-    pub async fn outbox_set_status(
+    /// Moves a message's Twilio status forward to `to`, in one statement: the row changes only
+    /// if its current status ranks below `to` (or is unknown), so callbacks that arrive late or
+    /// concurrently can never move it backwards. `false` when nothing changed.
+    pub async fn outbox_advance_status(
         &self,
         sid: &str,
-        from: Option<&str>,
-        to: &str,
+        to: MessageStatus,
         error_code: Option<i64>,
     ) -> Result<bool, sqlx::Error> {
-        let mut sql = Sql::new("UPDATE outbox SET twilio_status = ");
-        sql.bind(to)
-            .push(", error_code = COALESCE(")
-            .bind(error_code)
-            .push(", error_code), updated_at = ");
-        sql.bind(now_ms()).push(" WHERE twilio_sid = ").bind(sid);
-        match from {
-            Some(f) => sql.push(" AND twilio_status = ").bind(f),
-            None => sql.push(" AND twilio_status IS NULL"),
-        };
+        let sql = Sql::new(format!(
+            "UPDATE outbox SET twilio_status = $1, error_code = COALESCE($2, error_code), updated_at = $3 \
+             WHERE twilio_sid = $4 AND {} < $5",
+            MessageStatus::rank_sql("twilio_status")
+        ))
+        .arg(to.as_str())
+        .arg(error_code)
+        .arg(now_ms())
+        .arg(sid)
+        .arg(i64::from(to.rank()));
         Ok(self.exec(&sql).await? > 0)
     }
 

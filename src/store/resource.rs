@@ -329,13 +329,17 @@ impl Db {
             sql.push(", ").push(c).push(" = ").bind(v.clone());
         }
         sql.push(" WHERE id = ").bind(id);
-        Ok(self.exec(&sql).await? > 0)
+        let changed = self.exec(&sql).await? > 0;
+        self.integrations.clear();
+        Ok(changed)
     }
 
     pub async fn delete_resource(&self, res: &Resource, id: &str) -> Result<bool, sqlx::Error> {
         let mut sql = Sql::new(format!("DELETE FROM {} WHERE id = ", res.table));
         sql.bind(id);
-        Ok(self.exec(&sql).await? > 0)
+        let deleted = self.exec(&sql).await? > 0;
+        self.integrations.clear();
+        Ok(deleted)
     }
 
     /// One page, ordered by (createdAt, id); the cursor is the last id of the previous page, so

@@ -223,6 +223,16 @@ impl MessageStatus {
         }
     }
 
+    /// [`Self::rank`] as a SQL expression over a status column; unknown or NULL ranks -1, so
+    /// any known status may replace it.
+    pub fn rank_sql(column: &str) -> String {
+        let arms: String = ALL_STATUSES
+            .iter()
+            .map(|s| format!(" WHEN '{}' THEN {}", s.as_str(), s.rank()))
+            .collect();
+        format!("(CASE {column}{arms} ELSE -1 END)")
+    }
+
     /// No later status can follow.
     pub fn is_terminal(self) -> bool {
         matches!(
