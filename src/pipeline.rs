@@ -17,7 +17,8 @@ use crate::metrics::Metrics;
 use crate::sms;
 use crate::store::channel::{ClaimQueue, Inbound};
 use crate::store::integration::Integration;
-use crate::store::outbox::{NewBotMessage, NewOutbox, Session, TurnResult, UserMessage};
+use crate::store::outbox::NewOutbox;
+use crate::store::turn::{NewBotMessage, Session, TurnResult, UserMessage};
 use crate::store::{Param, Sql};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -303,13 +304,13 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         .iter()
         .any(|a| matches!(a, bot::Action::EndConversation));
     let result = TurnResult {
-        inbound_id: &m.id,
-        claim_token: &m.claim_token,
-        conversation_id: &conversation_id,
+        inbound_id: m.id.clone(),
+        claim_token: m.claim_token.clone(),
+        conversation_id: conversation_id.clone(),
         user_message,
         session: (!is_timer && duration > 0).then(|| Session {
-            integration_id: &integration.id,
-            address: &m.sender,
+            integration_id: integration.id.clone(),
+            address: m.sender.clone(),
             at: now,
         }),
         messages,
@@ -320,7 +321,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             .wake_at_ms
             .map(|at| (format!("timer-{conversation_id}-{at}"), at)),
     };
-    if db.record_turn(&result).await? {
+    if db.record_turn(result).await? {
         Metrics::inc(&state.metrics.turns_completed);
         state.outbox_ready.notify_one();
         if ends {

@@ -4,7 +4,7 @@
 //! then claimed by a worker under a lease. A sender's messages are claimed strictly one at a time
 //! and in arrival order: only the oldest unfinished message of a sender can be claimed, so a
 //! conversation never runs two turns at once, on one replica or several.
-use super::{Backend, Db, Sql};
+use super::{Backend, Db, Param, Sql};
 use crate::domain::{ids, now_ms};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -43,14 +43,14 @@ impl Inbound {
 
 /// A new inbound message to record.
 #[derive(Debug, Clone)]
-pub struct NewInbound<'a> {
-    pub integration_id: &'a str,
-    pub message_sid: &'a str,
-    pub sender: &'a str,
-    pub recipient: &'a str,
-    pub body: &'a str,
+pub struct NewInbound {
+    pub integration_id: String,
+    pub message_sid: String,
+    pub sender: String,
+    pub recipient: String,
+    pub body: String,
     pub media: Option<String>,
-    pub profile_name: Option<&'a str>,
+    pub profile_name: Option<String>,
 }
 
 pub(crate) fn text(row: &AnyRow, col: &str) -> String {
@@ -73,22 +73,9 @@ pub(crate) fn int(row: &AnyRow, col: &str) -> i64 {
 
 impl Db {
     /// Records an inbound message; `false` when this MessageSid was already recorded (a retry).
-    pub async fn record_inbound(&self, m: &NewInbound<'_>) -> Result<bool, sqlx::Error> {
-        let sql = Sql::new(
-            "INSERT INTO inbound (id, integration_id, message_sid, sender, recipient, body, media, profile_name, \
-             status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9) \
-             ON CONFLICT (integration_id, message_sid) DO NOTHING",
-        )
-        .arg(ids::new_id())
-        .arg(m.integration_id)
-        .arg(m.message_sid)
-        .arg(m.sender)
-        .arg(m.recipient)
-        .arg(m.body)
-        .arg(m.media.clone())
-        .arg(m.profile_name)
-        .arg(now_ms());
-        Ok(self.exec(&sql).await? == 1)
+    /// Messages arriving together are written by one statement (see [`super::batch`]).
+    pub async fn record_inbound(&self, m: NewInbound) -> Result<bool, sqlx::Error> {
+        self.writes.inbound.submit(m).await
     }
 
     /// Claims up to `limit` inbound messages, each the oldest unfinished one of its sender (so
@@ -207,12 +194,7 @@ impl Db {
         conversation_id: &str,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        let session = super::outbox::Session {
-            integration_id,
-            address,
-            at: now,
-        };
-        let sql = touch_session(&session, conversation_id);
+        let sql = touch_session(integration_id, address, conversation_id, now);
         self.exec(&sql).await.map(|_| ())
     }
 
@@ -272,14 +254,62 @@ impl Db {
     }
 }
 
-/// Points a sender's session at `conversation_id`, active at `s.at` (insert or slide).
-pub(crate) fn touch_session(s: &super::outbox::Session<'_>, conversation_id: &str) -> Sql {
+/// Points a sender's session at `conversation_id`, active at `at` (insert or slide).
+fn touch_session(integration_id: &str, address: &str, conversation_id: &str, at: i64) -> Sql {
     Sql::new(
         "INSERT INTO sessions (integration_id, address, conversation_id, last_activity_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (integration_id, address) DO UPDATE SET conversation_id = $3, last_activity_at = $4",
     )
-    .arg(s.integration_id)
-    .arg(s.address)
+    .arg(integration_id)
+    .arg(address)
     .arg(conversation_id)
-    .arg(s.at)
+    .arg(at)
+}
+
+/// Writes a batch of inbound messages in one statement; `true` for each one that is new. A
+/// MessageSid already stored, or repeated within the batch, is a retry: `false`.
+pub(super) async fn record_inbound_batch(
+    pool: &sqlx::AnyPool,
+    batch: Vec<NewInbound>,
+) -> Result<Vec<bool>, sqlx::Error> {
+    let now = now_ms();
+    let mut seen = std::collections::HashSet::new();
+    let firsts: Vec<bool> = batch
+        .iter()
+        .map(|m| seen.insert((m.integration_id.as_str(), m.message_sid.as_str())))
+        .collect();
+    let mut sql = Sql::new(
+        "INSERT INTO inbound (id, integration_id, message_sid, sender, recipient, body, media, profile_name, \
+         status, created_at) VALUES ",
+    );
+    // Ids are made in arrival order: they break ties between messages of one millisecond.
+    sql.values(batch.iter().zip(&firsts).filter(|(_, first)| **first).map(|(m, _)| {
+        vec![
+            Param::from(ids::new_id()),
+            m.integration_id.as_str().into(),
+            m.message_sid.as_str().into(),
+            m.sender.as_str().into(),
+            m.recipient.as_str().into(),
+            m.body.as_str().into(),
+            m.media.clone().into(),
+            m.profile_name.clone().into(),
+            "pending".into(),
+            now.into(),
+        ]
+    }))
+    .push(" ON CONFLICT (integration_id, message_sid) DO NOTHING RETURNING integration_id, message_sid");
+    let stored: std::collections::HashSet<(String, String)> = sql
+        .query()
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| (text(r, "integration_id"), text(r, "message_sid")))
+        .collect();
+    Ok(batch
+        .iter()
+        .zip(firsts)
+        .map(|(m, first)| {
+            first && stored.contains(&(m.integration_id.clone(), m.message_sid.clone()))
+        })
+        .collect())
 }

@@ -4,6 +4,7 @@
 //! both), so every domain verb is written once; the few places where the dialects differ
 //! (full-text search, row claiming) branch on [`Backend`]. Each backend has its own migrations
 //! with the same table and column names. The conformance tests run every verb on both.
+pub mod batch;
 pub mod cascade;
 pub mod channel;
 pub mod contacts;
@@ -14,6 +15,7 @@ pub mod resource;
 pub mod search;
 pub mod sql;
 pub mod tokens;
+pub mod turn;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -39,7 +41,51 @@ pub struct Db {
     read: AnyPool,
     pub backend: Backend,
     integrations: integration::IntegrationCache,
+    writes: Writes,
 }
+
+/// The hot-path writes, each batched across concurrent callers (see [`batch`]).
+#[derive(Clone, Debug)]
+struct Writes {
+    inbound: batch::Batcher<channel::NewInbound, bool>,
+    turns: batch::Batcher<turn::TurnResult, bool>,
+    sent: batch::Batcher<outbox::Sent, bool>,
+    statuses: batch::Batcher<outbox::StatusChange, bool>,
+}
+
+impl Writes {
+    fn spawn(pool: &AnyPool) -> Self {
+        let p = pool.clone();
+        let inbound = batch::Batcher::spawn(BATCH, move |b| {
+            let p = p.clone();
+            async move { channel::record_inbound_batch(&p, b).await }
+        });
+        let p = pool.clone();
+        let turns = batch::Batcher::spawn(turn::MAX_BATCH, move |b| {
+            let p = p.clone();
+            async move { turn::record_turns(&p, b).await }
+        });
+        let p = pool.clone();
+        let sent = batch::Batcher::spawn(BATCH, move |b| {
+            let p = p.clone();
+            async move { outbox::record_sent(&p, b).await }
+        });
+        let p = pool.clone();
+        let statuses = batch::Batcher::spawn(BATCH, move |b| {
+            let p = p.clone();
+            async move { outbox::record_statuses(&p, b).await }
+        });
+        Self {
+            inbound,
+            turns,
+            sent,
+            statuses,
+        }
+    }
+}
+
+/// Most single-row writes of one kind in one statement.
+const BATCH: usize = 128;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -84,11 +130,13 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.context("running migrations")?;
+        let writes = Writes::spawn(&pool);
         Ok(Self {
             pool,
             read,
             backend,
             integrations: integration::IntegrationCache::default(),
+            writes,
         })
     }
 

@@ -5,8 +5,8 @@
 //! in order, each after Twilio accepted the previous one). `sending_since` marks a row in flight
 //! before the Twilio call: a claim that finds it already set knows an earlier attempt may have
 //! reached Twilio and must reconcile against Twilio's message list before sending again.
-use super::channel::{int, opt_text, text, touch_session};
-use super::{Backend, Db, Sql};
+use super::channel::{int, opt_text, text};
+use super::{Backend, Db, Param, Sql};
 use crate::channel::twilio::form::MessageStatus;
 use crate::domain::{ids, now_ms};
 
@@ -38,130 +38,15 @@ pub struct OutboxRow {
     pub in_flight_since: Option<i64>,
 }
 
-/// A bot message to store with the reply.
-#[derive(Debug, Clone)]
-pub struct NewBotMessage {
-    pub id: String,
-    pub text: String,
-    pub tokens: Option<i64>,
-}
-
-/// The person's message, stored with the turn that answers it.
-#[derive(Debug, Clone)]
-pub struct UserMessage {
-    pub id: String,
-    pub text: String,
-    pub meta: String,
-    pub created_at: i64,
-}
-
-/// A sender's session to slide to `at`.
-#[derive(Debug, Clone)]
-pub struct Session<'a> {
-    pub integration_id: &'a str,
-    pub address: &'a str,
-    pub at: i64,
-}
-
-/// Everything one finished turn writes.
-#[derive(Debug, Clone)]
-pub struct TurnResult<'a> {
-    pub inbound_id: &'a str,
-    pub claim_token: &'a str,
-    pub conversation_id: &'a str,
-    pub user_message: Option<UserMessage>,
-    pub session: Option<Session<'a>>,
-    pub messages: Vec<NewBotMessage>,
-    pub outbox: Vec<NewOutbox>,
-    pub engine_state: Option<String>,
-    pub expires_at: Option<i64>,
-    /// (timer id, due time): wake the engine again then, unless the conversation moved on.
-    pub timer: Option<(String, i64)>,
-}
-
 impl Db {
-    /// Writes the reply, its outbox rows and the conversation state, and marks the inbound
-    /// message done, all in one transaction. `false` (and nothing written) when the claim was
-    /// lost, e.g. the lease expired and another worker took the message.
-    pub async fn record_turn(&self, t: &TurnResult<'_>) -> Result<bool, sqlx::Error> {
-        let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let done = Sql::new("UPDATE inbound SET status = 'done', conversation_id = $1 WHERE id = $2 AND claim_token = $3")
-            .arg(t.conversation_id)
-            .arg(t.inbound_id)
-            .arg(t.claim_token);
-        if done.query().execute(&mut *tx).await?.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        if let Some(u) = &t.user_message {
-            Sql::new(
-                "INSERT INTO messages (id, conversation_id, type, text, meta, created_at, updated_at) \
-                 VALUES ($1, $2, 'user', $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING",
-            )
-            .arg(u.id.as_str())
-            .arg(t.conversation_id)
-            .arg(u.text.as_str())
-            .arg(u.meta.as_str())
-            .arg(u.created_at)
-            .query()
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(s) = &t.session {
-            touch_session(s, t.conversation_id)
-                .query()
-                .execute(&mut *tx)
-                .await?;
-        }
-        for m in &t.messages {
-            let sql = Sql::new(
-                "INSERT INTO messages (id, conversation_id, type, text, tokens, created_at, updated_at) \
-                 VALUES ($1, $2, 'bot', $3, $4, $5, $5)",
-            )
-            .arg(m.id.as_str())
-            .arg(t.conversation_id)
-            .arg(m.text.as_str())
-            .arg(m.tokens)
-            .arg(now);
-            sql.query().execute(&mut *tx).await?;
-        }
-        for o in &t.outbox {
-            insert_outbox(o, now).query().execute(&mut *tx).await?;
-        }
-        let conv = Sql::new("UPDATE conversations SET engine_state = $1, expires_at = $2, updated_at = $3 WHERE id = $4")
-            .arg(t.engine_state.clone())
-            .arg(t.expires_at)
-            .arg(now)
-            .arg(t.conversation_id);
-        conv.query().execute(&mut *tx).await?;
-        if let Some((sid, at)) = &t.timer {
-            // A timer is an inbound row dated at its due time: claims skip it until then, and it
-            // never blocks the sender's real messages, which are all dated earlier.
-            let timer = Sql::new(
-                "INSERT INTO inbound (id, integration_id, message_sid, sender, recipient, body, status, conversation_id, created_at) \
-                 SELECT $1, integration_id, $2, sender, recipient, '', 'pending', $3, $4 FROM inbound WHERE id = $5 \
-                 ON CONFLICT (integration_id, message_sid) DO NOTHING",
-            )
-            .arg(ids::new_id())
-            .arg(sid.as_str())
-            .arg(t.conversation_id)
-            .arg(*at)
-            .arg(t.inbound_id);
-            timer.query().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
-    }
-
     /// Enqueues messages outside a turn (HELP answers, `initiate`).
     pub async fn enqueue(&self, rows: &[NewOutbox]) -> Result<(), sqlx::Error> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        for o in rows {
-            insert_outbox(o, now).query().execute(&mut *tx).await?;
+        if rows.is_empty() {
+            return Ok(());
         }
-        tx.commit().await
+        insert_outbox(rows, now).query().execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Claims up to `limit` due rows, each the oldest unsent row of its recipient (so no two of
@@ -224,7 +109,7 @@ impl Db {
         Ok(self.fetch_optional(&sql).await?.is_some())
     }
 
-    /// Twilio accepted the message.
+    /// Twilio accepted the message. `false` when the claim was lost meanwhile.
     pub async fn outbox_sent(
         &self,
         id: &str,
@@ -232,16 +117,13 @@ impl Db {
         sid: &str,
         status: &str,
     ) -> Result<bool, sqlx::Error> {
-        let sql = Sql::new(
-            "UPDATE outbox SET status = 'sent', twilio_sid = $1, \
-             twilio_status = COALESCE(twilio_status, $2), updated_at = $3 WHERE id = $4 AND claim_token = $5",
-        )
-        .arg(sid)
-        .arg(status)
-        .arg(now_ms())
-        .arg(id)
-        .arg(token);
-        Ok(self.exec(&sql).await? == 1)
+        let sent = Sent {
+            id: id.to_owned(),
+            token: token.to_owned(),
+            sid: sid.to_owned(),
+            status: status.to_owned(),
+        };
+        self.writes.sent.submit(sent).await
     }
 
     /// Try again at `at_ms`. `maybe_sent` keeps the in-flight mark (the request may have reached
@@ -314,26 +196,21 @@ impl Db {
             .map(|r| opt_text(&r, "twilio_status")))
     }
 
-    /// Moves a message's Twilio status forward to `to`, in one statement: the row changes only
-    /// if its current status ranks below `to` (or is unknown), so callbacks that arrive late or
-    /// concurrently can never move it backwards. `false` when nothing changed.
+    /// Moves a message's Twilio status forward to `to`: the row changes only if its current
+    /// status ranks below `to` (or is unknown), so callbacks that arrive late or concurrently
+    /// can never move it backwards. `false` when nothing changed.
     pub async fn outbox_advance_status(
         &self,
         sid: &str,
         to: MessageStatus,
         error_code: Option<i64>,
     ) -> Result<bool, sqlx::Error> {
-        let sql = Sql::new(format!(
-            "UPDATE outbox SET twilio_status = $1, error_code = COALESCE($2, error_code), updated_at = $3 \
-             WHERE twilio_sid = $4 AND {} < $5",
-            MessageStatus::rank_sql("twilio_status")
-        ))
-        .arg(to.as_str())
-        .arg(error_code)
-        .arg(now_ms())
-        .arg(sid)
-        .arg(i64::from(to.rank()));
-        Ok(self.exec(&sql).await? > 0)
+        let change = StatusChange {
+            sid: sid.to_owned(),
+            to,
+            error_code,
+        };
+        self.writes.statuses.submit(change).await
     }
 
     /// Outbox rows of a conversation in send order: (body, status, twilio status, segments).
@@ -358,21 +235,126 @@ impl Db {
     }
 }
 
-fn insert_outbox(o: &NewOutbox, now: i64) -> Sql {
-    Sql::new(
+/// One INSERT for all `rows`. Ids are made in row order, so parts of one reply (created in
+/// the same millisecond) keep their order by `(created_at, id)`.
+pub(super) fn insert_outbox(rows: &[NewOutbox], now: i64) -> Sql {
+    let mut sql = Sql::new(
         "INSERT INTO outbox (id, integration_id, conversation_id, message_id, part, recipient, sender, body, \
-         segments, encoding, status, next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $11, $11)",
+         segments, encoding, status, next_attempt_at, created_at, updated_at) VALUES ",
+    );
+    sql.values(rows.iter().map(|o| {
+        vec![
+            Param::from(ids::new_id()),
+            o.integration_id.as_str().into(),
+            o.conversation_id.clone().into(),
+            o.message_id.clone().into(),
+            o.part.into(),
+            o.recipient.as_str().into(),
+            o.sender.as_str().into(),
+            o.body.as_str().into(),
+            o.segments.into(),
+            o.encoding.into(),
+            "pending".into(),
+            now.into(),
+            now.into(),
+            now.into(),
+        ]
+    }));
+    sql
+}
+
+/// Twilio's answer to one send.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub id: String,
+    pub token: String,
+    pub sid: String,
+    pub status: String,
+}
+
+/// Records a batch of accepted sends in one statement; `true` for each row still ours.
+pub(super) async fn record_sent(
+    pool: &sqlx::AnyPool,
+    batch: Vec<Sent>,
+) -> Result<Vec<bool>, sqlx::Error> {
+    let mut sql = Sql::new("WITH v (vid, vtoken, vsid, vstatus) AS (VALUES ");
+    sql.values(batch.iter().map(|s| {
+        vec![
+            Param::from(s.id.as_str()),
+            s.token.as_str().into(),
+            s.sid.as_str().into(),
+            s.status.as_str().into(),
+        ]
+    }))
+    .push(
+        ") UPDATE outbox SET status = 'sent', twilio_sid = v.vsid, \
+         twilio_status = COALESCE(outbox.twilio_status, v.vstatus), updated_at = ",
     )
-    .arg(ids::new_id())
-    .arg(o.integration_id.as_str())
-    .arg(o.conversation_id.clone())
-    .arg(o.message_id.clone())
-    .arg(o.part)
-    .arg(o.recipient.as_str())
-    .arg(o.sender.as_str())
-    .arg(o.body.as_str())
-    .arg(o.segments)
-    .arg(o.encoding)
-    .arg(now)
+    .bind(now_ms())
+    .push(" FROM v WHERE outbox.id = v.vid AND outbox.claim_token = v.vtoken RETURNING id, claim_token");
+    let ours: std::collections::HashSet<(String, String)> = sql
+        .query()
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| (text(r, "id"), text(r, "claim_token")))
+        .collect();
+    Ok(batch
+        .iter()
+        .map(|s| ours.contains(&(s.id.clone(), s.token.clone())))
+        .collect())
+}
+
+/// A status callback to apply.
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    pub sid: String,
+    pub to: MessageStatus,
+    pub error_code: Option<i64>,
+}
+
+/// Applies a batch of status callbacks in one statement. Of several callbacks for one message
+/// in the batch only the furthest counts (an UPDATE joins each row once). `true` for each
+/// callback that moved its message.
+pub(super) async fn record_statuses(
+    pool: &sqlx::AnyPool,
+    batch: Vec<StatusChange>,
+) -> Result<Vec<bool>, sqlx::Error> {
+    let mut furthest: std::collections::HashMap<&str, &StatusChange> =
+        std::collections::HashMap::new();
+    for change in &batch {
+        let best = furthest.entry(change.sid.as_str()).or_insert(change);
+        if change.to.rank() > best.to.rank() {
+            *best = change;
+        }
+    }
+    let mut sql = Sql::new("WITH v (vsid, vstatus, vrank, vcode) AS (VALUES ");
+    sql.values(furthest.values().map(|c| {
+        vec![
+            Param::from(c.sid.as_str()),
+            c.to.as_str().into(),
+            i64::from(c.to.rank()).into(),
+            c.error_code.into(),
+        ]
+    }))
+    .push(
+        ") UPDATE outbox SET twilio_status = v.vstatus, error_code = COALESCE(v.vcode, outbox.error_code), \
+         updated_at = ",
+    )
+    .bind(now_ms())
+    .push(&format!(
+        " FROM v WHERE outbox.twilio_sid = v.vsid AND {} < v.vrank RETURNING twilio_sid, twilio_status",
+        MessageStatus::rank_sql("outbox.twilio_status")
+    ));
+    let moved: std::collections::HashSet<(String, String)> = sql
+        .query()
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| (text(r, "twilio_sid"), text(r, "twilio_status")))
+        .collect();
+    Ok(batch
+        .iter()
+        .map(|c| moved.contains(&(c.sid.clone(), c.to.as_str().to_owned())))
+        .collect())
 }

@@ -87,6 +87,21 @@ impl Sql {
         self
     }
 
+    /// Appends rows of placeholders, `($1, $2), ($3, $4)`, one row per item.
+    pub fn values(&mut self, rows: impl IntoIterator<Item = Vec<Param>>) -> &mut Self {
+        for (i, row) in rows.into_iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            for (j, value) in row.into_iter().enumerate() {
+                if j > 0 {
+                    self.push(", ");
+                }
+                self.bind(value);
+            }
+            self.push(")");
+        }
+        self
+    }
+
     /// Adds a parameter without writing a placeholder (the text already names `$n`).
     pub fn arg(mut self, value: impl Into<Param>) -> Self {
         self.params.push(value.into());

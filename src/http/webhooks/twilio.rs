@@ -47,16 +47,17 @@ pub async fn inbound(
     let media = (!message.media.is_empty())
         .then(|| serde_json::to_string(&message.media).unwrap_or_default());
     let recipient = message.to.to_string();
+    let sid = message.message_sid.clone();
     let record = NewInbound {
-        integration_id: &signed.integration.id,
-        message_sid: &message.message_sid,
-        sender: &sender,
-        recipient: &recipient,
-        body: &message.body,
+        integration_id: signed.integration.id,
+        message_sid: message.message_sid,
+        sender,
+        recipient,
+        body: message.body,
         media,
-        profile_name: message.profile_name.as_deref(),
+        profile_name: message.profile_name,
     };
-    match state.db.record_inbound(&record).await {
+    match state.db.record_inbound(record).await {
         Ok(true) => {
             Metrics::inc(&state.metrics.webhooks_accepted);
             state.inbound_ready.notify_one();
@@ -64,7 +65,7 @@ pub async fn inbound(
         }
         Ok(false) => {
             Metrics::inc(&state.metrics.webhooks_duplicate);
-            tracing::info!(integration = %id, sid = %message.message_sid, "duplicate webhook (Twilio retry); already recorded");
+            tracing::info!(integration = %id, sid = %sid, "duplicate webhook (Twilio retry); already recorded");
             twiml()
         }
         Err(err) => {
