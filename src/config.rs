@@ -87,8 +87,10 @@ pub struct Config {
     #[arg(long, env = "CHATWIRE_SEND_RATE", default_value_t = 1.0)]
     pub send_rate_per_sec: f64,
 
-    /// Concurrent bot turns per process (different conversations run in parallel).
-    #[arg(long, env = "CHATWIRE_WORKERS", default_value_t = 32)]
+    /// Concurrent bot turns per process (different conversations run in parallel); half as
+    /// many sends run at once. Turns are tasks, mostly waiting (for the database, an LLM, a
+    /// webhook bot), so this is sized by how much waiting can overlap, not by cores.
+    #[arg(long, env = "CHATWIRE_WORKERS", default_value_t = 128)]
     pub workers: usize,
 
     /// Base URL of an OpenAI-compatible API, e.g. `https://api.openai.com/v1`.

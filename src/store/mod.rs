@@ -173,6 +173,11 @@ fn pool_options(backend: Backend, max: u32, read_only: bool) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings every connection it hands out by default: a second round trip for each
+        // statement. A connection that has died shows up as that statement's error instead,
+        // which every caller already handles (webhooks answer 503 and Twilio retries; the
+        // claim loops try again).
+        .test_before_acquire(false)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {

@@ -10,9 +10,15 @@ use crate::app::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::any;
 use axum::Router;
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 /// Twilio bodies are small; anything larger is not a Twilio webhook.
 pub const MAX_WEBHOOK_BODY: usize = 64 * 1024;
+
+/// Most Twilio callbacks handled at once. Past this, further requests wait unread (their bodies
+/// stay in the socket) rather than being refused: Twilio does not retry an inbound message
+/// webhook by default, so a 503 would lose it. This bounds the memory an overload can take.
+pub const MAX_CONCURRENT_WEBHOOKS: usize = 512;
 
 /// Unauthenticated routes (Twilio proves itself with `X-Twilio-Signature`).
 pub fn routes() -> Router<AppState> {
@@ -20,4 +26,5 @@ pub fn routes() -> Router<AppState> {
         .route("/integration/twilio/{id}/webhook", any(twilio::inbound))
         .route("/integration/twilio/{id}/status", any(twilio::status))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
+        .layer(GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_WEBHOOKS))
 }
