@@ -6,6 +6,7 @@ mod channel;
 mod common;
 mod completion;
 mod conformance;
+mod group_commit;
 mod llm;
 mod operations;
 mod standins;

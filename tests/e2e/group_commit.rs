@@ -1,0 +1,156 @@
+//! The batched hot-path writes (webhook inserts, turns, sends, status callbacks) on both
+//! backends: concurrent callers share statements, yet each gets its own, correct answer.
+use crate::common::{backends, fresh_database};
+use chatwire::store::channel::NewInbound;
+use chatwire::store::outbox::NewOutbox;
+use chatwire::store::turn::{NewBotMessage, TurnResult};
+use chatwire::store::{Db, Sql};
+
+fn inbound(sid: &str, sender: &str) -> NewInbound {
+    NewInbound {
+        integration_id: "int-1".into(),
+        message_sid: sid.into(),
+        sender: sender.into(),
+        recipient: "+15005550006".into(),
+        body: format!("body of {sid}"),
+        media: None,
+        profile_name: None,
+    }
+}
+
+async fn count(db: &Db, sql: &str) -> i64 {
+    let row = db
+        .fetch_optional(&Sql::new(sql))
+        .await
+        .expect("count")
+        .expect("a row");
+    sqlx::Row::try_get::<i64, _>(&row, "n").expect("n")
+}
+
+#[tokio::test]
+async fn concurrent_retries_of_one_webhook_store_it_once() {
+    for backend in backends() {
+        let (url, _dir) = fresh_database(backend).await;
+        let db = Db::connect(&url).await.expect("connect");
+        let mut calls = Vec::new();
+        for i in 0..40 {
+            let db = db.clone();
+            // Even calls repeat one MessageSid (Twilio retrying); odd calls are all different.
+            let sid = if i % 2 == 0 {
+                "SM-retried".to_owned()
+            } else {
+                format!("SM-{i}")
+            };
+            calls.push(tokio::spawn(async move {
+                (
+                    sid.clone(),
+                    db.record_inbound(inbound(&sid, "+15551230001")).await,
+                )
+            }));
+        }
+        let mut new_retried = 0;
+        for call in calls {
+            let (sid, stored) = call.await.expect("join");
+            let stored = stored.expect("recorded");
+            if sid == "SM-retried" {
+                new_retried += i32::from(stored);
+            } else {
+                assert!(stored, "{backend:?}: a distinct MessageSid is new");
+            }
+        }
+        assert_eq!(new_retried, 1, "{backend:?}: exactly one retry is new");
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) AS n FROM inbound").await,
+            21,
+            "{backend:?}"
+        );
+    }
+}
+
+fn turn(inbound_id: &str, token: &str, conversation: &str, text: &str) -> TurnResult {
+    TurnResult {
+        inbound_id: inbound_id.into(),
+        claim_token: token.into(),
+        conversation_id: conversation.into(),
+        user_message: None,
+        session: None,
+        messages: vec![NewBotMessage {
+            id: chatwire::domain::ids::new_id(),
+            text: text.into(),
+            tokens: None,
+        }],
+        outbox: vec![NewOutbox {
+            integration_id: "int-1".into(),
+            conversation_id: Some(conversation.into()),
+            message_id: None,
+            part: 0,
+            recipient: "+15551230001".into(),
+            sender: "+15005550006".into(),
+            body: text.into(),
+            segments: 1,
+            encoding: "GSM-7",
+        }],
+        engine_state: None,
+        expires_at: None,
+        timer: None,
+    }
+}
+
+#[tokio::test]
+async fn a_turn_whose_claim_was_lost_writes_nothing_while_its_batch_mates_do() {
+    for backend in backends() {
+        let (url, _dir) = fresh_database(backend).await;
+        let db = Db::connect(&url).await.expect("connect");
+        for i in 0..6 {
+            let sender = format!("+1555123000{i}");
+            db.record_inbound(inbound(&format!("SM-{i}"), &sender))
+                .await
+                .expect("recorded");
+        }
+        let claimed = db.claim_inbound(15_000, 10).await.expect("claim");
+        assert_eq!(
+            claimed.len(),
+            6,
+            "{backend:?}: one claim statement, six senders"
+        );
+        let mut calls = Vec::new();
+        for (i, m) in claimed.iter().enumerate() {
+            // Every third turn carries a token that is no longer the row's (a lost lease).
+            let token = if i % 3 == 0 {
+                "stale".to_owned()
+            } else {
+                m.claim_token.clone()
+            };
+            let t = turn(&m.id, &token, &format!("conv-{i}"), &format!("reply {i}"));
+            let db = db.clone();
+            calls.push(tokio::spawn(async move { (i, db.record_turn(t).await) }));
+        }
+        for call in calls {
+            let (i, recorded) = call.await.expect("join");
+            assert_eq!(
+                recorded.expect("written"),
+                i % 3 != 0,
+                "{backend:?}: turn {i} is recorded only with its own claim"
+            );
+        }
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) AS n FROM messages").await,
+            4,
+            "{backend:?}: only the owned turns' replies"
+        );
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) AS n FROM outbox").await,
+            4,
+            "{backend:?}"
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) AS n FROM inbound WHERE status = 'done'"
+            )
+            .await,
+            4,
+            "{backend:?}: lost claims stay with their new owner"
+        );
+    }
+}
