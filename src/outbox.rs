@@ -115,10 +115,7 @@ async fn deliver(state: &AppState, limiter: &RateLimiter, row: OutboxRow) {
         account_sid,
         auth_token: token.expose(),
     };
-    if matches!(
-        state.db.is_opted_out(&integration.id, &row.recipient).await,
-        Ok(true)
-    ) {
+    if row.recipient_opted_out {
         let _ = state
             .db
             .outbox_failed(

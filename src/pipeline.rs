@@ -15,7 +15,7 @@ use crate::domain::{ids, now_ms};
 use crate::http::api::resources::{BOT, CONVERSATION};
 use crate::metrics::Metrics;
 use crate::sms;
-use crate::store::channel::{ClaimQueue, Inbound};
+use crate::store::channel::{ClaimQueue, Inbound, LiveConversation};
 use crate::store::integration::Integration;
 use crate::store::outbox::NewOutbox;
 use crate::store::turn::{NewBotMessage, Session, TurnResult, UserMessage};
@@ -164,6 +164,14 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         return Ok(finish(Some("integration deleted")).await?);
     };
     let is_timer = m.message_sid.starts_with("timer-");
+    let now = now_ms();
+    let duration = integration
+        .session_duration
+        .unwrap_or(state.config.session_timeout_ms);
+    // One read for everything the turn needs to know of its sender.
+    let sender = db
+        .sender_state(&integration.id, &m.sender, duration.max(1), now)
+        .await?;
     if !is_timer {
         if keyword(&m.body, OPT_OUT) {
             db.set_opt_out(&integration.id, &m.sender, true).await?;
@@ -172,7 +180,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             tracing::info!(integration = %integration.id, "sender opted out");
             return Ok(finish(Some("opt-out")).await?);
         }
-        let opted_out = db.is_opted_out(&integration.id, &m.sender).await?;
+        let opted_out = sender.opted_out;
         if opted_out && keyword(&m.body, OPT_IN) {
             db.set_opt_out(&integration.id, &m.sender, false).await?;
             return Ok(finish(Some("opt-in")).await?);
@@ -201,25 +209,24 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
     let Some(bot_id) = integration.bot_id.clone() else {
         return Ok(finish(Some("integration has no bot")).await?);
     };
-    let Some(bot_row) = db.fetch_resource(&BOT, None, &bot_id).await? else {
+    let Some(bot_row) = db.fetch_resource_cached(&BOT, &bot_id).await? else {
         return Ok(finish(Some("bot deleted")).await?);
     };
-    let now = now_ms();
-    let duration = integration
-        .session_duration
-        .unwrap_or(state.config.session_timeout_ms);
-    let conversation_id = if is_timer {
+    let live = sender.live;
+    let context = if is_timer {
         // A timer belongs to the conversation that set it, and only while it is still live.
-        let live = db
-            .live_session(&integration.id, &m.sender, duration.max(1), now)
-            .await?;
         match (live, m.conversation_id()) {
-            (Some(live), Some(own)) if live == own => live,
+            (Some(live), Some(own)) if live.id == own => live,
             _ => return Ok(finish(Some("timer for an ended conversation")).await?),
         }
     } else {
-        resolve_conversation(state, &integration, m, &bot_id, duration, now).await?
+        // With a duration of 0 every message starts a new conversation.
+        match live.filter(|_| duration > 0) {
+            Some(live) => live,
+            None => new_conversation(state, &integration, m, &bot_id, now).await?,
+        }
     };
+    let conversation_id = context.id.clone();
     // The person's message is written with the reply, in the turn's one transaction.
     let user_message = (!is_timer).then(|| UserMessage {
         id: m.id.clone(),
@@ -227,7 +234,13 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         meta: json!({"twilio": {"messageSid": m.message_sid, "media": m.media.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok())}}).to_string(),
         created_at: m.created_at,
     });
-    let (history, engine_state, contact_id) = load_context(state, &conversation_id, &m.id).await?;
+    let history = load_history(state, &conversation_id, &m.id).await?;
+    let engine_state = context
+        .engine_state
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null);
+    let contact_id = context.contact_id;
     let channel = match Address::parse(&m.sender).map(|a| a.channel()) {
         Ok(crate::channel::twilio::address::ChannelKind::WhatsApp) => ChannelKind::Whatsapp,
         _ => ChannelKind::Sms,
@@ -370,25 +383,15 @@ pub fn outbox_rows(
         .collect()
 }
 
-/// The live conversation of this sender, or a new one (with its contact when collected).
-async fn resolve_conversation(
+/// A new conversation for this sender (with its contact when collected), made their session.
+async fn new_conversation(
     state: &AppState,
     integration: &Integration,
     m: &Inbound,
     bot_id: &str,
-    duration: i64,
     now: i64,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<LiveConversation> {
     let db = &state.db;
-    if duration > 0 {
-        if let Some(id) = db
-            .live_session(&integration.id, &m.sender, duration, now)
-            .await?
-        {
-            // The turn's transaction slides the session.
-            return Ok(id);
-        }
-    }
     let contact_id = if integration.contact_collection {
         Some(ensure_contact(state, m).await?)
     } else {
@@ -399,13 +402,17 @@ async fn resolve_conversation(
         json!({"app": "twilio", "twilio": {"integrationId": integration.id, "address": m.sender}});
     let cols = [
         ("bot_id", Param::from(bot_id)),
-        ("contact_id", Param::from(contact_id)),
+        ("contact_id", Param::from(contact_id.clone())),
         ("meta", Param::from(meta.to_string())),
     ];
     db.insert_resource(&CONVERSATION, &id, &cols, now).await?;
     db.touch_session(&integration.id, &m.sender, &id, now)
         .await?;
-    Ok(id)
+    Ok(LiveConversation {
+        id,
+        engine_state: None,
+        contact_id,
+    })
 }
 
 /// One contact per phone number (fingerprint from the E.164 number, as ChatBotKit derives it).
@@ -438,12 +445,12 @@ async fn ensure_contact(state: &AppState, m: &Inbound) -> anyhow::Result<String>
     Ok(row.try_get::<String, _>("id")?)
 }
 
-/// History (oldest first, without the current message), engine state and contact.
-async fn load_context(
+/// History, oldest first, without the current message.
+async fn load_history(
     state: &AppState,
     conversation_id: &str,
     current: &str,
-) -> anyhow::Result<(Vec<HistoryMessage>, Value, Option<String>)> {
+) -> anyhow::Result<Vec<HistoryMessage>> {
     let sql = Sql::new(
         "SELECT type, text FROM messages WHERE conversation_id = $1 AND id <> $2 ORDER BY created_at DESC, id DESC LIMIT $3",
     )
@@ -461,20 +468,7 @@ async fn load_context(
         })
         .collect();
     history.reverse();
-    let sql = Sql::new("SELECT engine_state, contact_id FROM conversations WHERE id = $1")
-        .arg(conversation_id);
-    let row = state.db.fetch_optional(&sql).await?;
-    let engine_state = row
-        .as_ref()
-        .and_then(|r| {
-            r.try_get::<Option<String>, _>("engine_state")
-                .ok()
-                .flatten()
-        })
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or(Value::Null);
-    let contact = row.and_then(|r| r.try_get::<Option<String>, _>("contact_id").ok().flatten());
-    Ok((history, engine_state, contact))
+    Ok(history)
 }
 
 /// The bot row as engines see it.

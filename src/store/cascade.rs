@@ -43,7 +43,7 @@ impl Db {
         sql.bind(id);
         let deleted = sql.query().execute(&mut *tx).await?.rows_affected() > 0;
         tx.commit().await?;
-        self.integrations.clear();
+        self.forget_cached();
         Ok(deleted)
     }
 
@@ -79,7 +79,7 @@ impl Db {
         sql.bind(id);
         let deleted = sql.query().execute(&mut *tx).await?.rows_affected() > 0;
         tx.commit().await?;
-        self.integrations.clear();
+        self.forget_cached();
         Ok(deleted)
     }
 }

@@ -41,6 +41,22 @@ impl Inbound {
     }
 }
 
+/// What a turn needs to know about its sender (see [`Db::sender_state`]).
+#[derive(Debug, Clone, Default)]
+pub struct SenderState {
+    pub opted_out: bool,
+    pub live: Option<LiveConversation>,
+}
+
+/// A sender's live conversation.
+#[derive(Debug, Clone)]
+pub struct LiveConversation {
+    pub id: String,
+    /// JSON, as the engine left it.
+    pub engine_state: Option<String>,
+    pub contact_id: Option<String>,
+}
+
 /// A new inbound message to record.
 #[derive(Debug, Clone)]
 pub struct NewInbound {
@@ -163,6 +179,38 @@ impl Db {
         .arg(id)
         .arg(token);
         Ok(self.exec(&sql).await? == 1)
+    }
+
+    /// Everything a turn needs to know about its sender, in one read: whether they opted out,
+    /// and their live conversation (last activity within `duration_ms`) with its engine state.
+    pub async fn sender_state(
+        &self,
+        integration_id: &str,
+        address: &str,
+        duration_ms: i64,
+        now: i64,
+    ) -> Result<SenderState, sqlx::Error> {
+        let sql = Sql::new(
+            "SELECT (SELECT COUNT(*) FROM opt_outs o WHERE o.integration_id = $1 AND o.address = $2) AS opted_out, \
+             c.id AS conversation_id, c.engine_state, c.contact_id \
+             FROM (SELECT 1 AS one) AS here \
+             LEFT JOIN sessions s ON s.integration_id = $1 AND s.address = $2 AND s.last_activity_at >= $3 \
+             LEFT JOIN conversations c ON c.id = s.conversation_id",
+        )
+        .arg(integration_id)
+        .arg(address)
+        .arg(now - duration_ms);
+        let Some(row) = self.fetch_optional(&sql).await? else {
+            return Ok(SenderState::default());
+        };
+        Ok(SenderState {
+            opted_out: int(&row, "opted_out") > 0,
+            live: opt_text(&row, "conversation_id").map(|id| LiveConversation {
+                id,
+                engine_state: opt_text(&row, "engine_state"),
+                contact_id: opt_text(&row, "contact_id"),
+            }),
+        })
     }
 
     /// The live conversation of a sender, if its last activity is within `duration_ms`.

@@ -4,49 +4,6 @@ use super::{Db, Sql};
 use crate::config::Secret;
 use crate::crypto::Cipher;
 use sqlx::Row;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// How long a loaded integration is trusted without reading it again. Every webhook, status
-/// callback, turn and send needs its integration (and the auth token decrypted); reading it
-/// once per second instead of four times per message takes it off the hot path. Changes made
-/// through this process clear the cache at once; those made through another replica are seen
-/// within this time.
-const CACHE_TTL: Duration = Duration::from_secs(1);
-/// Past this many entries the cache starts again from empty rather than growing.
-const CACHE_MAX: usize = 10_000;
-
-/// Recently loaded integrations, shared by the clones of one [`Db`].
-#[derive(Clone, Default, Debug)]
-pub struct IntegrationCache(Arc<Mutex<HashMap<String, (Instant, Integration)>>>);
-
-impl IntegrationCache {
-    fn get(&self, id: &str) -> Option<Integration> {
-        let cache = self.0.lock().ok()?;
-        let (loaded, integration) = cache.get(id)?;
-        (loaded.elapsed() < CACHE_TTL).then(|| integration.clone())
-    }
-
-    fn put(&self, integration: &Integration) {
-        if let Ok(mut cache) = self.0.lock() {
-            if cache.len() >= CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(
-                integration.id.clone(),
-                (Instant::now(), integration.clone()),
-            );
-        }
-    }
-
-    /// Forgets everything; called on every resource update or delete.
-    pub fn clear(&self) {
-        if let Ok(mut cache) = self.0.lock() {
-            cache.clear();
-        }
-    }
-}
 
 /// A Twilio integration row, with its auth token decrypted for signing and sending.
 #[derive(Debug, Clone)]
@@ -101,7 +58,7 @@ impl Db {
             phone_number: opt_text(&row, "phone_number"),
             send_rate: row.try_get::<Option<f64>, _>("send_rate").ok().flatten(),
         };
-        self.integrations.put(&integration);
+        self.integrations.put(id, &integration);
         Ok(Some(integration))
     }
 }

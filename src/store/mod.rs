@@ -5,6 +5,7 @@
 //! (full-text search, row claiming) branch on [`Backend`]. Each backend has its own migrations
 //! with the same table and column names. The conformance tests run every verb on both.
 pub mod batch;
+pub mod cache;
 pub mod cascade;
 pub mod channel;
 pub mod contacts;
@@ -40,7 +41,8 @@ pub struct Db {
     /// while it writes), so lookups never wait behind writes; on PostgreSQL the same pool.
     read: AnyPool,
     pub backend: Backend,
-    integrations: integration::IntegrationCache,
+    integrations: cache::TtlCache<integration::Integration>,
+    rows: cache::TtlCache<serde_json::Map<String, serde_json::Value>>,
     writes: Writes,
 }
 
@@ -135,9 +137,16 @@ impl Db {
             pool,
             read,
             backend,
-            integrations: integration::IntegrationCache::default(),
+            integrations: cache::TtlCache::default(),
+            rows: cache::TtlCache::default(),
             writes,
         })
+    }
+
+    /// Forgets every cached row; called on every resource update or delete.
+    pub fn forget_cached(&self) {
+        self.integrations.clear();
+        self.rows.clear();
     }
 
     /// True when the database answers a trivial query.

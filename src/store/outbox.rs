@@ -34,6 +34,8 @@ pub struct OutboxRow {
     pub body: String,
     pub claim_token: String,
     pub attempts: i64,
+    /// The recipient is in the opt-out ledger (read with the claim).
+    pub recipient_opted_out: bool,
     /// Set when an earlier attempt may have reached Twilio (crash or timeout mid-send).
     pub in_flight_since: Option<i64>,
 }
@@ -72,7 +74,9 @@ impl Db {
                  AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.id < o.id))) \
                ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
-             RETURNING id, integration_id, recipient, sender, body, claim_token, attempts, sending_since"
+             RETURNING id, integration_id, recipient, sender, body, claim_token, attempts, sending_since, \
+               (SELECT COUNT(*) FROM opt_outs x WHERE x.integration_id = outbox.integration_id \
+                 AND x.address = outbox.recipient) AS opted_out"
         ))
         .arg(ids::new_id())
         .arg(now + lease_ms)
@@ -91,6 +95,7 @@ impl Db {
                     body: text(r, "body"),
                     claim_token: text(r, "claim_token"),
                     attempts: int(r, "attempts"),
+                    recipient_opted_out: int(r, "opted_out") > 0,
                     in_flight_since: (since != now).then_some(since),
                 }
             })

@@ -315,6 +315,24 @@ impl Db {
             .map(|row| to_wire(res, &row)))
     }
 
+    /// [`Self::fetch_resource`] for the hot path: the row as read at most [`super::cache::TTL`]
+    /// ago (any update or delete through this process is seen at once).
+    pub async fn fetch_resource_cached(
+        &self,
+        res: &Resource,
+        id: &str,
+    ) -> Result<Option<Map<String, Value>>, sqlx::Error> {
+        let key = format!("{}/{id}", res.table);
+        if let Some(row) = self.rows.get(&key) {
+            return Ok(Some(row));
+        }
+        let row = self.fetch_resource(res, None, id).await?;
+        if let Some(row) = &row {
+            self.rows.put(&key, row);
+        }
+        Ok(row)
+    }
+
     /// Sets the given columns and bumps `updated_at`; returns whether the row existed.
     pub async fn update_resource(
         &self,
@@ -330,7 +348,7 @@ impl Db {
         }
         sql.push(" WHERE id = ").bind(id);
         let changed = self.exec(&sql).await? > 0;
-        self.integrations.clear();
+        self.forget_cached();
         Ok(changed)
     }
 
@@ -338,7 +356,7 @@ impl Db {
         let mut sql = Sql::new(format!("DELETE FROM {} WHERE id = ", res.table));
         sql.bind(id);
         let deleted = self.exec(&sql).await? > 0;
-        self.integrations.clear();
+        self.forget_cached();
         Ok(deleted)
     }
 
