@@ -11,6 +11,7 @@ pub mod channel;
 pub mod contacts;
 pub mod integration;
 pub mod outbox;
+pub mod priority;
 pub mod refs;
 pub mod resource;
 pub mod search;
@@ -44,6 +45,7 @@ pub struct Db {
     integrations: cache::TtlCache<integration::Integration>,
     rows: cache::TtlCache<serde_json::Map<String, serde_json::Value>>,
     writes: Writes,
+    priority: priority::WriterPriority,
 }
 
 /// The hot-path writes, each batched across concurrent callers (see [`batch`]).
@@ -56,26 +58,39 @@ struct Writes {
 }
 
 impl Writes {
-    fn spawn(pool: &AnyPool) -> Self {
-        let p = pool.clone();
+    fn spawn(pool: &AnyPool, priority: &priority::WriterPriority) -> Self {
+        let (p, prio) = (pool.clone(), priority.clone());
         let inbound = batch::Batcher::spawn(BATCH, move |b| {
-            let p = p.clone();
-            async move { channel::record_inbound_batch(&p, b).await }
+            let (p, urgent) = (p.clone(), prio.urgent());
+            async move {
+                let stored = channel::record_inbound_batch(&p, b).await;
+                drop(urgent);
+                stored
+            }
         });
-        let p = pool.clone();
+        let (p, prio) = (pool.clone(), priority.clone());
         let turns = batch::Batcher::spawn(turn::MAX_BATCH, move |b| {
-            let p = p.clone();
-            async move { turn::record_turns(&p, b).await }
+            let (p, prio) = (p.clone(), prio.clone());
+            async move {
+                prio.yield_to_urgent().await;
+                turn::record_turns(&p, b).await
+            }
         });
-        let p = pool.clone();
+        let (p, prio) = (pool.clone(), priority.clone());
         let sent = batch::Batcher::spawn(BATCH, move |b| {
-            let p = p.clone();
-            async move { outbox::record_sent(&p, b).await }
+            let (p, prio) = (p.clone(), prio.clone());
+            async move {
+                prio.yield_to_urgent().await;
+                outbox::record_sent(&p, b).await
+            }
         });
-        let p = pool.clone();
+        let (p, prio) = (pool.clone(), priority.clone());
         let statuses = batch::Batcher::spawn(BATCH, move |b| {
-            let p = p.clone();
-            async move { outbox::record_statuses(&p, b).await }
+            let (p, prio) = (p.clone(), prio.clone());
+            async move {
+                prio.yield_to_urgent().await;
+                outbox::record_statuses(&p, b).await
+            }
         });
         Self {
             inbound,
@@ -132,7 +147,8 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.context("running migrations")?;
-        let writes = Writes::spawn(&pool);
+        let priority = priority::WriterPriority::new(backend == Backend::Sqlite);
+        let writes = Writes::spawn(&pool, &priority);
         Ok(Self {
             pool,
             read,
@@ -140,6 +156,7 @@ impl Db {
             integrations: cache::TtlCache::default(),
             rows: cache::TtlCache::default(),
             writes,
+            priority,
         })
     }
 
@@ -169,8 +186,10 @@ impl Db {
         sql.query().fetch_optional(&self.read).await
     }
 
-    /// Runs a write that returns rows (`UPDATE ... RETURNING`).
+    /// Runs a write that returns rows (`UPDATE ... RETURNING`: the claims), after any pending
+    /// webhook insert.
     pub async fn write_returning(&self, sql: &Sql) -> Result<Vec<AnyRow>, sqlx::Error> {
+        self.priority.yield_to_urgent().await;
         sql.query().fetch_all(&self.pool).await
     }
 }
