@@ -22,6 +22,7 @@ pub mod turn;
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use sql::{Param, Sql};
@@ -46,6 +47,8 @@ pub struct Db {
     rows: cache::TtlCache<serde_json::Map<String, serde_json::Value>>,
     writes: Writes,
     priority: priority::WriterPriority,
+    /// Background tasks of this database stop once every clone is dropped.
+    _alive: Arc<()>,
 }
 
 /// The hot-path writes, each batched across concurrent callers (see [`batch`]).
@@ -147,6 +150,10 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.context("running migrations")?;
+        let alive = Arc::new(());
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpoints(read.clone(), Arc::downgrade(&alive)));
+        }
         let priority = priority::WriterPriority::new(backend == Backend::Sqlite);
         let writes = Writes::spawn(&pool, &priority);
         Ok(Self {
@@ -157,6 +164,7 @@ impl Db {
             rows: cache::TtlCache::default(),
             writes,
             priority,
+            _alive: alive,
         })
     }
 
@@ -194,6 +202,24 @@ impl Db {
     }
 }
 
+/// Copies SQLite's WAL back into the database file every second from a reader connection (a
+/// passive checkpoint never blocks the writer), so the WAL stays small and the writer's
+/// commits never pay for a checkpoint. Ends when the `Db` is dropped.
+async fn checkpoints(read: AnyPool, alive: std::sync::Weak<()>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if alive.upgrade().is_none() {
+            return;
+        }
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&read)
+            .await
+        {
+            tracing::warn!(error = %err, "WAL checkpoint failed; will try again");
+        }
+    }
+}
+
 /// Read-only SQLite connections beside the writer.
 const SQLITE_READERS: u32 = 4;
 
@@ -220,6 +246,10 @@ fn pool_options(backend: Backend, max: u32, read_only: bool) -> AnyPoolOptions {
                     .await?;
                     if read_only {
                         conn.execute("PRAGMA query_only=ON;").await?;
+                    } else {
+                        // The writer never checkpoints inside a commit (that commit would
+                        // take milliseconds while webhooks wait); `checkpoints` does it beside.
+                        conn.execute("PRAGMA wal_autocheckpoint=0;").await?;
                     }
                 }
                 Ok(())
