@@ -89,8 +89,10 @@ pub struct Config {
 
     /// Concurrent bot turns per process (different conversations run in parallel); half as
     /// many sends run at once. Turns are tasks, mostly waiting (for the database, an LLM, a
-    /// webhook bot), so this is sized by how much waiting can overlap, not by cores.
-    #[arg(long, env = "CHATWIRE_WORKERS", default_value_t = 128)]
+    /// webhook bot), so this is sized by how much waiting can overlap, not by cores. Measured
+    /// on 2 cores (bench/REPORT.md): 32 capped throughput; 128 gained little over 64 but cost
+    /// about 30% more peak memory and longer webhook queues.
+    #[arg(long, env = "CHATWIRE_WORKERS", default_value_t = 64)]
     pub workers: usize,
 
     /// Base URL of an OpenAI-compatible API, e.g. `https://api.openai.com/v1`.
