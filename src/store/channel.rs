@@ -8,6 +8,7 @@ use super::{Backend, Db, Param, Sql};
 use crate::domain::{ids, now_ms};
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use std::collections::HashSet;
 
 /// The two leased queues: inbound turns and outbox sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,11 @@ pub(crate) fn text(row: &AnyRow, col: &str) -> String {
         .ok()
         .flatten()
         .unwrap_or_default()
+}
+
+/// The `(a, b)` column pairs of rows a write returned: which of a batch's rows it touched.
+pub(crate) fn returned_pairs(rows: &[AnyRow], a: &str, b: &str) -> HashSet<(String, String)> {
+    rows.iter().map(|r| (text(r, a), text(r, b))).collect()
 }
 
 pub(crate) fn opt_text(row: &AnyRow, col: &str) -> Option<String> {
@@ -321,7 +327,7 @@ pub(super) async fn record_inbound_batch(
     batch: Vec<NewInbound>,
 ) -> Result<Vec<bool>, sqlx::Error> {
     let now = now_ms();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let firsts: Vec<bool> = batch
         .iter()
         .map(|m| seen.insert((m.integration_id.as_str(), m.message_sid.as_str())))
@@ -346,13 +352,8 @@ pub(super) async fn record_inbound_batch(
         ]
     }))
     .push(" ON CONFLICT (integration_id, message_sid) DO NOTHING RETURNING integration_id, message_sid");
-    let stored: std::collections::HashSet<(String, String)> = sql
-        .query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| (text(r, "integration_id"), text(r, "message_sid")))
-        .collect();
+    let returned = sql.query().fetch_all(pool).await?;
+    let stored = returned_pairs(&returned, "integration_id", "message_sid");
     Ok(batch
         .iter()
         .zip(firsts)

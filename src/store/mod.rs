@@ -71,37 +71,37 @@ impl Writes {
                 stored
             }
         });
-        let (p, prio) = (pool.clone(), priority.clone());
-        let turns = batch::Batcher::spawn(turn::MAX_BATCH, move |b| {
-            let (p, prio) = (p.clone(), prio.clone());
-            async move {
-                prio.yield_to_urgent().await;
-                turn::record_turns(&p, b).await
-            }
-        });
-        let (p, prio) = (pool.clone(), priority.clone());
-        let sent = batch::Batcher::spawn(BATCH, move |b| {
-            let (p, prio) = (p.clone(), prio.clone());
-            async move {
-                prio.yield_to_urgent().await;
-                outbox::record_sent(&p, b).await
-            }
-        });
-        let (p, prio) = (pool.clone(), priority.clone());
-        let statuses = batch::Batcher::spawn(BATCH, move |b| {
-            let (p, prio) = (p.clone(), prio.clone());
-            async move {
-                prio.yield_to_urgent().await;
-                outbox::record_statuses(&p, b).await
-            }
-        });
         Self {
             inbound,
-            turns,
-            sent,
-            statuses,
+            turns: after_webhooks(pool, priority, turn::MAX_BATCH, turn::record_turns),
+            sent: after_webhooks(pool, priority, BATCH, outbox::record_sent),
+            statuses: after_webhooks(pool, priority, BATCH, outbox::record_statuses),
         }
     }
+}
+
+/// A batcher for one of the pipeline's writes: each batch first lets pending webhook inserts
+/// go (see [`priority`]).
+fn after_webhooks<I, W, Fut>(
+    pool: &AnyPool,
+    priority: &priority::WriterPriority,
+    max: usize,
+    write: W,
+) -> batch::Batcher<I, bool>
+where
+    I: Clone + Send + 'static,
+    W: Fn(AnyPool, Vec<I>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Vec<bool>, sqlx::Error>> + Send + 'static,
+{
+    let (pool, priority) = (pool.clone(), priority.clone());
+    batch::Batcher::spawn(max, move |b| {
+        // Futures are lazy: nothing is written before the yield.
+        let (priority, written) = (priority.clone(), write(pool.clone(), b));
+        async move {
+            priority.yield_to_urgent().await;
+            written.await
+        }
+    })
 }
 
 /// Most single-row writes of one kind in one statement.

@@ -5,7 +5,7 @@
 //! in order, each after Twilio accepted the previous one). `sending_since` marks a row in flight
 //! before the Twilio call: a claim that finds it already set knows an earlier attempt may have
 //! reached Twilio and must reconcile against Twilio's message list before sending again.
-use super::channel::{int, opt_text, text};
+use super::channel::{int, opt_text, returned_pairs, text};
 use super::{Backend, Db, Param, Sql};
 use crate::channel::twilio::form::MessageStatus;
 use crate::domain::{ids, now_ms};
@@ -279,7 +279,7 @@ pub struct Sent {
 
 /// Records a batch of accepted sends in one statement; `true` for each row still ours.
 pub(super) async fn record_sent(
-    pool: &sqlx::AnyPool,
+    pool: sqlx::AnyPool,
     batch: Vec<Sent>,
 ) -> Result<Vec<bool>, sqlx::Error> {
     let mut sql = Sql::new("WITH v (vid, vtoken, vsid, vstatus) AS (VALUES ");
@@ -297,13 +297,8 @@ pub(super) async fn record_sent(
     )
     .bind(now_ms())
     .push(" FROM v WHERE outbox.id = v.vid AND outbox.claim_token = v.vtoken RETURNING id, claim_token");
-    let ours: std::collections::HashSet<(String, String)> = sql
-        .query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| (text(r, "id"), text(r, "claim_token")))
-        .collect();
+    let returned = sql.query().fetch_all(&pool).await?;
+    let ours = returned_pairs(&returned, "id", "claim_token");
     Ok(batch
         .iter()
         .map(|s| ours.contains(&(s.id.clone(), s.token.clone())))
@@ -322,7 +317,7 @@ pub struct StatusChange {
 /// in the batch only the furthest counts (an UPDATE joins each row once). `true` for each
 /// callback that moved its message.
 pub(super) async fn record_statuses(
-    pool: &sqlx::AnyPool,
+    pool: sqlx::AnyPool,
     batch: Vec<StatusChange>,
 ) -> Result<Vec<bool>, sqlx::Error> {
     let mut furthest: std::collections::HashMap<&str, &StatusChange> =
@@ -351,13 +346,8 @@ pub(super) async fn record_statuses(
         " FROM v WHERE outbox.twilio_sid = v.vsid AND {} < v.vrank RETURNING twilio_sid, twilio_status",
         MessageStatus::rank_sql("outbox.twilio_status")
     ));
-    let moved: std::collections::HashSet<(String, String)> = sql
-        .query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| (text(r, "twilio_sid"), text(r, "twilio_status")))
-        .collect();
+    let returned = sql.query().fetch_all(&pool).await?;
+    let moved = returned_pairs(&returned, "twilio_sid", "twilio_status");
     Ok(batch
         .iter()
         .map(|c| moved.contains(&(c.sid.clone(), c.to.as_str().to_owned())))

@@ -4,12 +4,12 @@
 //!
 //! Turns finished by different workers at about the same time are written together (see
 //! [`super::batch`]): one statement per table for the whole batch.
-use super::channel::text;
+use super::channel::returned_pairs;
 use super::outbox::{insert_outbox, NewOutbox};
 use super::{Db, Param, Sql};
 use crate::domain::{ids, now_ms};
 use sqlx::AnyPool;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// The person's message, stored with the turn that answers it.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ impl Db {
 /// Writes a batch of turns in one transaction; one `bool` per turn, `false` for a turn whose
 /// claim was lost (nothing of it is written).
 pub(super) async fn record_turns(
-    pool: &AnyPool,
+    pool: AnyPool,
     turns: Vec<TurnResult>,
 ) -> Result<Vec<bool>, sqlx::Error> {
     let now = now_ms();
@@ -84,13 +84,8 @@ pub(super) async fn record_turns(
         ") UPDATE inbound SET status = 'done', conversation_id = v.vconv FROM v \
          WHERE inbound.id = v.vid AND inbound.claim_token = v.vtoken RETURNING id, claim_token",
     );
-    let owned: HashSet<(String, String)> = done
-        .query()
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| (text(r, "id"), text(r, "claim_token")))
-        .collect();
+    let returned = done.query().fetch_all(&mut *tx).await?;
+    let owned = returned_pairs(&returned, "id", "claim_token");
     let is_owned = |t: &TurnResult| owned.contains(&(t.inbound_id.clone(), t.claim_token.clone()));
     let kept: Vec<&TurnResult> = turns.iter().filter(|t| is_owned(t)).collect();
 
