@@ -1,5 +1,7 @@
 //! Building and running the server: `App::build` binds (port 0 in tests) and reports its
 //! address; `run_until_stopped` serves until the shutdown future resolves, then drains.
+use crate::channel::twilio::messaging::TwilioMessaging;
+use crate::channel::{Channel, Channels};
 use crate::config::Config;
 use crate::crypto::Cipher;
 use crate::store::{Backend, Db};
@@ -25,7 +27,10 @@ pub struct AppState {
     /// Woken when outbox rows are written.
     pub outbox_ready: Arc<Notify>,
     pub metrics: Arc<crate::metrics::Metrics>,
-    pub twilio: crate::channel::twilio::rest_client::TwilioClient,
+    /// Every channel this process serves; queued rows name theirs.
+    pub channels: Channels,
+    /// The Twilio Messaging channel itself, for its `setup` operation.
+    pub twilio: Arc<TwilioMessaging>,
 }
 
 pub struct App {
@@ -35,7 +40,19 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Vec::new()).await
+    }
+
+    /// Like [`App::build`], serving `extra` channels beside Twilio Messaging.
+    pub async fn build_with(config: Config, extra: Vec<Arc<dyn Channel>>) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url).await?;
+        let merged = db.refingerprint_phone_contacts().await?;
+        if merged > 0 {
+            tracing::info!(
+                contacts = merged,
+                "contacts re-fingerprinted the way ChatBotKit fingerprints them"
+            );
+        }
         let cipher = load_cipher(&config, db.backend)?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -45,7 +62,10 @@ impl App {
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
-        let twilio_url = config.twilio_api_url.clone();
+        let twilio = Arc::new(TwilioMessaging::new(&config.twilio_api_url, http.clone()));
+        let channels = extra
+            .into_iter()
+            .fold(Channels::default().with(twilio.clone()), Channels::with);
         let state = AppState {
             db,
             cipher,
@@ -54,10 +74,8 @@ impl App {
             inbound_ready: Arc::new(Notify::new()),
             outbox_ready: Arc::new(Notify::new()),
             metrics: Arc::default(),
-            twilio: crate::channel::twilio::rest_client::TwilioClient::new(
-                &twilio_url,
-                http.clone(),
-            ),
+            channels,
+            twilio,
             http,
         };
         Ok(Self { listener, state })

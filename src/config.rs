@@ -141,6 +141,11 @@ pub struct Config {
     /// Outbound HTTP from bots (flow HTTP widgets) may reach private and loopback addresses.
     #[arg(long, env = "CHATWIRE_ALLOW_PRIVATE_HTTP", default_value_t = false)]
     pub allow_private_http: bool,
+
+    /// Region (ISO 3166 code) whose national format applies to phone numbers given without
+    /// `+` through the API, e.g. `US` (ChatBotKit's default) or `GB`.
+    #[arg(long, env = "CHATWIRE_DEFAULT_REGION", default_value = "US")]
+    pub default_region: crate::domain::phone::Region,
 }
 
 impl Config {
@@ -177,6 +182,7 @@ impl Config {
             fallback_text: "Sorry, I can't answer right now. Please try again in a few minutes."
                 .into(),
             allow_private_http: true,
+            default_region: crate::domain::phone::Region::US,
         }
     }
 }

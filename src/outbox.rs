@@ -1,26 +1,25 @@
-//! Outbox delivery: claim a due row, wait for the sender number's rate limit, send it through
-//! Twilio's REST API, record the outcome.
+//! Outbox delivery: a claimed row is sent through its channel (the row names it), after the
+//! sender's rate limit, and the outcome recorded: accepted, retry later, or given up.
 //!
-//! A row claimed while already marked in flight (the process died, or a request timed out, after
-//! the call may have reached Twilio) is first looked up in Twilio's message list by recipient,
-//! sender, date and body; only if Twilio has no such message is it sent again.
+//! A row claimed while already marked in flight (the process died, or a request timed out,
+//! after the call may have reached the provider) is first looked for among the messages the
+//! provider already has; only if it is not there is it sent again.
 use crate::app::AppState;
-use crate::channel::twilio::form::StatusCallback;
-use crate::channel::twilio::rest_client::{Credentials, MessageFilter, SendMessage, TwilioError};
+use crate::channel::{Channel, OutgoingPart, SendError, StatusUpdate};
+use crate::domain::address::Address;
 use crate::domain::now_ms;
 use crate::metrics::Metrics;
-use crate::store::channel::ClaimQueue;
 use crate::store::integration::Integration;
 use crate::store::outbox::OutboxRow;
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// How long a claimed row stays ours without a renewal; a live worker renews it while it waits
-/// for Twilio (see [`crate::pipeline::holding`]), so this bounds how long the rows of a dead
-/// worker wait. It must still outlast the time Twilio takes to act on a create whose caller
-/// died, so that the next claim's reconciliation finds the message.
+/// for the provider (see [`crate::pipeline::holding`]), so this bounds how long the rows of a
+/// dead worker wait. It must still outlast the time the provider takes to act on a create whose
+/// caller died, so that the next claim's reconciliation finds the message.
 pub const LEASE_MS: i64 = 15_000;
 /// Longest wait between retries.
 const MAX_BACKOFF_MS: i64 = 60_000;
@@ -49,15 +48,6 @@ impl RateLimiter {
     }
 }
 
-/// One claimed row, delivered (or rescheduled) while holding its lease.
-pub async fn run_delivery(state: AppState, limiter: RateLimiter, row: OutboxRow) {
-    let renew = |until| {
-        let (db, id, token) = (state.db.clone(), row.id.clone(), row.claim_token.clone());
-        async move { db.renew_claim(ClaimQueue::Outbox, &id, &token, until).await }
-    };
-    crate::pipeline::holding(LEASE_MS, renew, deliver(&state, &limiter, row.clone())).await;
-}
-
 fn backoff_ms(attempts: i64, retry_after: Option<Duration>) -> i64 {
     let exp = 1000_i64
         .saturating_mul(1 << attempts.clamp(1, 7).saturating_sub(1))
@@ -67,84 +57,55 @@ fn backoff_ms(attempts: i64, retry_after: Option<Duration>) -> i64 {
     jittered.max(asked)
 }
 
-async fn deliver(state: &AppState, limiter: &RateLimiter, row: OutboxRow) {
-    let integration = match state
-        .db
-        .integration(&state.cipher, &row.integration_id)
-        .await
-    {
-        Ok(Some(i)) => i,
-        Ok(None) => {
-            let _ = state
-                .db
-                .outbox_failed(&row.id, &row.claim_token, None, "integration was deleted")
-                .await;
-            return;
+/// Delivers one claimed row (or reschedules it, or gives it up).
+pub async fn deliver(state: &AppState, limiter: &RateLimiter, row: OutboxRow) {
+    let db = &state.db;
+    let give_up = |code: Option<i64>, reason: String| {
+        let row = &row;
+        async move {
+            if let Err(err) = db
+                .outbox_failed(&row.id, &row.claim_token, code, &reason)
+                .await
+            {
+                tracing::error!(error = %err, "recording a failed send");
+            }
         }
+    };
+    let integration = match db.integration(&state.cipher, &row.integration_id).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return give_up(None, "integration was deleted".into()).await,
         Err(err) => {
             tracing::error!(error = %err, "loading integration for delivery");
-            let _ = state
-                .db
-                .outbox_retry(
-                    &row.id,
-                    &row.claim_token,
-                    now_ms() + 1000,
-                    "database error",
-                    row.in_flight_since.is_some(),
-                )
+            let in_flight = row.in_flight_since.is_some();
+            let at = now_ms() + 1000;
+            let _ = db
+                .outbox_retry(&row.id, &row.claim_token, at, "database error", in_flight)
                 .await;
             return;
         }
     };
-    let (Some(account_sid), Some(token)) = (
-        integration.account_sid.as_deref(),
-        integration.auth_token.as_ref(),
-    ) else {
-        let _ = state
-            .db
-            .outbox_failed(
-                &row.id,
-                &row.claim_token,
-                None,
-                "integration has no Twilio credentials",
-            )
-            .await;
-        return;
-    };
-    let creds = Credentials {
-        account_sid,
-        auth_token: token.expose(),
+    let Some(channel) = state.channels.get(&row.channel) else {
+        let reason = format!("no channel named {:?} in this process", row.channel);
+        return give_up(None, reason).await;
     };
     if row.recipient_opted_out {
-        let _ = state
-            .db
-            .outbox_failed(
-                &row.id,
-                &row.claim_token,
-                Some(21610),
-                "recipient opted out (STOP)",
-            )
-            .await;
-        return;
+        return give_up(Some(21610), "recipient opted out (STOP)".into()).await;
     }
+    let (Ok(to), Ok(from)) = (Address::parse(&row.recipient), Address::parse(&row.sender)) else {
+        return give_up(None, "stored addresses do not parse".into()).await;
+    };
+    let part = OutgoingPart {
+        to,
+        from,
+        body: row.body.clone(),
+        media: row.media.clone(),
+        status_callback: Some(status_url(state, channel.name(), &integration.id)),
+    };
     if let Some(since) = row.in_flight_since {
-        match reconcile(state, &creds, &row, since).await {
+        match reconcile(state, &**channel, &integration, &row, &part, since).await {
             Ok(true) => return,
             Ok(false) => {}
-            Err(err) => {
-                tracing::warn!(error = %err, "reconciling with Twilio failed; will retry");
-                let _ = state
-                    .db
-                    .outbox_retry(
-                        &row.id,
-                        &row.claim_token,
-                        now_ms() + backoff_ms(row.attempts, err.retry_after()),
-                        &err.to_string(),
-                        true,
-                    )
-                    .await;
-                return;
-            }
+            Err(err) => return failed(state, &integration, &row, err, true).await,
         }
     }
     let rate = integration
@@ -152,124 +113,113 @@ async fn deliver(state: &AppState, limiter: &RateLimiter, row: OutboxRow) {
         .unwrap_or(state.config.send_rate_per_sec);
     let wait = limiter.reserve(&row.sender, rate);
     if wait > Duration::from_millis((LEASE_MS / 2) as u64) {
-        let _ = state
-            .db
-            .outbox_retry(
-                &row.id,
-                &row.claim_token,
-                now_ms() + wait.as_millis() as i64,
-                "rate limited",
-                false,
-            )
+        let at = now_ms() + wait.as_millis() as i64;
+        let _ = db
+            .outbox_retry(&row.id, &row.claim_token, at, "rate limited", false)
             .await;
         return;
     }
     tokio::time::sleep(wait).await;
-    let message = SendMessage {
-        to: row.recipient.clone(),
-        from: row.sender.clone(),
-        body: row.body.clone(),
-        media_urls: Vec::new(),
-        status_callback: Some(status_url(state, &integration)),
-    };
-    match state.twilio.send_message(&creds, &message).await {
-        Ok(sent) => {
+    match channel.send(&integration, &part).await {
+        Ok(accepted) => {
             Metrics::inc(&state.metrics.messages_sent);
-            if let Err(err) = state
-                .db
-                .outbox_sent(&row.id, &row.claim_token, &sent.sid, &sent.status_raw)
-                .await
-            {
-                // Twilio has it; the in-flight mark makes the next claim reconcile, not resend.
-                tracing::error!(error = %err, sid = %sent.sid, "recording a sent message failed");
+            let recorded = db
+                .outbox_sent(
+                    &row.id,
+                    &row.claim_token,
+                    accepted.id.as_str(),
+                    &accepted.status,
+                )
+                .await;
+            if let Err(err) = recorded {
+                // The provider has it; the in-flight mark makes the next claim reconcile.
+                tracing::error!(error = %err, id = %accepted.id, "recording a sent message failed");
             }
         }
-        Err(err) => handle_send_error(state, &integration, &row, err).await,
+        Err(err) => failed(state, &integration, &row, err, false).await,
     }
 }
 
-async fn handle_send_error(
+/// Records a failed send: retried later, or given up (and, for an opt-out, every queued
+/// message to that person with it).
+async fn failed(
     state: &AppState,
     integration: &Integration,
     row: &OutboxRow,
-    err: TwilioError,
+    err: SendError,
+    reconciling: bool,
 ) {
-    if err.is_retryable() {
-        Metrics::inc(&state.metrics.send_retries);
-        // No HTTP answer at all means Twilio may have processed the request.
-        let maybe_sent = err.status().is_none();
-        let at = now_ms() + backoff_ms(row.attempts, err.retry_after());
-        tracing::warn!(error = %err, attempts = row.attempts, "send failed; retrying");
-        let _ = state
-            .db
-            .outbox_retry(&row.id, &row.claim_token, at, &err.to_string(), maybe_sent)
-            .await;
-        return;
-    }
-    Metrics::inc(&state.metrics.send_failures);
-    let reason = match err.code() {
-        Some(21610) => "recipient opted out (STOP)".to_owned(),
-        Some(21211) => "invalid recipient number".to_owned(),
-        Some(21614) => "recipient is not a mobile number".to_owned(),
-        Some(21617) => "message body too long".to_owned(),
-        Some(63016) => "outside the WhatsApp 24-hour window; a template is required".to_owned(),
-        _ => err.to_string(),
-    };
-    tracing::warn!(error = %err, "send failed permanently");
-    let _ = state
-        .db
-        .outbox_failed(&row.id, &row.claim_token, err.code(), &reason)
-        .await;
-    if err.is_opt_out() {
-        let _ = state
-            .db
-            .set_opt_out(&integration.id, &row.recipient, true)
-            .await;
-        let _ = state
-            .db
-            .outbox_fail_recipient(&integration.id, &row.recipient, &reason)
-            .await;
+    let db = &state.db;
+    match err {
+        SendError::Retryable {
+            retry_after,
+            maybe_sent,
+            message,
+            ..
+        } => {
+            Metrics::inc(&state.metrics.send_retries);
+            let at = now_ms() + backoff_ms(row.attempts, retry_after);
+            tracing::warn!(error = %message, attempts = row.attempts, "send failed; retrying");
+            let in_flight = maybe_sent || reconciling;
+            let _ = db
+                .outbox_retry(&row.id, &row.claim_token, at, &message, in_flight)
+                .await;
+        }
+        SendError::Permanent { code, message } => {
+            Metrics::inc(&state.metrics.send_failures);
+            tracing::warn!(error = %message, code, "send failed permanently");
+            let _ = db
+                .outbox_failed(&row.id, &row.claim_token, code, &message)
+                .await;
+        }
+        SendError::OptedOut { code, message } => {
+            Metrics::inc(&state.metrics.send_failures);
+            tracing::warn!(error = %message, code, "recipient opted out with the provider");
+            let _ = db
+                .outbox_failed(&row.id, &row.claim_token, code, &message)
+                .await;
+            let _ = db.set_opt_out(&integration.id, &row.recipient, true).await;
+            let _ = db
+                .outbox_fail_recipient(&integration.id, &row.recipient, &message)
+                .await;
+        }
     }
 }
 
-/// Was an earlier attempt of this row accepted by Twilio? If so, record it and say true.
+/// Was an earlier attempt of this row accepted by the provider? If so, record it and say true.
 async fn reconcile(
     state: &AppState,
-    creds: &Credentials<'_>,
+    channel: &dyn Channel,
+    integration: &Integration,
     row: &OutboxRow,
+    part: &OutgoingPart,
     since_ms: i64,
-) -> Result<bool, TwilioError> {
-    let after = UNIX_EPOCH + Duration::from_millis((since_ms - 60_000).max(0) as u64);
-    let filter = MessageFilter {
-        to: Some(row.recipient.clone()),
-        from: Some(row.sender.clone()),
-        date_sent_after: Some(after),
-    };
-    let found = state.twilio.list_messages(creds, &filter).await?;
+) -> Result<bool, SendError> {
+    let found = channel.find_sent(integration, part, since_ms).await?;
     for existing in found.iter().filter(|m| m.body == row.body) {
         // A message another row already owns is an earlier reply with the same words (a
         // person who texts "ok" twice gets "ok" twice), not this row's lost attempt.
         let owned = state
             .db
-            .outbox_sid_recorded(&existing.sid, &row.id)
+            .outbox_sid_recorded(existing.accepted.id.as_str(), &row.id)
             .await
-            .map_err(|err| TwilioError::Retryable {
-                status: None,
+            .map_err(|err| SendError::Retryable {
                 code: None,
                 retry_after: None,
+                maybe_sent: true,
                 message: format!("database error while reconciling: {err}"),
             })?;
         if owned {
             continue;
         }
-        tracing::info!(sid = %existing.sid, "in-flight message found at Twilio; not sending again");
+        tracing::info!(id = %existing.accepted.id, "in-flight message found at the provider; not sending again");
         let _ = state
             .db
             .outbox_sent(
                 &row.id,
                 &row.claim_token,
-                &existing.sid,
-                &existing.status_raw,
+                existing.accepted.id.as_str(),
+                &existing.accepted.status,
             )
             .await;
         return Ok(true);
@@ -277,26 +227,31 @@ async fn reconcile(
     Ok(false)
 }
 
-/// Where Twilio posts status changes for messages of this integration.
-pub fn status_url(state: &AppState, integration: &Integration) -> String {
+/// Where the provider posts delivery receipts for messages of this integration.
+pub fn status_url(state: &AppState, channel: &str, integration_id: &str) -> String {
     format!(
-        "{}/v1/integration/twilio/{}/status",
-        state.public_base, integration.id
+        "{}/v1/integration/{channel}/{integration_id}/status",
+        state.public_base
     )
 }
 
-/// Applies a status callback, moving the status forward only.
+/// Applies a delivery receipt, moving the status forward only.
 pub async fn apply_status(
     state: &AppState,
     integration: &Integration,
-    cb: &StatusCallback,
+    update: &StatusUpdate,
 ) -> Result<(), sqlx::Error> {
     let moved = state
         .db
-        .outbox_advance_status(&cb.message_sid, cb.status, cb.error_code)
+        .outbox_advance_status(
+            &integration.id,
+            update.id.as_str(),
+            update.status,
+            update.error_code,
+        )
         .await?;
     if !moved {
-        tracing::debug!(sid = %cb.message_sid, integration = %integration.id, status = %cb.status, "status callback changed nothing (unknown message or not newer)");
+        tracing::debug!(id = %update.id, integration = %integration.id, status = %update.status, "status callback changed nothing (unknown message or not newer)");
     }
     Ok(())
 }

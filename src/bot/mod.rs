@@ -38,11 +38,7 @@ pub enum ChannelKind {
 }
 
 /// A media item attached to an inbound message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Media {
-    pub url: String,
-    pub content_type: String,
-}
+pub use crate::domain::message::Media;
 
 /// One earlier message of the conversation, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +176,19 @@ impl EngineContext {
             metrics: state.metrics.clone(),
         }
     }
+}
+
+impl BotConfig {
+    /// The bot row as engines see it.
+    pub fn from_row(row: serde_json::Map<String, Value>) -> Self {
+        load::from_wire(row)
+    }
+}
+
+/// Whether the bot's texts are written as markdown (an LLM's answers are; flows, FAQ answers,
+/// echoes and webhook bots' texts are sent as written).
+pub fn writes_markdown(bot: &BotConfig) -> bool {
+    !matches!(bot.model.as_str(), "echo" | "webhook" | "flow" | "faq")
 }
 
 /// Picks the engine for a bot by its `model` field: `echo`, `flow`, `faq`, `webhook` select the

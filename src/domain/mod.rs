@@ -1,7 +1,11 @@
 //! Pure types and rules, no I/O: identifiers, clocks, phone numbers, allow lists, sessions.
+pub mod address;
 pub mod allow_from;
+pub mod delivery;
 pub mod fingerprint;
 pub mod ids;
+pub mod keywords;
+pub mod message;
 pub mod phone;
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp on the wire and in storage.

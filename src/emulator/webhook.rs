@@ -20,19 +20,6 @@ use super::state::{
     new_sid, DeliveryRecord, Emulator, InboundRequest, InboundResult, StoredMessage, API_VERSION,
 };
 
-const OPT_OUT_KEYWORDS: [&str; 9] = [
-    "STOP",
-    "STOPALL",
-    "STOP ALL",
-    "UNSUBSCRIBE",
-    "CANCEL",
-    "END",
-    "QUIT",
-    "REVOKE",
-    "OPTOUT",
-];
-const OPT_IN_KEYWORDS: [&str; 3] = ["START", "YES", "UNSTOP"];
-
 /// The outcome of delivering one webhook, possibly after retries.
 struct Delivery {
     status: Option<u16>,
@@ -152,10 +139,10 @@ impl Emulator {
             let pair = (to.e164().to_owned(), from.e164().to_owned());
             let opt_out = if whatsapp {
                 None
-            } else if OPT_OUT_KEYWORDS.contains(&keyword.as_str()) {
+            } else if crate::domain::keywords::OPT_OUT.contains(&keyword.as_str()) {
                 inner.opt_outs.insert(pair);
                 Some("STOP".to_owned())
-            } else if OPT_IN_KEYWORDS.contains(&keyword.as_str()) {
+            } else if crate::domain::keywords::OPT_IN.contains(&keyword.as_str()) {
                 inner.opt_outs.remove(&pair);
                 Some("START".to_owned())
             } else {

@@ -44,3 +44,31 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         }
     }
 }
+
+/// The `Idempotency-Key` header of a call that sends (ChatBotKit has none; Stripe's convention):
+/// a retried call with the same key gets the first call's answer and sends nothing.
+pub struct IdempotencyKey(pub Option<String>);
+
+/// Longest idempotency key accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(Self(None));
+        };
+        match value.to_str().map(str::trim) {
+            Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => {
+                Ok(Self(Some(key.to_owned())))
+            }
+            _ => Err(ApiError::bad_request(format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+            ))),
+        }
+    }
+}

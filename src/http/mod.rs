@@ -30,7 +30,7 @@ pub fn router(state: AppState) -> Router {
     };
     let v1 = Router::new()
         .route("/openapi.json", spec_route)
-        .merge(webhooks::routes())
+        .merge(webhooks::routes(&state.channels))
         .merge(management);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -1,4 +1,4 @@
-//! Storage verbs of the Twilio channel: inbound messages, sessions, opt-outs.
+//! Storage verbs of the inbound side: inbound messages (of every channel), sessions, opt-outs.
 //!
 //! An inbound message is written once per (integration, MessageSid) before Twilio gets its 200,
 //! then claimed by a worker under a lease. A sender's messages are claimed strictly one at a time
@@ -22,6 +22,8 @@ pub enum ClaimQueue {
 pub struct Inbound {
     pub id: String,
     pub integration_id: String,
+    /// The channel it arrived on; replies go out on the same one.
+    pub channel: String,
     pub message_sid: String,
     pub sender: String,
     pub recipient: String,
@@ -62,6 +64,7 @@ pub struct LiveConversation {
 #[derive(Debug, Clone)]
 pub struct NewInbound {
     pub integration_id: String,
+    pub channel: String,
     pub message_sid: String,
     pub sender: String,
     pub recipient: String,
@@ -123,7 +126,7 @@ impl Db {
                  AND (j.created_at < i.created_at OR (j.created_at = i.created_at AND j.id < i.id))) \
                ORDER BY i.created_at, i.id LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
-             RETURNING id, integration_id, message_sid, sender, recipient, body, media, profile_name, claim_token, \
+             RETURNING id, integration_id, channel, message_sid, sender, recipient, body, media, profile_name, claim_token, \
                attempts, created_at, conversation_id"
         ))
         .arg(token)
@@ -136,6 +139,7 @@ impl Db {
             .map(|r| Inbound {
                 id: text(r, "id"),
                 integration_id: text(r, "integration_id"),
+                channel: text(r, "channel"),
                 message_sid: text(r, "message_sid"),
                 sender: text(r, "sender"),
                 recipient: text(r, "recipient"),
@@ -333,14 +337,15 @@ pub(super) async fn record_inbound_batch(
         .map(|m| seen.insert((m.integration_id.as_str(), m.message_sid.as_str())))
         .collect();
     let mut sql = Sql::new(
-        "INSERT INTO inbound (id, integration_id, message_sid, sender, recipient, body, media, profile_name, \
-         status, created_at) VALUES ",
+        "INSERT INTO inbound (id, integration_id, channel, message_sid, sender, recipient, body, media, \
+         profile_name, status, created_at) VALUES ",
     );
     // Ids are made in arrival order: they break ties between messages of one millisecond.
     sql.values(batch.iter().zip(&firsts).filter(|(_, first)| **first).map(|(m, _)| {
         vec![
             Param::from(ids::new_id()),
             m.integration_id.as_str().into(),
+            m.channel.as_str().into(),
             m.message_sid.as_str().into(),
             m.sender.as_str().into(),
             m.recipient.as_str().into(),

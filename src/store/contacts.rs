@@ -55,3 +55,97 @@ pub async fn ensure(
         None => Err(violation.unwrap_or(sqlx::Error::RowNotFound)),
     }
 }
+
+impl Db {
+    /// The contact of a phone number collected by a channel (`contactCollection`), created on
+    /// first contact. Its fingerprint is ChatBotKit's for Twilio contacts (a UUIDv5 of the
+    /// number in the Twilio namespace), so `contact/ensure` with that fingerprint finds the same
+    /// contact, and the contact is trusted (verified) like ChatBotKit's.
+    pub async fn ensure_phone_contact(
+        &self,
+        phone: &str,
+        name: Option<&str>,
+    ) -> Result<String, sqlx::Error> {
+        let fingerprint = phone_fingerprint(phone);
+        if let Some(id) = find_by_fingerprint(self, &fingerprint).await? {
+            return Ok(id);
+        }
+        let now = crate::domain::now_ms();
+        let insert = Sql::new(
+            "INSERT INTO contacts (id, name, fingerprint, phone, meta, verified_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $6) ON CONFLICT (fingerprint) DO NOTHING",
+        )
+        .arg(ids::new_id())
+        .arg(name.unwrap_or_default())
+        .arg(fingerprint.as_str())
+        .arg(phone)
+        .arg(serde_json::json!({"app": "twilio"}).to_string())
+        .arg(now);
+        self.exec(&insert).await?;
+        find_by_fingerprint(self, &fingerprint)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+
+    /// Re-fingerprints contacts collected before fingerprints were ChatBotKit's (a SHA-256 of
+    /// `namespace:phone`, 64 hex digits) and merges each into the contact that already has the
+    /// new fingerprint, if any, moving its conversations there. Idempotent: run on every start.
+    pub async fn refingerprint_phone_contacts(&self) -> Result<u64, sqlx::Error> {
+        let old = Sql::new(
+            "SELECT id, phone, fingerprint FROM contacts WHERE phone IS NOT NULL AND LENGTH(fingerprint) = 64",
+        );
+        let mut changed = 0;
+        for row in self.fetch_all(&old).await? {
+            let (id, phone, fp) = (
+                row.try_get::<String, _>("id")?,
+                row.try_get::<String, _>("phone")?,
+                row.try_get::<String, _>("fingerprint")?,
+            );
+            if !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let new = phone_fingerprint(&phone);
+            let mut tx = self.pool.begin().await?;
+            let existing = Sql::new("SELECT id FROM contacts WHERE fingerprint = $1")
+                .arg(new.as_str())
+                .query()
+                .fetch_optional(&mut *tx)
+                .await?
+                .and_then(|r| r.try_get::<String, _>("id").ok());
+            match existing {
+                Some(keep) => {
+                    Sql::new("UPDATE conversations SET contact_id = $1 WHERE contact_id = $2")
+                        .arg(keep.as_str())
+                        .arg(id.as_str())
+                        .query()
+                        .execute(&mut *tx)
+                        .await?;
+                    Sql::new("DELETE FROM contacts WHERE id = $1")
+                        .arg(id.as_str())
+                        .query()
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                None => {
+                    Sql::new("UPDATE contacts SET fingerprint = $1 WHERE id = $2")
+                        .arg(new.as_str())
+                        .arg(id.as_str())
+                        .query()
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            changed += 1;
+        }
+        Ok(changed)
+    }
+}
+
+/// ChatBotKit's fingerprint of a contact collected by phone number.
+pub fn phone_fingerprint(phone: &str) -> String {
+    crate::domain::fingerprint::fingerprint(
+        crate::domain::fingerprint::TWILIO_NAMESPACE,
+        &[Some(phone)],
+    )
+}

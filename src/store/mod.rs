@@ -9,15 +9,16 @@ pub mod cache;
 pub mod cascade;
 pub mod channel;
 pub mod contacts;
+pub mod history;
 pub mod integration;
 pub mod outbox;
+pub mod outgoing;
 pub mod priority;
 pub mod refs;
 pub mod resource;
 pub mod search;
 pub mod sql;
 pub mod tokens;
-pub mod turn;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -55,7 +56,7 @@ pub struct Db {
 #[derive(Clone, Debug)]
 struct Writes {
     inbound: batch::Batcher<channel::NewInbound, bool>,
-    turns: batch::Batcher<turn::TurnResult, bool>,
+    outgoing: batch::Batcher<outgoing::Outgoing, outgoing::Outcome>,
     sent: batch::Batcher<outbox::Sent, bool>,
     statuses: batch::Batcher<outbox::StatusChange, bool>,
 }
@@ -73,7 +74,7 @@ impl Writes {
         });
         Self {
             inbound,
-            turns: after_webhooks(pool, priority, turn::MAX_BATCH, turn::record_turns),
+            outgoing: after_webhooks(pool, priority, outgoing::MAX_BATCH, outgoing::record_batch),
             sent: after_webhooks(pool, priority, BATCH, outbox::record_sent),
             statuses: after_webhooks(pool, priority, BATCH, outbox::record_statuses),
         }
@@ -82,16 +83,17 @@ impl Writes {
 
 /// A batcher for one of the pipeline's writes: each batch first lets pending webhook inserts
 /// go (see [`priority`]).
-fn after_webhooks<I, W, Fut>(
+fn after_webhooks<I, O, W, Fut>(
     pool: &AnyPool,
     priority: &priority::WriterPriority,
     max: usize,
     write: W,
-) -> batch::Batcher<I, bool>
+) -> batch::Batcher<I, O>
 where
     I: Clone + Send + 'static,
+    O: Send + 'static,
     W: Fn(AnyPool, Vec<I>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<Vec<bool>, sqlx::Error>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<Vec<O>, sqlx::Error>> + Send + 'static,
 {
     let (pool, priority) = (pool.clone(), priority.clone());
     batch::Batcher::spawn(max, move |b| {

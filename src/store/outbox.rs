@@ -1,5 +1,5 @@
-//! The transactional outbox: a bot's reply and the rows that will send it are written in one
-//! transaction with the inbound message's completion, so a reply exists exactly once.
+//! The transactional outbox: rows are written only through the one door
+//! ([`super::outgoing`]), with the message they send, so a reply exists exactly once.
 //!
 //! Delivery claims the oldest due row of each recipient under a lease (parts and replies go out
 //! in order, each after Twilio accepted the previous one). `sending_since` marks a row in flight
@@ -7,19 +7,23 @@
 //! reached Twilio and must reconcile against Twilio's message list before sending again.
 use super::channel::{int, opt_text, returned_pairs, text};
 use super::{Backend, Db, Param, Sql};
-use crate::channel::twilio::form::MessageStatus;
+use crate::domain::delivery::MessageStatus;
 use crate::domain::{ids, now_ms};
 
 /// One outgoing message part to enqueue.
 #[derive(Debug, Clone)]
 pub struct NewOutbox {
     pub integration_id: String,
+    /// The channel that carries it (see [`crate::channel::Channels`]).
+    pub channel: String,
     pub conversation_id: Option<String>,
     pub message_id: Option<String>,
     pub part: i64,
     pub recipient: String,
     pub sender: String,
     pub body: String,
+    /// Media URLs sent with this part.
+    pub media: Vec<String>,
     pub segments: i64,
     pub encoding: &'static str,
 }
@@ -29,9 +33,11 @@ pub struct NewOutbox {
 pub struct OutboxRow {
     pub id: String,
     pub integration_id: String,
+    pub channel: String,
     pub recipient: String,
     pub sender: String,
     pub body: String,
+    pub media: Vec<String>,
     pub claim_token: String,
     pub attempts: i64,
     /// The recipient is in the opt-out ledger (read with the claim).
@@ -41,16 +47,6 @@ pub struct OutboxRow {
 }
 
 impl Db {
-    /// Enqueues messages outside a turn (HELP answers, `initiate`).
-    pub async fn enqueue(&self, rows: &[NewOutbox]) -> Result<(), sqlx::Error> {
-        let now = now_ms();
-        if rows.is_empty() {
-            return Ok(());
-        }
-        insert_outbox(rows, now).query().execute(&self.pool).await?;
-        Ok(())
-    }
-
     /// Claims up to `limit` due rows, each the oldest unsent row of its recipient (so no two of
     /// one recipient, and parts go out in order).
     pub async fn claim_outbox(
@@ -74,7 +70,7 @@ impl Db {
                  AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.id < o.id))) \
                ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
-             RETURNING id, integration_id, recipient, sender, body, claim_token, attempts, sending_since, \
+             RETURNING id, integration_id, channel, recipient, sender, body, media, claim_token, attempts, sending_since, \
                (SELECT COUNT(*) FROM opt_outs x WHERE x.integration_id = outbox.integration_id \
                  AND x.address = outbox.recipient) AS opted_out"
         ))
@@ -90,9 +86,13 @@ impl Db {
                 OutboxRow {
                     id: text(r, "id"),
                     integration_id: text(r, "integration_id"),
+                    channel: text(r, "channel"),
                     recipient: text(r, "recipient"),
                     sender: text(r, "sender"),
                     body: text(r, "body"),
+                    media: opt_text(r, "media")
+                        .and_then(|m| serde_json::from_str(&m).ok())
+                        .unwrap_or_default(),
                     claim_token: text(r, "claim_token"),
                     attempts: int(r, "attempts"),
                     recipient_opted_out: int(r, "opted_out") > 0,
@@ -102,19 +102,19 @@ impl Db {
             .collect())
     }
 
-    /// Whether a Twilio message SID is recorded on an outbox row other than `except_id`.
+    /// Whether a provider message id is recorded on an outbox row other than `except_id`.
     pub async fn outbox_sid_recorded(
         &self,
         sid: &str,
         except_id: &str,
     ) -> Result<bool, sqlx::Error> {
-        let sql = Sql::new("SELECT 1 AS one FROM outbox WHERE twilio_sid = $1 AND id <> $2")
+        let sql = Sql::new("SELECT 1 AS one FROM outbox WHERE provider_sid = $1 AND id <> $2")
             .arg(sid)
             .arg(except_id);
         Ok(self.fetch_optional(&sql).await?.is_some())
     }
 
-    /// Twilio accepted the message. `false` when the claim was lost meanwhile.
+    /// The provider accepted the message. `false` when the claim was lost meanwhile.
     pub async fn outbox_sent(
         &self,
         id: &str,
@@ -154,7 +154,7 @@ impl Db {
         self.exec(&sql).await.map(|_| ())
     }
 
-    /// Gives up on a row, recording Twilio's code and a human reason.
+    /// Gives up on a row, recording the provider's code and a human reason.
     pub async fn outbox_failed(
         &self,
         id: &str,
@@ -194,23 +194,27 @@ impl Db {
 
     /// The current Twilio status of a sent message, by its SID.
     pub async fn outbox_status(&self, sid: &str) -> Result<Option<Option<String>>, sqlx::Error> {
-        let sql = Sql::new("SELECT twilio_status FROM outbox WHERE twilio_sid = $1").arg(sid);
+        let sql = Sql::new("SELECT provider_status FROM outbox WHERE provider_sid = $1").arg(sid);
         Ok(self
             .fetch_optional(&sql)
             .await?
-            .map(|r| opt_text(&r, "twilio_status")))
+            .map(|r| opt_text(&r, "provider_status")))
     }
 
-    /// Moves a message's Twilio status forward to `to`: the row changes only if its current
+    /// Moves a message's delivery status forward to `to`: the row changes only if its current
     /// status ranks below `to` (or is unknown), so callbacks that arrive late or concurrently
     /// can never move it backwards. `false` when nothing changed.
+    /// Only `integration_id`'s messages are touched: a callback signed by one integration
+    /// never moves another's message.
     pub async fn outbox_advance_status(
         &self,
+        integration_id: &str,
         sid: &str,
         to: MessageStatus,
         error_code: Option<i64>,
     ) -> Result<bool, sqlx::Error> {
         let change = StatusChange {
+            integration_id: integration_id.to_owned(),
             sid: sid.to_owned(),
             to,
             error_code,
@@ -223,7 +227,7 @@ impl Db {
         &self,
         conversation_id: &str,
     ) -> Result<Vec<(String, String, Option<String>, i64)>, sqlx::Error> {
-        let sql = Sql::new("SELECT body, status, twilio_status, segments FROM outbox WHERE conversation_id = $1 ORDER BY created_at, id")
+        let sql = Sql::new("SELECT body, status, provider_status, segments FROM outbox WHERE conversation_id = $1 ORDER BY created_at, id")
             .arg(conversation_id);
         let rows = self.fetch_all(&sql).await?;
         Ok(rows
@@ -232,7 +236,7 @@ impl Db {
                 (
                     text(r, "body"),
                     text(r, "status"),
-                    opt_text(r, "twilio_status"),
+                    opt_text(r, "provider_status"),
                     int(r, "segments"),
                 )
             })
@@ -244,19 +248,23 @@ impl Db {
 /// the same millisecond) keep their order by `(created_at, id)`.
 pub(super) fn insert_outbox(rows: &[NewOutbox], now: i64) -> Sql {
     let mut sql = Sql::new(
-        "INSERT INTO outbox (id, integration_id, conversation_id, message_id, part, recipient, sender, body, \
-         segments, encoding, status, next_attempt_at, created_at, updated_at) VALUES ",
+        "INSERT INTO outbox (id, integration_id, channel, conversation_id, message_id, part, recipient, sender, \
+         body, media, segments, encoding, status, next_attempt_at, created_at, updated_at) VALUES ",
     );
     sql.values(rows.iter().map(|o| {
         vec![
             Param::from(ids::new_id()),
             o.integration_id.as_str().into(),
+            o.channel.as_str().into(),
             o.conversation_id.clone().into(),
             o.message_id.clone().into(),
             o.part.into(),
             o.recipient.as_str().into(),
             o.sender.as_str().into(),
             o.body.as_str().into(),
+            (!o.media.is_empty())
+                .then(|| serde_json::to_string(&o.media).unwrap_or_default())
+                .into(),
             o.segments.into(),
             o.encoding.into(),
             "pending".into(),
@@ -292,8 +300,8 @@ pub(super) async fn record_sent(
         ]
     }))
     .push(
-        ") UPDATE outbox SET status = 'sent', twilio_sid = v.vsid, \
-         twilio_status = COALESCE(outbox.twilio_status, v.vstatus), updated_at = ",
+        ") UPDATE outbox SET status = 'sent', provider_sid = v.vsid, \
+         provider_status = COALESCE(outbox.provider_status, v.vstatus), updated_at = ",
     )
     .bind(now_ms())
     .push(" FROM v WHERE outbox.id = v.vid AND outbox.claim_token = v.vtoken RETURNING id, claim_token");
@@ -308,6 +316,7 @@ pub(super) async fn record_sent(
 /// A status callback to apply.
 #[derive(Debug, Clone)]
 pub struct StatusChange {
+    pub integration_id: String,
     pub sid: String,
     pub to: MessageStatus,
     pub error_code: Option<i64>,
@@ -320,34 +329,37 @@ pub(super) async fn record_statuses(
     pool: sqlx::AnyPool,
     batch: Vec<StatusChange>,
 ) -> Result<Vec<bool>, sqlx::Error> {
-    let mut furthest: std::collections::HashMap<&str, &StatusChange> =
+    let mut furthest: std::collections::HashMap<(&str, &str), &StatusChange> =
         std::collections::HashMap::new();
     for change in &batch {
-        let best = furthest.entry(change.sid.as_str()).or_insert(change);
+        let best = furthest
+            .entry((change.integration_id.as_str(), change.sid.as_str()))
+            .or_insert(change);
         if change.to.rank() > best.to.rank() {
             *best = change;
         }
     }
-    let mut sql = Sql::new("WITH v (vsid, vstatus, vrank, vcode) AS (VALUES ");
+    let mut sql = Sql::new("WITH v (vint, vsid, vstatus, vrank, vcode) AS (VALUES ");
     sql.values(furthest.values().map(|c| {
         vec![
-            Param::from(c.sid.as_str()),
+            Param::from(c.integration_id.as_str()),
+            c.sid.as_str().into(),
             c.to.as_str().into(),
             i64::from(c.to.rank()).into(),
             c.error_code.into(),
         ]
     }))
     .push(
-        ") UPDATE outbox SET twilio_status = v.vstatus, error_code = COALESCE(v.vcode, outbox.error_code), \
+        ") UPDATE outbox SET provider_status = v.vstatus, error_code = COALESCE(v.vcode, outbox.error_code), \
          updated_at = ",
     )
     .bind(now_ms())
     .push(&format!(
-        " FROM v WHERE outbox.twilio_sid = v.vsid AND {} < v.vrank RETURNING twilio_sid, twilio_status",
-        MessageStatus::rank_sql("outbox.twilio_status")
+        " FROM v WHERE outbox.provider_sid = v.vsid AND outbox.integration_id = v.vint AND {} < v.vrank RETURNING provider_sid, provider_status",
+        MessageStatus::rank_sql("outbox.provider_status")
     ));
     let returned = sql.query().fetch_all(&pool).await?;
-    let moved = returned_pairs(&returned, "twilio_sid", "twilio_status");
+    let moved = returned_pairs(&returned, "provider_sid", "provider_status");
     Ok(batch
         .iter()
         .map(|c| moved.contains(&(c.sid.clone(), c.to.as_str().to_owned())))

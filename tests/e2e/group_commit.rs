@@ -3,12 +3,13 @@
 use crate::common::{backends, fresh_database};
 use chatwire::store::channel::NewInbound;
 use chatwire::store::outbox::NewOutbox;
-use chatwire::store::turn::{NewBotMessage, TurnResult};
+use chatwire::store::outgoing::{Author, Claim, NewMessage, Outgoing, Recorded};
 use chatwire::store::{Db, Sql};
 
 fn inbound(sid: &str, sender: &str) -> NewInbound {
     NewInbound {
         integration_id: "int-1".into(),
+        channel: "twilio".into(),
         message_sid: sid.into(),
         sender: sender.into(),
         recipient: "+15005550006".into(),
@@ -67,32 +68,33 @@ async fn concurrent_retries_of_one_webhook_store_it_once() {
     }
 }
 
-fn turn(inbound_id: &str, token: &str, conversation: &str, text: &str) -> TurnResult {
-    TurnResult {
-        inbound_id: inbound_id.into(),
-        claim_token: token.into(),
-        conversation_id: conversation.into(),
-        user_message: None,
-        session: None,
-        messages: vec![NewBotMessage {
+fn turn(inbound_id: &str, token: &str, conversation: &str, text: &str) -> Outgoing {
+    Outgoing {
+        claim: Some(Claim {
+            inbound_id: inbound_id.into(),
+            token: token.into(),
+        }),
+        conversation_id: Some(conversation.into()),
+        messages: vec![NewMessage {
             id: chatwire::domain::ids::new_id(),
+            author: Author::Bot,
             text: text.into(),
             tokens: None,
         }],
         outbox: vec![NewOutbox {
             integration_id: "int-1".into(),
+            channel: "twilio".into(),
             conversation_id: Some(conversation.into()),
             message_id: None,
             part: 0,
             recipient: "+15551230001".into(),
             sender: "+15005550006".into(),
             body: text.into(),
+            media: Vec::new(),
             segments: 1,
             encoding: "GSM-7",
         }],
-        engine_state: None,
-        expires_at: None,
-        timer: None,
+        ..Outgoing::default()
     }
 }
 
@@ -123,12 +125,14 @@ async fn a_turn_whose_claim_was_lost_writes_nothing_while_its_batch_mates_do() {
             };
             let t = turn(&m.id, &token, &format!("conv-{i}"), &format!("reply {i}"));
             let db = db.clone();
-            calls.push(tokio::spawn(async move { (i, db.record_turn(t).await) }));
+            calls.push(tokio::spawn(
+                async move { (i, db.record_outgoing(t).await) },
+            ));
         }
         for call in calls {
             let (i, recorded) = call.await.expect("join");
             assert_eq!(
-                recorded.expect("written"),
+                recorded.expect("written") == Recorded::Written,
                 i % 3 != 0,
                 "{backend:?}: turn {i} is recorded only with its own claim"
             );

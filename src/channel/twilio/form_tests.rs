@@ -1,6 +1,7 @@
 //! Inbound and status-callback forms as Twilio really sends them (reference sections (b), (c)).
 
 use super::*;
+use crate::domain::delivery::ALL_STATUSES;
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items

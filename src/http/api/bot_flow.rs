@@ -12,16 +12,21 @@
 //!   (Studio's `POST /Executions` with `To` and `Parameters`). 409 while the contact has an
 //!   active execution of this flow (Twilio's 20409).
 //! * `GET  bot/{botId}/faq/rating/list`: content ratings given to a FAQ bot's answers.
-use super::resources::{BOT, CONVERSATION, TWILIO};
+use super::resources::{BOT, TWILIO};
 use super::{crud, Op, Routes};
 use crate::app::AppState;
 use crate::bot::studio::{self, StartError};
-use crate::bot::{ChannelKind, ContactInfo, EngineContext, Turn};
-use crate::channel::twilio::address::{Address, ChannelKind as Wire};
+use crate::bot::{BotConfig, ChannelKind, ContactInfo, EngineContext, Turn};
+use crate::channel::twilio::messaging::TwilioMessaging;
+use crate::domain::address::{Address, ChannelKind as Wire};
 use crate::domain::{ids, now_ms, phone};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::JsonBody;
-use crate::store::{Param, Sql};
+use crate::http::extract::{IdempotencyKey, JsonBody};
+use crate::pipeline::render::{self, Route, Text};
+use crate::store::outgoing::{
+    Author, Idempotency, NewConversation, Outgoing, Recorded, Session, Timer,
+};
+use crate::store::Sql;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -79,7 +84,7 @@ pub fn register(r: Routes) -> Routes {
             .response(json!({"type": "object", "required": ["id"], "properties": {
                 "id": {"type": "string", "description": "The execution id"}, "conversationId": {"type": "string"},
                 "status": {"type": "string", "enum": ["active", "ended"]}, "messages": {"type": "integer"}}})),
-        |State(s): State<AppState>, Path(bot): Path<String>, JsonBody(b): JsonBody| execute(s, bot, b),
+        |State(s): State<AppState>, Path(bot): Path<String>, IdempotencyKey(k): IdempotencyKey, JsonBody(b): JsonBody| execute(s, bot, k, b),
     )
     .add(
         Op::get("bot/{botId}/faq/rating/list", "listBotFaqRatings", "List the content ratings given to a FAQ bot's answers (Chatwire)", "bot")
@@ -227,6 +232,7 @@ fn text<'a>(body: &'a Map<String, Value>, key: &str) -> ApiResult<Option<&'a str
 async fn execute(
     state: AppState,
     bot_key: String,
+    idempotency_key: Option<String>,
     body: Map<String, Value>,
 ) -> ApiResult<Json<Value>> {
     if let Some(k) = body
@@ -294,8 +300,11 @@ async fn execute(
             ))
         }
     };
-    let e164 = phone::normalize_e164(to_raw.trim_start_matches("whatsapp:"))
-        .ok_or_else(|| ApiError::bad_request("\"to\" must be a phone number"))?;
+    let e164 = phone::normalize_e164(
+        to_raw.trim_start_matches("whatsapp:"),
+        state.config.default_region,
+    )
+    .ok_or_else(|| ApiError::bad_request("\"to\" must be a phone number"))?;
     let to = Address::new(channel, &e164)
         .map_err(|e| ApiError::bad_request(format!("\"to\": {e}")))?
         .to_string();
@@ -308,56 +317,43 @@ async fn execute(
         })?
         .with_channel(channel)
         .to_string();
-    if state.db.is_opted_out(&integration.id, &to).await? {
-        return Err(ApiError::conflict(
-            "The recipient has opted out (STOP) and cannot be messaged",
-        ));
+    let scope = format!("flow-execute:{bot}");
+    if let Some(key) = &idempotency_key {
+        if let Some(first) = state.db.idempotent_response(&scope, key).await? {
+            return Ok(Json(serde_json::from_str(&first).unwrap_or(Value::Null)));
+        }
     }
     let now = now_ms();
     let duration = integration
         .session_duration
         .unwrap_or(state.config.session_timeout_ms);
-    let conversation_id = match state
+    let sender = state
         .db
-        .live_session(&integration.id, &to, duration.max(1), now)
-        .await?
-    {
-        Some(id) if duration > 0 => id,
-        _ => {
-            let id = ids::new_id();
-            let meta = json!({"app": "twilio", "twilio": {"integrationId": integration.id, "address": to, "initiated": true}});
-            let cols = [
-                ("bot_id", Param::from(bot.as_str())),
-                ("meta", Param::from(meta.to_string())),
-            ];
-            state
-                .db
-                .insert_resource(&CONVERSATION, &id, &cols, now)
-                .await?;
-            id
-        }
-    };
-    state
-        .db
-        .touch_session(&integration.id, &to, &conversation_id, now)
+        .sender_state(&integration.id, &to, duration.max(1), now)
         .await?;
-    let sql = Sql::new("SELECT engine_state FROM conversations WHERE id = $1")
-        .arg(conversation_id.as_str());
-    let engine_state = state
-        .db
-        .fetch_optional(&sql)
-        .await?
-        .and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten())
-        .and_then(|s| serde_json::from_str(&s).ok())
+    if sender.opted_out {
+        return Err(ApiError::conflict(
+            "The recipient has opted out (STOP) and cannot be messaged",
+        ));
+    }
+    let live = sender.live.filter(|_| duration > 0);
+    let conversation_id = live
+        .as_ref()
+        .map(|l| l.id.clone())
+        .unwrap_or_else(ids::new_id);
+    let engine_state = live
+        .as_ref()
+        .and_then(|l| l.engine_state.as_deref())
+        .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(Value::Null);
     let turn = Turn {
         conversation_id: conversation_id.clone(),
-        bot: crate::pipeline::bot_config(bot_row),
+        bot: BotConfig::from_row(bot_row),
         history: Vec::new(),
         text: String::new(),
         media: Vec::new(),
         contact: ContactInfo {
-            id: None,
+            id: live.as_ref().and_then(|l| l.contact_id.clone()),
             name: None,
             address: to.clone(),
         },
@@ -385,57 +381,63 @@ async fn execute(
         .first()
         .and_then(|e| e.get("id").cloned())
         .unwrap_or(Value::Null);
-    let mut outbox = Vec::new();
-    for text in reply.messages.iter().filter(|t| !t.trim().is_empty()) {
-        let message_id = ids::new_id();
-        let insert = Sql::new("INSERT INTO messages (id, conversation_id, type, text, created_at, updated_at) VALUES ($1, $2, 'bot', $3, $4, $4)")
-            .arg(message_id.as_str())
-            .arg(conversation_id.as_str())
-            .arg(text.as_str())
-            .arg(now);
-        state.db.exec(&insert).await?;
-        outbox.extend(crate::pipeline::outbox_rows(
-            &integration,
-            Some(&conversation_id),
-            Some(&message_id),
-            &to,
-            &from,
-            text,
-        ));
-    }
-    let update =
-        Sql::new("UPDATE conversations SET engine_state = $1, updated_at = $2 WHERE id = $3")
-            .arg(reply.state.to_string())
-            .arg(now)
-            .arg(conversation_id.as_str());
-    state.db.exec(&update).await?;
-    if let Some(at) = reply.wake_at_ms {
-        // The same kind of timer row the pipeline writes after a turn: an inbound row dated at
-        // its due time, which the pipeline runs as an empty-text turn.
-        let timer = Sql::new(
-            "INSERT INTO inbound (id, integration_id, message_sid, sender, recipient, body, status, conversation_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, '', 'pending', $6, $7) ON CONFLICT (integration_id, message_sid) DO NOTHING",
-        )
-        .arg(ids::new_id())
-        .arg(integration.id.as_str())
-        .arg(format!("timer-{conversation_id}-{at}"))
-        .arg(to.as_str())
-        .arg(from.as_str())
-        .arg(conversation_id.as_str())
-        .arg(at);
-        state.db.exec(&timer).await?;
-    }
-    state.db.enqueue(&outbox).await?;
-    state.outbox_ready.notify_one();
+    let route = Route {
+        integration_id: integration.id.clone(),
+        channel: TwilioMessaging::NAME.to_owned(),
+        to: Address::parse(&to).map_err(|e| ApiError::bad_request(format!("\"to\": {e}")))?,
+        from: Address::parse(&from)
+            .map_err(|e| ApiError::bad_request(format!("phoneNumber: {e}")))?,
+    };
+    let texts: Vec<Text> = reply.messages.iter().map(Text::plain).collect();
+    let (messages, outbox) =
+        render::render(&route, Some(&conversation_id), Author::Bot, None, &texts);
     let status = if reply.wake_at_ms.is_some() {
         "active"
     } else {
         "ended"
     };
-    Ok(Json(json!({
+    let response = json!({
         "id": execution,
         "conversationId": conversation_id,
         "status": status,
-        "messages": reply.messages.len(),
-    })))
+        "messages": messages.len(),
+    });
+    let write = Outgoing {
+        conversation_id: Some(conversation_id.clone()),
+        new_conversation: live.is_none().then(|| NewConversation {
+            bot_id: Some(bot.clone()),
+            contact_id: None,
+            meta: json!({"app": "twilio", "twilio": {"integrationId": integration.id, "address": to, "initiated": true}}).to_string(),
+        }),
+        messages,
+        outbox,
+        session: Some(Session {
+            integration_id: integration.id.clone(),
+            address: to.clone(),
+            at: now,
+        }),
+        engine_state: Some(Some(reply.state.to_string())),
+        expires_at: (duration > 0).then_some(now + duration),
+        // The same kind of timer a turn sets: the pipeline runs it as an empty-text turn.
+        timer: reply.wake_at_ms.map(|at| Timer {
+            integration_id: integration.id.clone(),
+            channel: TwilioMessaging::NAME.to_owned(),
+            sender: to.clone(),
+            recipient: from.clone(),
+            at,
+        }),
+        idempotency: idempotency_key.map(|key| Idempotency {
+            scope,
+            key,
+            response: response.to_string(),
+        }),
+        ..Outgoing::default()
+    };
+    match state.db.record_outgoing(write).await? {
+        Recorded::Repeated(first) => Ok(Json(serde_json::from_str(&first).unwrap_or(response))),
+        Recorded::Written | Recorded::ClaimLost => {
+            state.outbox_ready.notify_one();
+            Ok(Json(response))
+        }
+    }
 }

@@ -6,15 +6,15 @@
 //! SmsUrl and StatusCallback are pointed at this server's webhook URLs.
 use super::{crud, Op, Routes};
 use crate::app::AppState;
-use crate::channel::twilio::address::{Address, ChannelKind};
-use crate::channel::twilio::rest_client::{Credentials, TwilioError};
+use crate::channel::twilio::messaging::{SetupError, TwilioMessaging};
+use crate::domain::address::{Address, ChannelKind};
 use crate::domain::{ids, now_ms, phone};
-use crate::http::api::resources::{CONVERSATION, TWILIO};
+use crate::http::api::resources::TWILIO;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::JsonBody;
+use crate::http::extract::{IdempotencyKey, JsonBody};
+use crate::pipeline::render::{self, Route, Text};
 use crate::store::integration::Integration;
-use crate::store::outbox::NewOutbox;
-use crate::store::Param;
+use crate::store::outgoing::{Author, Idempotency, NewConversation, Outgoing, Recorded, Session};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -64,20 +64,6 @@ async fn load(state: &AppState, key: &str) -> ApiResult<Integration> {
         .ok_or_else(ApiError::not_found)
 }
 
-fn twilio_error(err: TwilioError, what: &str) -> ApiError {
-    match err.status() {
-        Some(401) | Some(403) => ApiError::conflict(format!(
-            "Twilio rejected the credentials while {what} (code {:?})",
-            err.code()
-        )),
-        Some(404) => ApiError::conflict(format!("Twilio could not find the account while {what}")),
-        _ if err.is_retryable() => {
-            ApiError::bad_gateway(format!("Twilio is unreachable while {what}: {err}"))
-        }
-        _ => ApiError::conflict(format!("Twilio refused {what}: {err}")),
-    }
-}
-
 async fn setup(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -87,57 +73,26 @@ async fn setup(
         return Err(ApiError::bad_request(format!("\"{k}\" is not allowed")));
     }
     let integration = load(&state, &key).await?;
-    let (Some(account_sid), Some(token)) = (
-        integration.account_sid.as_deref(),
-        integration.auth_token.as_ref(),
-    ) else {
-        return Err(ApiError::conflict(
-            "No Twilio credentials found: set accountSid and authToken",
-        ));
-    };
-    let creds = Credentials {
-        account_sid,
-        auth_token: token.expose(),
-    };
-    state
-        .twilio
-        .fetch_account(&creds)
-        .await
-        .map_err(|e| twilio_error(e, "verifying the account"))?;
-    let Some(number) = integration.phone_number.as_deref() else {
-        return Err(ApiError::conflict("No phoneNumber set on the integration: set it to the Twilio number (E.164 or whatsapp:+E.164)"));
-    };
-    let address =
-        Address::parse(number).map_err(|e| ApiError::bad_request(format!("phoneNumber: {e}")))?;
-    let found = state
-        .twilio
-        .list_incoming_numbers(&creds, Some(address.e164()))
-        .await
-        .map_err(|e| twilio_error(e, "listing the account's numbers"))?;
-    let Some(incoming) = found
-        .into_iter()
-        .find(|n| n.phone_number.trim_start_matches("whatsapp:") == address.e164())
-    else {
-        return Err(ApiError::conflict(format!(
-            "The number {} is not one of this Twilio account's incoming phone numbers",
-            address.e164()
-        )));
-    };
     let base = format!(
-        "{}/v1/integration/twilio/{}",
-        state.public_base, integration.id
+        "{}/v1/integration/{}/{}",
+        state.public_base,
+        TwilioMessaging::NAME,
+        integration.id
     );
     state
         .twilio
-        .update_incoming_number(
-            &creds,
-            &incoming.sid,
+        .configure_number(
+            &integration,
             &format!("{base}/webhook"),
-            Some(&format!("{base}/status")),
+            &format!("{base}/status"),
         )
         .await
-        .map_err(|e| twilio_error(e, "updating the number's webhook"))?;
-    tracing::info!(integration = %integration.id, number = %address, "Twilio number pointed at Chatwire");
+        .map_err(|e| match e {
+            SetupError::BadNumber(_) => ApiError::bad_request(e.to_string()),
+            e if e.is_unreachable() => ApiError::bad_gateway(e.to_string()),
+            e => ApiError::conflict(e.to_string()),
+        })?;
+    tracing::info!(integration = %integration.id, "Twilio number pointed at Chatwire");
     Ok(Json(json!({ "id": integration.id })))
 }
 
@@ -152,6 +107,7 @@ fn field<'a>(body: &'a Map<String, Value>, key: &str) -> ApiResult<Option<&'a st
 async fn initiate(
     State(state): State<AppState>,
     Path(key): Path<String>,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     if let Some(k) = body
@@ -181,8 +137,11 @@ async fn initiate(
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("\"text\" is required"))?;
     let to_raw = field(&body, "to")?.ok_or_else(|| ApiError::bad_request("\"to\" is required"))?;
-    let to_e164 = phone::normalize_e164(to_raw.trim_start_matches("whatsapp:"))
-        .ok_or_else(|| ApiError::bad_request("\"to\" must be a phone number"))?;
+    let to_e164 = phone::normalize_e164(
+        to_raw.trim_start_matches("whatsapp:"),
+        state.config.default_region,
+    )
+    .ok_or_else(|| ApiError::bad_request("\"to\" must be a phone number"))?;
     let from = match field(&body, "from")?.or(integration.phone_number.as_deref()) {
         Some(f) => {
             Address::parse(f).map_err(|e| ApiError::bad_request(format!("\"from\": {e}")))?
@@ -206,45 +165,64 @@ async fn initiate(
             "The integration needs a botId to start a conversation",
         ));
     };
-    let (to, from) = (to.to_string(), from.to_string());
-    if state.db.is_opted_out(&integration.id, &to).await? {
+    let response = json!({ "id": integration.id });
+    let scope = format!("initiate:{}", integration.id);
+    if let Some(key) = &idempotency_key {
+        if let Some(first) = state.db.idempotent_response(&scope, key).await? {
+            return Ok(Json(serde_json::from_str(&first).unwrap_or(response)));
+        }
+    }
+    if state
+        .db
+        .is_opted_out(&integration.id, &to.to_string())
+        .await?
+    {
         return Err(ApiError::conflict(
             "The recipient has opted out (STOP) and cannot be messaged",
         ));
     }
+    let route = Route {
+        integration_id: integration.id.clone(),
+        channel: TwilioMessaging::NAME.to_owned(),
+        to,
+        from,
+    };
     let now = now_ms();
     let conversation_id = ids::new_id();
-    let meta = json!({"app": "twilio", "twilio": {"integrationId": integration.id, "address": to, "initiated": true}});
-    let cols = [
-        ("bot_id", Param::from(bot_id)),
-        ("meta", Param::from(meta.to_string())),
-    ];
-    state
-        .db
-        .insert_resource(&CONVERSATION, &conversation_id, &cols, now)
-        .await?;
-    state
-        .db
-        .touch_session(&integration.id, &to, &conversation_id, now)
-        .await?;
-    let message_id = ids::new_id();
-    let message = crate::store::Sql::new(
-        "INSERT INTO messages (id, conversation_id, type, text, created_at, updated_at) VALUES ($1, $2, 'bot', $3, $4, $4)",
-    )
-    .arg(message_id.as_str())
-    .arg(conversation_id.as_str())
-    .arg(text)
-    .arg(now);
-    state.db.exec(&message).await?;
-    let rows: Vec<NewOutbox> = crate::pipeline::outbox_rows(
-        &integration,
+    let (messages, outbox) = render::render(
+        &route,
         Some(&conversation_id),
-        Some(&message_id),
-        &to,
-        &from,
-        text,
+        Author::Bot,
+        None,
+        &[Text::plain(text)],
     );
-    state.db.enqueue(&rows).await?;
-    state.outbox_ready.notify_one();
-    Ok(Json(json!({ "id": integration.id })))
+    let address = route.to.to_string();
+    let write = Outgoing {
+        conversation_id: Some(conversation_id),
+        new_conversation: Some(NewConversation {
+            bot_id: Some(bot_id),
+            contact_id: None,
+            meta: json!({"app": "twilio", "twilio": {"integrationId": integration.id, "address": address, "initiated": true}}).to_string(),
+        }),
+        messages,
+        outbox,
+        session: Some(Session {
+            integration_id: integration.id.clone(),
+            address,
+            at: now,
+        }),
+        idempotency: idempotency_key.map(|key| Idempotency {
+            scope,
+            key,
+            response: response.to_string(),
+        }),
+        ..Outgoing::default()
+    };
+    match state.db.record_outgoing(write).await? {
+        Recorded::Repeated(first) => Ok(Json(serde_json::from_str(&first).unwrap_or(response))),
+        Recorded::Written | Recorded::ClaimLost => {
+            state.outbox_ready.notify_one();
+            Ok(Json(response))
+        }
+    }
 }

@@ -141,7 +141,7 @@ async fn convert(
         Ty::Secret => Param::from(nonempty(text(key, v, MAX_NAME)?).map(|s| state.cipher.seal(&s))),
         Ty::Phone => match nonempty(text(key, v, MAX_NAME)?) {
             None => Param::Text(None),
-            Some(raw) => match phone::normalize_e164(&raw) {
+            Some(raw) => match phone::normalize_e164(&raw, state.config.default_region) {
                 Some(e164) => Param::from(e164),
                 None => return Err(format!("\"{key}\" must be a phone number")),
             },
@@ -153,7 +153,7 @@ async fn convert(
                     Some(rest) => ("whatsapp:", rest),
                     None => ("", raw.as_str()),
                 };
-                match phone::normalize_e164(number) {
+                match phone::normalize_e164(number, state.config.default_region) {
                     Some(e164) => Param::from(format!("{prefix}{e164}")),
                     None => {
                         return Err(format!(

@@ -71,18 +71,7 @@ pub(super) async fn load_history(
     state: &AppState,
     conversation: &str,
 ) -> ApiResult<Vec<HistoryMessage>> {
-    let sql = Sql::new("SELECT type, text FROM messages WHERE conversation_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
-        .arg(conversation)
-        .arg(HISTORY_LIMIT);
-    let mut out = Vec::new();
-    for row in state.db.fetch_all(&sql).await? {
-        out.push(HistoryMessage {
-            kind: row.try_get(0)?,
-            text: row.try_get(1)?,
-        });
-    }
-    out.reverse();
-    Ok(out)
+    Ok(state.db.history(conversation, None, HISTORY_LIMIT).await?)
 }
 
 pub(super) async fn insert_message(

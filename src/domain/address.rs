@@ -1,4 +1,5 @@
-//! Twilio messaging addresses: `+E164` for SMS/MMS and `whatsapp:+E164` for WhatsApp.
+//! Addresses of the people and numbers messages travel between: `+E164` for SMS/MMS,
+//! `whatsapp:+E164` for WhatsApp, `chat:<id>` for channels without a phone (web chat, tests).
 //!
 //! The channel prefix is part of the address on the wire, so conversations, opt-outs and replies
 //! key on the whole value; [`Address`] keeps the two halves apart so code can ask for the phone
@@ -10,14 +11,18 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 const WHATSAPP_PREFIX: &str = "whatsapp:";
+const CHAT_PREFIX: &str = "chat:";
 
-/// Which Twilio channel an address belongs to.
+/// What a person reads messages on; it decides how a reply is rendered and which compliance
+/// rules (opt-out keywords, segment counts) apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelKind {
     Sms,
     #[serde(rename = "whatsapp")]
     WhatsApp,
+    /// No phone involved: an identity of a chat channel.
+    Chat,
 }
 
 impl ChannelKind {
@@ -26,6 +31,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Sms => "",
             ChannelKind::WhatsApp => WHATSAPP_PREFIX,
+            ChannelKind::Chat => CHAT_PREFIX,
         }
     }
 
@@ -34,6 +40,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Sms => "sms",
             ChannelKind::WhatsApp => "whatsapp",
+            ChannelKind::Chat => "chat",
         }
     }
 }
@@ -59,6 +66,8 @@ pub enum AddressError {
     Empty,
     #[error("{0:?} is not an E.164 number (+ then 7 to 15 digits, not starting with 0)")]
     NotE164(String),
+    #[error("{0:?} is not a chat id (1 to 128 letters, digits, '.', '_', '-' or '@')")]
+    NotChatId(String),
 }
 
 impl Address {
@@ -68,13 +77,30 @@ impl Address {
         if raw.is_empty() {
             return Err(AddressError::Empty);
         }
-        let (channel, number) = match raw.get(..WHATSAPP_PREFIX.len()) {
-            Some(prefix) if prefix.eq_ignore_ascii_case(WHATSAPP_PREFIX) => {
-                (ChannelKind::WhatsApp, &raw[WHATSAPP_PREFIX.len()..])
-            }
-            _ => (ChannelKind::Sms, raw),
+        let has = |prefix: &str| {
+            raw.get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
         };
-        if !is_e164(number) {
+        if has(CHAT_PREFIX) {
+            let id = &raw[CHAT_PREFIX.len()..];
+            let valid = (1..=128).contains(&id.len())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+            if !valid {
+                return Err(AddressError::NotChatId(raw.to_owned()));
+            }
+            return Ok(Address {
+                channel: ChannelKind::Chat,
+                e164: id.to_owned(),
+            });
+        }
+        let (channel, number) = if has(WHATSAPP_PREFIX) {
+            (ChannelKind::WhatsApp, &raw[WHATSAPP_PREFIX.len()..])
+        } else {
+            (ChannelKind::Sms, raw)
+        };
+        if !crate::domain::phone::is_e164(number) {
             return Err(AddressError::NotE164(raw.to_owned()));
         }
         Ok(Address {
@@ -92,9 +118,15 @@ impl Address {
         self.channel
     }
 
-    /// The phone number without channel prefix, e.g. `+14155550100`.
+    /// The phone number without channel prefix, e.g. `+14155550100` (for a chat address, its
+    /// id).
     pub fn e164(&self) -> &str {
         &self.e164
+    }
+
+    /// The phone number, for the kinds that have one.
+    pub fn phone(&self) -> Option<&str> {
+        (self.channel != ChannelKind::Chat).then_some(self.e164.as_str())
     }
 
     /// The same number on another channel.
@@ -104,16 +136,6 @@ impl Address {
             e164: self.e164.clone(),
         }
     }
-}
-
-/// `+` followed by 7-15 digits, the first not 0 (the shortest assigned numbers have 7).
-fn is_e164(number: &str) -> bool {
-    let Some(digits) = number.strip_prefix('+') else {
-        return false;
-    };
-    (7..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0')
 }
 
 impl fmt::Display for Address {
@@ -177,6 +199,8 @@ mod tests {
             "whatsapp:",
             "whatsapp:4155550100",
             "sms:+14155550100",
+            "chat:",
+            "chat:a b",
         ] {
             assert!(Address::parse(bad).is_err(), "{bad:?} accepted");
         }
@@ -184,6 +208,14 @@ mod tests {
             Address::parse("+1234567").is_ok(),
             "7 digits is the minimum"
         );
+    }
+
+    #[test]
+    fn chat_addresses_carry_an_id_and_no_phone() {
+        let address = Address::parse("chat:visitor-7").expect("valid");
+        assert_eq!(address.channel(), ChannelKind::Chat);
+        assert_eq!(address.phone(), None);
+        assert_eq!(address.to_string(), "chat:visitor-7");
     }
 
     #[test]

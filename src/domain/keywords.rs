@@ -1,0 +1,77 @@
+//! The one keyword table: what a whole message (trimmed, any case) means before any bot sees it.
+//!
+//! The opt-out and opt-in words are Twilio's default carrier keywords for SMS
+//! (`shared/reference/twilio-protocol.md`); Twilio's emulator applies the same table. HELP/INFO
+//! answer with the help text. The reset words start a new conversation.
+use crate::domain::address::ChannelKind;
+
+/// What a keyword asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyword {
+    /// Stop every message to this sender until they opt back in.
+    OptOut,
+    /// Lift an opt-out.
+    OptIn,
+    /// Answer with the help text.
+    Help,
+    /// End the conversation; the next message starts a new one.
+    Reset,
+}
+
+pub const OPT_OUT: &[&str] = &[
+    "STOP",
+    "STOPALL",
+    "STOP ALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "OPTOUT",
+    "REVOKE",
+];
+pub const OPT_IN: &[&str] = &["START", "YES", "UNSTOP"];
+pub const HELP: &[&str] = &["HELP", "INFO"];
+pub const RESET: &[&str] = &["///reset", "///restart", "///new"];
+
+const TABLE: &[(Keyword, &[&str])] = &[
+    (Keyword::OptOut, OPT_OUT),
+    (Keyword::OptIn, OPT_IN),
+    (Keyword::Help, HELP),
+    (Keyword::Reset, RESET),
+];
+
+/// The keyword `body` is on `kind`, if any. Carrier keywords (opt-out, opt-in, help) are a
+/// phone-network rule: on chat channels only the reset words count.
+pub fn classify(body: &str, kind: ChannelKind) -> Option<Keyword> {
+    let word = body.trim();
+    TABLE
+        .iter()
+        .filter(|(k, _)| kind != ChannelKind::Chat || *k == Keyword::Reset)
+        .find(|(_, words)| words.iter().any(|w| w.eq_ignore_ascii_case(word)))
+        .map(|(k, _)| *k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_message_any_case_is_a_keyword() {
+        assert_eq!(classify(" stop ", ChannelKind::Sms), Some(Keyword::OptOut));
+        assert_eq!(
+            classify("Stop All", ChannelKind::Sms),
+            Some(Keyword::OptOut)
+        );
+        assert_eq!(classify("unstop", ChannelKind::Sms), Some(Keyword::OptIn));
+        assert_eq!(classify("info", ChannelKind::WhatsApp), Some(Keyword::Help));
+        assert_eq!(classify("///RESET", ChannelKind::Sms), Some(Keyword::Reset));
+        assert_eq!(classify("please stop", ChannelKind::Sms), None);
+    }
+
+    #[test]
+    fn chat_channels_know_only_the_reset_words() {
+        assert_eq!(classify("stop", ChannelKind::Chat), None);
+        assert_eq!(classify("help", ChannelKind::Chat), None);
+        assert_eq!(classify("///new", ChannelKind::Chat), Some(Keyword::Reset));
+    }
+}

@@ -1,0 +1,289 @@
+//! One inbound turn, top to bottom: claim in hand, load the integration and the sender's state,
+//! screen keywords, find or start the conversation, run the bot, and record the reply through
+//! the one door with the message's completion, all in one transaction.
+//!
+//! Claims are leased: a worker that dies mid-turn leaves the message to be claimed again, and
+//! the one door refuses a claim that was lost, so every stored message gets exactly one
+//! recorded reply.
+use super::compliance::{self, Verdict};
+use super::render::{self, Route, Text};
+use crate::app::AppState;
+use crate::bot::{self, BotConfig, ContactInfo, EngineContext, Turn};
+use crate::domain::address::{Address, ChannelKind};
+use crate::domain::{ids, now_ms};
+use crate::metrics::Metrics;
+use crate::store::channel::{Inbound, LiveConversation};
+use crate::store::integration::Integration;
+use crate::store::outgoing::{
+    Author, Claim, NewConversation, Outgoing, Recorded, Session, Timer, UserMessage,
+};
+use serde_json::{json, Value};
+
+/// A message whose turn failed this often is given up, so one poison message cannot block its
+/// sender's queue forever.
+const MAX_ATTEMPTS: i64 = 5;
+/// Messages of history an engine sees.
+const HISTORY: i64 = 50;
+
+/// One claimed message, start to finish.
+pub async fn run(state: &AppState, inbound: Inbound) {
+    if let Err(err) = process(state, &inbound).await {
+        tracing::error!(error = format!("{err:#}"), sid = %inbound.message_sid, attempts = inbound.attempts, "turn failed");
+        if inbound.attempts >= MAX_ATTEMPTS {
+            let _ = state
+                .db
+                .finish_inbound(
+                    &inbound.id,
+                    &inbound.claim_token,
+                    Some("gave up after repeated failures"),
+                )
+                .await;
+        }
+    }
+}
+
+/// The conversation a turn answers in.
+struct Conversation {
+    id: String,
+    /// Created by this turn's write.
+    new: Option<NewConversation>,
+    engine_state: Value,
+    contact_id: Option<String>,
+}
+
+/// Runs one turn for a claimed message.
+pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
+    let db = &state.db;
+    let finish = |reason: &'static str| async move {
+        db.finish_inbound(&m.id, &m.claim_token, Some(reason))
+            .await
+            .map(|_| ())
+    };
+    let Some(integration) = db.integration(&state.cipher, &m.integration_id).await? else {
+        return Ok(finish("integration deleted").await?);
+    };
+    let (Ok(person), Ok(ours)) = (Address::parse(&m.sender), Address::parse(&m.recipient)) else {
+        return Ok(finish("stored addresses do not parse").await?);
+    };
+    let route = Route {
+        integration_id: integration.id.clone(),
+        channel: m.channel.clone(),
+        to: person,
+        from: ours,
+    };
+    let is_timer = m.message_sid.starts_with("timer-");
+    let now = now_ms();
+    let duration = integration
+        .session_duration
+        .unwrap_or(state.config.session_timeout_ms);
+    // One read for everything the turn needs to know of its sender.
+    let sender = db
+        .sender_state(&integration.id, &m.sender, duration.max(1), now)
+        .await?;
+    if !is_timer {
+        if let Verdict::Handled = compliance::screen(state, &route, m, sender.opted_out).await? {
+            return Ok(());
+        }
+    }
+    let Some(bot_id) = integration.bot_id.clone() else {
+        return Ok(finish("integration has no bot").await?);
+    };
+    let Some(bot) = db
+        .fetch_resource_cached(&crate::http::api::resources::BOT, &bot_id)
+        .await?
+    else {
+        return Ok(finish("bot deleted").await?);
+    };
+    let bot = BotConfig::from_row(bot);
+    let conversation = if is_timer {
+        // A timer belongs to the conversation that set it, and only while it is still live.
+        match (sender.live, m.conversation_id()) {
+            (Some(live), Some(own)) if live.id == own => existing(live),
+            _ => return Ok(finish("timer for an ended conversation").await?),
+        }
+    } else {
+        // With a duration of 0 every message starts a new conversation.
+        match sender.live.filter(|_| duration > 0) {
+            Some(live) => existing(live),
+            None => start(state, &integration, &route, m, &bot_id).await?,
+        }
+    };
+    let history = db.history(&conversation.id, Some(&m.id), HISTORY).await?;
+    let turn = Turn {
+        conversation_id: conversation.id.clone(),
+        bot,
+        history,
+        text: if is_timer {
+            String::new()
+        } else {
+            m.body.clone()
+        },
+        media: m
+            .media
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default(),
+        contact: ContactInfo {
+            id: conversation.contact_id.clone(),
+            name: m.profile_name.clone(),
+            address: m.sender.clone(),
+        },
+        channel: match route.to.channel() {
+            ChannelKind::Sms => bot::ChannelKind::Sms,
+            ChannelKind::WhatsApp => bot::ChannelKind::Whatsapp,
+            ChannelKind::Chat => bot::ChannelKind::Api,
+        },
+        channel_address: Some(m.recipient.clone()),
+        state: conversation.engine_state.clone(),
+        now_ms: now,
+    };
+    let reply = respond(state, &turn).await;
+
+    let markdown = bot::writes_markdown(&turn.bot);
+    let texts: Vec<Text> = reply
+        .messages
+        .iter()
+        .map(|body| Text {
+            body: body.clone(),
+            markdown,
+            media: Vec::new(),
+        })
+        .collect();
+    let tokens = reply
+        .usage
+        .map(|u| (u.prompt_tokens + u.completion_tokens) as i64);
+    let (messages, outbox) =
+        render::render(&route, Some(&conversation.id), Author::Bot, tokens, &texts);
+    let write = Outgoing {
+        conversation_id: Some(conversation.id.clone()),
+        new_conversation: conversation.new,
+        claim: Some(Claim {
+            inbound_id: m.id.clone(),
+            token: m.claim_token.clone(),
+        }),
+        // The person's message is written with the reply, in the turn's one transaction.
+        user_message: (!is_timer).then(|| UserMessage {
+            id: m.id.clone(),
+            text: m.body.clone(),
+            meta: json!({m.channel.as_str(): {
+                "messageSid": m.message_sid,
+                "media": m.media.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
+            }})
+            .to_string(),
+            created_at: m.created_at,
+        }),
+        messages,
+        outbox,
+        session: (!is_timer && duration > 0).then(|| Session {
+            integration_id: integration.id.clone(),
+            address: m.sender.clone(),
+            at: now,
+        }),
+        engine_state: Some((!reply.state.is_null()).then(|| reply.state.to_string())),
+        expires_at: (duration > 0).then_some(now + duration),
+        timer: reply.wake_at_ms.map(|at| Timer {
+            integration_id: integration.id.clone(),
+            channel: m.channel.clone(),
+            sender: m.sender.clone(),
+            recipient: m.recipient.clone(),
+            at,
+        }),
+        idempotency: None,
+    };
+    match db.record_outgoing(write).await? {
+        Recorded::Written => {
+            Metrics::inc(&state.metrics.turns_completed);
+            state.outbox_ready.notify_one();
+            after_turn(state, &integration, m, &conversation.id, &reply).await?;
+        }
+        Recorded::ClaimLost | Recorded::Repeated(_) => {
+            tracing::warn!(sid = %m.message_sid, "claim lost before the reply was recorded; another worker owns it");
+        }
+    }
+    Ok(())
+}
+
+/// The bot's reply, or the bot's fallback text when its engine failed.
+async fn respond(state: &AppState, turn: &Turn) -> bot::Reply {
+    let ctx = EngineContext::new(state);
+    let reply = match bot::select(&ctx, &turn.bot) {
+        Ok(engine) => engine.respond(turn).await,
+        Err(err) => Err(err),
+    };
+    reply.unwrap_or_else(|err| {
+        Metrics::inc(&state.metrics.engine_failures);
+        tracing::warn!(error = %err, conversation = %turn.conversation_id, "bot engine failed; sending fallback text");
+        bot::Reply {
+            messages: vec![bot::fallback::fallback_text(&state.config, &turn.bot)],
+            state: turn.state.clone(),
+            ..bot::Reply::default()
+        }
+    })
+}
+
+/// What the engine asked for besides messages, once its reply is recorded.
+async fn after_turn(
+    state: &AppState,
+    integration: &Integration,
+    m: &Inbound,
+    conversation_id: &str,
+    reply: &bot::Reply,
+) -> anyhow::Result<()> {
+    for action in &reply.actions {
+        match action {
+            bot::Action::EndConversation => {
+                state.db.end_session(&integration.id, &m.sender).await?;
+            }
+            bot::Action::Handoff { reason } => {
+                tracing::info!(conversation = %conversation_id, reason = ?reason, "bot asked for a human agent");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn existing(live: LiveConversation) -> Conversation {
+    Conversation {
+        id: live.id,
+        new: None,
+        engine_state: live
+            .engine_state
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or(Value::Null),
+        contact_id: live.contact_id,
+    }
+}
+
+/// A new conversation for this sender, with its contact when collected; written with the
+/// turn's reply.
+async fn start(
+    state: &AppState,
+    integration: &Integration,
+    route: &Route,
+    m: &Inbound,
+    bot_id: &str,
+) -> anyhow::Result<Conversation> {
+    let contact_id = match route.to.phone() {
+        Some(phone) if integration.contact_collection => Some(
+            state
+                .db
+                .ensure_phone_contact(phone, m.profile_name.as_deref())
+                .await?,
+        ),
+        _ => None,
+    };
+    let channel = m.channel.as_str();
+    let meta =
+        json!({"app": channel, channel: {"integrationId": integration.id, "address": m.sender}});
+    Ok(Conversation {
+        id: ids::new_id(),
+        new: Some(NewConversation {
+            bot_id: Some(bot_id.to_owned()),
+            contact_id: contact_id.clone(),
+            meta: meta.to_string(),
+        }),
+        engine_state: Value::Null,
+        contact_id,
+    })
+}

@@ -1,0 +1,410 @@
+//! The one door for outgoing messages. Whatever writes to a person (a bot's reply to a turn,
+//! the HELP answer, `initiate`, a flow started by `flow/execute`, and later agents and system
+//! notices) records it here: the messages, the outbox rows that will send them, the
+//! conversation (new or existing), the session slide, the engine state and its timer, the
+//! inbound message's completion and the API call's idempotency key, all in ONE transaction. A
+//! crash leaves all of it or none of it, and nothing else writes outbox rows.
+//!
+//! Writes made at about the same time are committed together (see [`super::batch`]): one
+//! statement per table for the whole batch.
+use super::channel::returned_pairs;
+use super::outbox::{insert_outbox, NewOutbox};
+use super::{Db, Param, Sql};
+use crate::domain::{ids, now_ms};
+use sqlx::AnyPool;
+use std::collections::{HashMap, HashSet};
+
+/// The person's message, stored with the turn that answers it.
+#[derive(Debug, Clone)]
+pub struct UserMessage {
+    pub id: String,
+    pub text: String,
+    pub meta: String,
+    pub created_at: i64,
+}
+
+/// Who wrote an outgoing message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Author {
+    /// A bot engine (or a flow, or `initiate` on the bot's behalf).
+    Bot,
+    /// Chatwire itself (HELP answers and other notices).
+    System,
+}
+
+impl Author {
+    /// The ChatBotKit message type the message is stored as. Both are `bot` messages to an
+    /// SDK user; `meta.author` tells them apart.
+    fn label(&self) -> &'static str {
+        match self {
+            Author::Bot => "bot",
+            Author::System => "system",
+        }
+    }
+}
+
+/// An outgoing message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub author: Author,
+    pub text: String,
+    pub tokens: Option<i64>,
+}
+
+/// A conversation created by the write itself (first message of a sender, `initiate`).
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub bot_id: Option<String>,
+    pub contact_id: Option<String>,
+    pub meta: String,
+}
+
+/// A sender's session to point at the write's conversation and slide to `at`.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub integration_id: String,
+    pub address: String,
+    pub at: i64,
+}
+
+/// A claimed inbound message the write completes.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub inbound_id: String,
+    pub token: String,
+}
+
+/// Wake the engine again at `at` unless the conversation moved on (Studio's waits).
+#[derive(Debug, Clone)]
+pub struct Timer {
+    pub integration_id: String,
+    pub channel: String,
+    /// The person, and our side, as on the inbound message that set it.
+    pub sender: String,
+    pub recipient: String,
+    pub at: i64,
+}
+
+/// An API call's idempotency key and the answer a retry of the call gets.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub scope: String,
+    pub key: String,
+    pub response: String,
+}
+
+/// Everything one producer writes.
+#[derive(Debug, Clone, Default)]
+pub struct Outgoing {
+    /// The conversation the messages belong to. `None` only for notices outside any
+    /// conversation (the HELP answer), which write outbox rows and no messages.
+    pub conversation_id: Option<String>,
+    pub new_conversation: Option<NewConversation>,
+    pub claim: Option<Claim>,
+    pub user_message: Option<UserMessage>,
+    pub messages: Vec<NewMessage>,
+    pub outbox: Vec<NewOutbox>,
+    pub session: Option<Session>,
+    /// `Some`: replace the conversation's engine state (and expiry) with this.
+    pub engine_state: Option<Option<String>>,
+    pub expires_at: Option<i64>,
+    pub timer: Option<Timer>,
+    pub idempotency: Option<Idempotency>,
+}
+
+/// What became of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    Written,
+    /// The claim was lost (another worker owns the message): nothing was written.
+    ClaimLost,
+    /// The idempotency key was used before: nothing was written; the first call's answer.
+    Repeated(String),
+}
+
+/// Per write of a batch, before repeated keys are looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Written,
+    ClaimLost,
+    Repeated,
+}
+
+/// Most writes committed by one transaction.
+pub(super) const MAX_BATCH: usize = 64;
+
+impl Db {
+    /// Records an outgoing write through the one door.
+    pub async fn record_outgoing(&self, write: Outgoing) -> Result<Recorded, sqlx::Error> {
+        let key = write
+            .idempotency
+            .as_ref()
+            .map(|i| (i.scope.clone(), i.key.clone()));
+        match self.writes.outgoing.submit(write).await? {
+            Outcome::Written => Ok(Recorded::Written),
+            Outcome::ClaimLost => Ok(Recorded::ClaimLost),
+            Outcome::Repeated => {
+                let (scope, key) = key.unwrap_or_default();
+                let first = self.idempotent_response(&scope, &key).await?;
+                Ok(Recorded::Repeated(first.unwrap_or_default()))
+            }
+        }
+    }
+
+    /// The answer stored with an idempotency key, if the key was used.
+    pub async fn idempotent_response(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let sql = Sql::new("SELECT response FROM idempotency_keys WHERE scope = $1 AND key = $2")
+            .arg(scope)
+            .arg(key);
+        Ok(self
+            .fetch_optional(&sql)
+            .await?
+            .map(|r| super::channel::text(&r, "response")))
+    }
+}
+
+/// Writes a batch in one transaction; per write, whether it was written, and if not, why.
+pub(super) async fn record_batch(
+    pool: AnyPool,
+    writes: Vec<Outgoing>,
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    let now = now_ms();
+    let mut tx = pool.begin().await?;
+    let mut outcome = vec![Outcome::Written; writes.len()];
+
+    // Claims first: finishing the inbound rows tells which are still ours.
+    let claimed: Vec<(usize, &Claim)> = writes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| w.claim.as_ref().map(|c| (i, c)))
+        .collect();
+    if !claimed.is_empty() {
+        let mut done = Sql::new("WITH v (vid, vtoken, vconv) AS (VALUES ");
+        done.values(claimed.iter().map(|(i, c)| {
+            vec![
+                Param::from(c.inbound_id.as_str()),
+                c.token.as_str().into(),
+                writes[*i].conversation_id.clone().into(),
+            ]
+        }))
+        .push(
+            ") UPDATE inbound SET status = 'done', conversation_id = v.vconv FROM v \
+             WHERE inbound.id = v.vid AND inbound.claim_token = v.vtoken RETURNING id, claim_token",
+        );
+        let returned = done.query().fetch_all(&mut *tx).await?;
+        let owned = returned_pairs(&returned, "id", "claim_token");
+        for (i, c) in &claimed {
+            if !owned.contains(&(c.inbound_id.clone(), c.token.clone())) {
+                outcome[*i] = Outcome::ClaimLost;
+            }
+        }
+    }
+
+    // Then idempotency keys: a key already stored (or repeated within the batch) is a retry.
+    let mut seen = HashSet::new();
+    let mut keyed: Vec<(usize, &Idempotency)> = Vec::new();
+    for (i, w) in writes.iter().enumerate() {
+        let Some(k) = w.idempotency.as_ref() else {
+            continue;
+        };
+        if outcome[i] != Outcome::Written {
+            continue;
+        }
+        if seen.insert((k.scope.as_str(), k.key.as_str())) {
+            keyed.push((i, k));
+        } else {
+            outcome[i] = Outcome::Repeated;
+        }
+    }
+    if !keyed.is_empty() {
+        let mut sql =
+            Sql::new("INSERT INTO idempotency_keys (scope, key, response, created_at) VALUES ");
+        sql.values(keyed.iter().map(|(_, k)| {
+            vec![
+                Param::from(k.scope.as_str()),
+                k.key.as_str().into(),
+                k.response.as_str().into(),
+                now.into(),
+            ]
+        }))
+        .push(" ON CONFLICT (scope, key) DO NOTHING RETURNING scope, key");
+        let returned = sql.query().fetch_all(&mut *tx).await?;
+        let stored = returned_pairs(&returned, "scope", "key");
+        for (i, k) in &keyed {
+            if !stored.contains(&(k.scope.clone(), k.key.clone())) {
+                outcome[*i] = Outcome::Repeated;
+            }
+        }
+    }
+
+    let kept: Vec<&Outgoing> = writes
+        .iter()
+        .zip(&outcome)
+        .filter(|(_, o)| **o == Outcome::Written)
+        .map(|(w, _)| w)
+        .collect();
+    if kept.is_empty() {
+        tx.commit().await?;
+        return Ok(outcome);
+    }
+
+    let conversations: Vec<Vec<Param>> = kept
+        .iter()
+        .filter_map(|w| {
+            let c = w.new_conversation.as_ref()?;
+            Some(vec![
+                Param::from(w.conversation_id.as_deref()?),
+                c.bot_id.clone().into(),
+                c.contact_id.clone().into(),
+                Some(c.meta.clone()).into(),
+                now.into(),
+                now.into(),
+            ])
+        })
+        .collect();
+    if !conversations.is_empty() {
+        let mut sql = Sql::new(
+            "INSERT INTO conversations (id, bot_id, contact_id, meta, created_at, updated_at) VALUES ",
+        );
+        sql.values(conversations);
+        sql.query().execute(&mut *tx).await?;
+    }
+
+    let mut messages = Vec::new();
+    for w in &kept {
+        let Some(conversation_id) = w.conversation_id.as_deref() else {
+            continue;
+        };
+        if let Some(u) = &w.user_message {
+            messages.push(vec![
+                Param::from(u.id.as_str()),
+                conversation_id.into(),
+                "user".into(),
+                u.text.as_str().into(),
+                Some(u.meta.clone()).into(),
+                Option::<i64>::None.into(),
+                u.created_at.into(),
+                u.created_at.into(),
+            ]);
+        }
+        for m in &w.messages {
+            let meta = serde_json::json!({"author": m.author.label()}).to_string();
+            messages.push(vec![
+                Param::from(m.id.as_str()),
+                conversation_id.into(),
+                "bot".into(),
+                m.text.as_str().into(),
+                Some(meta).into(),
+                m.tokens.into(),
+                now.into(),
+                now.into(),
+            ]);
+        }
+    }
+    if !messages.is_empty() {
+        let mut sql = Sql::new(
+            "INSERT INTO messages (id, conversation_id, type, text, meta, tokens, created_at, updated_at) VALUES ",
+        );
+        // A retried turn may find its person's message already stored.
+        sql.values(messages).push(" ON CONFLICT (id) DO NOTHING");
+        sql.query().execute(&mut *tx).await?;
+    }
+
+    // One row per session key: an upsert may not touch a row twice.
+    let sessions: HashMap<(&str, &str), (&str, i64)> = kept
+        .iter()
+        .filter_map(|w| {
+            let s = w.session.as_ref()?;
+            Some((
+                (s.integration_id.as_str(), s.address.as_str()),
+                (w.conversation_id.as_deref()?, s.at),
+            ))
+        })
+        .collect();
+    if !sessions.is_empty() {
+        let mut sql = Sql::new(
+            "INSERT INTO sessions (integration_id, address, conversation_id, last_activity_at) VALUES ",
+        );
+        sql.values(sessions.iter().map(|((integration, address), (conv, at))| {
+            vec![
+                Param::from(*integration),
+                (*address).into(),
+                (*conv).into(),
+                (*at).into(),
+            ]
+        }))
+        .push(
+            " ON CONFLICT (integration_id, address) DO UPDATE SET \
+             conversation_id = excluded.conversation_id, last_activity_at = excluded.last_activity_at",
+        );
+        sql.query().execute(&mut *tx).await?;
+    }
+
+    let outbox: Vec<NewOutbox> = kept.iter().flat_map(|w| w.outbox.clone()).collect();
+    if !outbox.is_empty() {
+        insert_outbox(&outbox, now)
+            .query()
+            .execute(&mut *tx)
+            .await?;
+    }
+
+    let states: Vec<Vec<Param>> = kept
+        .iter()
+        .filter_map(|w| {
+            let state = w.engine_state.as_ref()?;
+            Some(vec![
+                Param::from(w.conversation_id.as_deref()?),
+                state.clone().into(),
+                w.expires_at.into(),
+            ])
+        })
+        .collect();
+    if !states.is_empty() {
+        let mut sql = Sql::new("WITH v (vid, vstate, vexpires) AS (VALUES ");
+        sql.values(states)
+            .push(
+                ") UPDATE conversations SET engine_state = v.vstate, expires_at = v.vexpires, updated_at = ",
+            )
+            .bind(now)
+            .push(" FROM v WHERE conversations.id = v.vid");
+        sql.query().execute(&mut *tx).await?;
+    }
+
+    let timers: Vec<Vec<Param>> = kept
+        .iter()
+        .filter_map(|w| {
+            let t = w.timer.as_ref()?;
+            let conversation_id = w.conversation_id.as_deref()?;
+            // A timer is an inbound row dated at its due time: claims skip it until then, and
+            // it never blocks the sender's real messages, which are all dated earlier.
+            Some(vec![
+                Param::from(ids::new_id()),
+                t.integration_id.as_str().into(),
+                t.channel.as_str().into(),
+                format!("timer-{conversation_id}-{}", t.at).into(),
+                t.sender.as_str().into(),
+                t.recipient.as_str().into(),
+                "".into(),
+                "pending".into(),
+                conversation_id.into(),
+                t.at.into(),
+            ])
+        })
+        .collect();
+    if !timers.is_empty() {
+        let mut sql = Sql::new(
+            "INSERT INTO inbound (id, integration_id, channel, message_sid, sender, recipient, body, status, \
+             conversation_id, created_at) VALUES ",
+        );
+        sql.values(timers)
+            .push(" ON CONFLICT (integration_id, message_sid) DO NOTHING");
+        sql.query().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
