@@ -7,17 +7,15 @@
 //! the message to be claimed again, and `record_turn` refuses a claim that was lost, so every
 //! stored message gets exactly one recorded reply.
 use crate::app::AppState;
-use crate::bot::{
-    self, BotConfig, ChannelKind, ContactInfo, EngineContext, HistoryMessage, Media, Turn,
-};
+use crate::bot::{self, BotConfig, ChannelKind, ContactInfo, HistoryMessage, Media, Turn};
 use crate::channel::twilio::address::Address;
 use crate::domain::{ids, now_ms};
-use crate::http::api::resources::{BOT, CONVERSATION};
 use crate::metrics::Metrics;
 use crate::sms;
 use crate::store::channel::{ClaimQueue, Inbound, LiveConversation};
 use crate::store::integration::Integration;
 use crate::store::outbox::NewOutbox;
+use crate::store::schema::{BOT, CONVERSATION};
 use crate::store::turn::{NewBotMessage, Session, TurnResult, UserMessage};
 use crate::store::{Param, Sql};
 use serde_json::{json, Value};
@@ -269,7 +267,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         state: engine_state,
         now_ms: now,
     };
-    let ctx = EngineContext::new(state);
+    let ctx = state.engine_context();
     let reply = match bot::select(&ctx, &turn.bot) {
         Ok(engine) => engine.respond(&turn).await,
         Err(err) => Err(err),
@@ -473,16 +471,5 @@ async fn load_history(
 
 /// The bot row as engines see it.
 pub fn bot_config(row: serde_json::Map<String, Value>) -> BotConfig {
-    let s = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-    BotConfig {
-        id: s("id"),
-        name: s("name"),
-        model: s("model"),
-        backstory: s("backstory"),
-        dataset_id: row
-            .get("datasetId")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        raw: row,
-    }
+    BotConfig::from_row(row)
 }
