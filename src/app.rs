@@ -33,6 +33,20 @@ pub struct AppState {
     pub twilio: Arc<TwilioMessaging>,
 }
 
+impl AppState {
+    /// What a bot engine gets of the application: the database only as its narrow
+    /// [`crate::bot::EngineStore`], and the client, settings, cipher and counters.
+    pub fn engine_context(&self) -> crate::bot::EngineContext {
+        crate::bot::EngineContext::new(
+            Arc::new(self.db.clone()),
+            self.http.clone(),
+            self.config.clone(),
+            self.cipher.clone(),
+            self.metrics.clone(),
+        )
+    }
+}
+
 pub struct App {
     listener: TcpListener,
     state: AppState,

@@ -12,6 +12,32 @@
 //!
 //! The management API (`http::api`) speaks ChatBotKit's v1 wire format; `store` keeps everything
 //! in SQLite (default) or PostgreSQL behind one set of domain verbs.
+//!
+//! # Which module may use which
+//!
+//! * `domain`: pure types and rules (ids, clocks, phone numbers, allow lists). No I/O, and no
+//!   other module of the crate.
+//! * `bot`: the engines. An engine gets a [`bot::Turn`] (the conversation, its history, the
+//!   contact, the bot's settings, its own state) and an [`bot::EngineContext`]: the storage
+//!   capabilities it needs as a [`bot::EngineStore`] (dataset search, its own records), an HTTP
+//!   client, the settings, the cipher, the counters. `bot` uses `domain`, `config`, `crypto` and
+//!   `metrics`; never `http`, `app` or SQL, and `store` only in its tests.
+//! * `store`: all SQL, on both backends, and the resource schema (`store::schema`) every
+//!   reader of the resource tables shares. It implements `bot::EngineStore` for its `Db`.
+//! * `channel`: the provider protocols: Twilio's webhook signatures and forms, addresses,
+//!   statuses, and its REST client, which no module outside `channel` (and the `emulator`
+//!   standing in for Twilio) names.
+//! * `http`: the edge. Routing, extraction, errors and the management API; it turns requests
+//!   into calls of `store`, `bot` (the completion API) and the pipeline's entry points.
+//! * `pipeline`, `outbox` (and their claim loop, `dispatch`): the message paths. They know the
+//!   store and the channel seam, and run engines through `bot::select`; never a provider's
+//!   client directly.
+//! * `app`: the composition root. Builds the `AppState` the edge and the workers share, and
+//!   the narrow context each engine gets from it.
+//!
+//! `tests/structure.rs` enforces the rules that matter most: nothing in `src/bot` names
+//! `crate::http`, `crate::app` or `AppState`, or runs SQL; nothing outside `src/channel` and
+//! `src/emulator` names Twilio's REST client.
 pub mod app;
 pub mod bot;
 pub mod channel;

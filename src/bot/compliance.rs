@@ -92,13 +92,13 @@ async fn context(llm_url: String) -> (EngineContext, tempfile::TempDir) {
     config.llm_timeout_ms = 5_000;
     let db = crate::store::Db::connect(&url).await.expect("db");
     let cipher = crate::crypto::Cipher::from_key_text(&"0".repeat(64)).expect("key");
-    let ctx = EngineContext {
-        db,
-        http: reqwest::Client::new(),
-        config: Arc::new(config),
+    let ctx = EngineContext::new(
+        Arc::new(db),
+        reqwest::Client::new(),
+        Arc::new(config),
         cipher,
-        metrics: Arc::default(),
-    };
+        Arc::default(),
+    );
     (ctx, dir)
 }
 

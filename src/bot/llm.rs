@@ -128,7 +128,7 @@ impl LlmBot {
         let url = format!("{base}/chat/completions");
         let deadline = Instant::now() + Duration::from_millis(config.llm_timeout_ms);
         let knowledge = match &turn.bot.dataset_id {
-            Some(dataset) => retrieval::retrieve(&self.ctx.db, dataset, &turn.text).await.unwrap_or_else(|err| {
+            Some(dataset) => retrieval::retrieve(self.ctx.store.as_ref(), dataset, &turn.text).await.unwrap_or_else(|err| {
                 // Answering without the records beats not answering.
                 tracing::warn!(conversation_id = %turn.conversation_id, error = %err, "dataset search failed");
                 Knowledge::default()

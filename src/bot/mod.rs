@@ -3,13 +3,16 @@
 //!
 //! An engine gets one [`Turn`] (the conversation so far, the new message, the contact, the
 //! channel and the state it left last time) and returns a [`Reply`] (messages to send, its new
-//! state, and actions such as a hand-off to a human). Engines do no storage themselves: the
+//! state, and actions such as a hand-off to a human). Engines do not write the conversation: the
 //! pipeline persists the reply and the state in one transaction, which is what makes a crash or
-//! a retried webhook unable to double a reply.
+//! a retried webhook unable to double a reply. What else they read or record (dataset search,
+//! ratings, a flow's execution record) goes through the narrow [`EngineStore`] in their
+//! [`EngineContext`]; `bot` never sees the application state, the HTTP layer or SQL.
 #[cfg(test)]
 mod compliance;
 pub mod dialogue;
 pub mod echo;
+pub mod engine_store;
 pub mod fallback;
 pub mod faq;
 pub mod labels;
@@ -26,6 +29,9 @@ pub mod webhook;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
+
+pub use engine_store::{EngineStore, StoreError, StoreResult};
 
 /// The channel a turn arrived on; it shapes what a reply may contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,33 +161,33 @@ pub trait BotEngine: Send + Sync {
 /// Where a streaming engine sends pieces of its reply as they are produced.
 pub type TokenSink = tokio::sync::mpsc::UnboundedSender<String>;
 
-/// What engines may use: the database (dataset search), an HTTP client, the settings, the
-/// cipher (webhook bots' signing secrets are sealed at rest) and the process counters.
+/// What engines may use: their storage capabilities ([`EngineStore`]), an HTTP client, the
+/// settings, the cipher (webhook bots' signing secrets are sealed at rest) and the process
+/// counters. Nothing else of the application reaches an engine.
 #[derive(Clone)]
 pub struct EngineContext {
-    pub db: crate::store::Db,
+    pub store: Arc<dyn EngineStore>,
     pub http: reqwest::Client,
-    pub config: std::sync::Arc<crate::config::Config>,
+    pub config: Arc<crate::config::Config>,
     pub cipher: crate::crypto::Cipher,
-    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl EngineContext {
-    pub fn new(state: &crate::app::AppState) -> Self {
+    pub fn new(
+        store: Arc<dyn EngineStore>,
+        http: reqwest::Client,
+        config: Arc<crate::config::Config>,
+        cipher: crate::crypto::Cipher,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Self {
-            db: state.db.clone(),
-            http: state.http.clone(),
-            config: state.config.clone(),
-            cipher: state.cipher.clone(),
-            metrics: state.metrics.clone(),
+            store,
+            http,
+            config,
+            cipher,
+            metrics,
         }
-    }
-}
-
-impl BotConfig {
-    /// The bot row as engines see it.
-    pub fn from_row(row: serde_json::Map<String, Value>) -> Self {
-        load::from_wire(row)
     }
 }
 

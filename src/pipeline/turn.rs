@@ -8,7 +8,7 @@
 use super::compliance::{self, Verdict};
 use super::render::{self, Route, Text};
 use crate::app::AppState;
-use crate::bot::{self, BotConfig, ContactInfo, EngineContext, Turn};
+use crate::bot::{self, BotConfig, ContactInfo, Turn};
 use crate::domain::address::{Address, ChannelKind};
 use crate::domain::{ids, now_ms};
 use crate::metrics::Metrics;
@@ -89,7 +89,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         return Ok(finish("integration has no bot").await?);
     };
     let Some(bot) = db
-        .fetch_resource_cached(&crate::http::api::resources::BOT, &bot_id)
+        .fetch_resource_cached(&crate::store::schema::BOT, &bot_id)
         .await?
     else {
         return Ok(finish("bot deleted").await?);
@@ -205,7 +205,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
 
 /// The bot's reply, or the bot's fallback text when its engine failed.
 async fn respond(state: &AppState, turn: &Turn) -> bot::Reply {
-    let ctx = EngineContext::new(state);
+    let ctx = state.engine_context();
     let reply = match bot::select(&ctx, &turn.bot) {
         Ok(engine) => engine.respond(turn).await,
         Err(err) => Err(err),

@@ -296,6 +296,18 @@ impl Db {
         tx.commit().await
     }
 
+    /// A top-level row by id or alias, as on the wire.
+    pub async fn fetch_by_key(
+        &self,
+        res: &Resource,
+        key: &str,
+    ) -> Result<Option<Map<String, Value>>, sqlx::Error> {
+        let Some(id) = self.resolve_id(res, None, key).await? else {
+            return Ok(None);
+        };
+        self.fetch_resource(res, None, &id).await
+    }
+
     pub async fn fetch_resource(
         &self,
         res: &Resource,

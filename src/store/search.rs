@@ -7,8 +7,9 @@
 //! dropped on both backends, as PostgreSQL's `english` configuration drops them), which are
 //! OR-ed, so no input can cause a syntax error and a record matching any word is a candidate.
 //!
-//! [`search`] is the verb the bot engines (LLM context, FAQ) call; [`search_with`] adds what the
-//! management API's `POST /dataset/{id}/search` needs (minimum score, meta filter).
+//! [`search`] finds the best matches; [`search_with`] adds a minimum score and a meta filter, for
+//! the bot engines (through `bot::EngineStore`) and the management API's
+//! `POST /dataset/{id}/search`.
 use super::{Backend, Db, Sql};
 use serde::Serialize;
 use serde_json::{Map, Value};

@@ -2,10 +2,8 @@
 //! (SQLite always, PostgreSQL when `CHATWIRE_TEST_POSTGRES_URL` is set), through the same `Db`
 //! the server uses. A backend passes when it behaves exactly like the other.
 use crate::common::{backends, fresh_database, Backend};
-use chatwire::http::api::resources::{
-    BOT, CONTACT, CONVERSATION, DATASET, DATASET_RECORD, MESSAGE,
-};
 use chatwire::store::resource::{ListQuery, NewRow, Order, Resource};
+use chatwire::store::schema::{BOT, CONTACT, CONVERSATION, DATASET, DATASET_RECORD, MESSAGE};
 use chatwire::store::search::{self, MetaFilter, Options};
 use chatwire::store::{contacts, is_unique_violation, Db, Param};
 use serde_json::{json, Value};

@@ -315,7 +315,7 @@ async fn deleting_a_conversation_or_dataset_deletes_what_is_inside() {
         assert!(
             app.state
                 .db
-                .resolve_id(&chatwire::http::api::resources::MESSAGE, None, &message)
+                .resolve_id(&chatwire::store::schema::MESSAGE, None, &message)
                 .await
                 .expect("query")
                 .is_none(),
@@ -346,11 +346,7 @@ async fn deleting_a_conversation_or_dataset_deletes_what_is_inside() {
         assert!(
             app.state
                 .db
-                .resolve_id(
-                    &chatwire::http::api::resources::DATASET_RECORD,
-                    None,
-                    &record
-                )
+                .resolve_id(&chatwire::store::schema::DATASET_RECORD, None, &record)
                 .await
                 .expect("query")
                 .is_none(),
@@ -521,11 +517,7 @@ async fn blueprint_delete_keeps_or_deletes_its_resources() {
         let record = app
             .state
             .db
-            .resolve_id(
-                &chatwire::http::api::resources::DATASET_RECORD,
-                None,
-                &gone[2],
-            )
+            .resolve_id(&chatwire::store::schema::DATASET_RECORD, None, &gone[2])
             .await
             .expect("query");
         assert!(

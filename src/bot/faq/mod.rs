@@ -19,6 +19,7 @@ pub mod entries;
 pub mod settings;
 
 use super::dialogue::{self, FormState, FormStep, Options};
+use super::engine_store::NewRating;
 use super::labels::Labels;
 use super::{Action, BotEngine, EngineContext, EngineError, Reply, Turn};
 use async_trait::async_trait;
@@ -26,7 +27,6 @@ use entries::Entry;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use settings::FaqSettings;
-use sqlx::Row;
 
 /// Unclear answers to "Do you want to talk to an agent?" before the question is dropped.
 const ESCALATION_REASKS: u32 = 2;
@@ -216,14 +216,12 @@ impl Step<'_> {
 
     /// Searches the dataset and answers, offers a choice, or says there is no result.
     async fn query(&mut self, text: &str) -> Result<(), EngineError> {
-        let found = crate::store::search::search(
-            &self.ctx.db,
-            &self.dataset,
-            text,
-            self.settings.candidates,
-        )
-        .await
-        .map_err(|e| EngineError::Upstream(format!("dataset search: {e}")))?;
+        let found = self
+            .ctx
+            .store
+            .search_dataset(&self.dataset, text, self.settings.candidates, None)
+            .await
+            .map_err(|e| EngineError::Upstream(format!("dataset search: {e}")))?;
         let message = entries::words(text);
         let mut scored: Vec<(f64, Entry)> = found
             .iter()
@@ -389,26 +387,13 @@ impl Step<'_> {
             .filter(|id| **id != entry.id)
             .take(self.settings.max_options)
         {
-            let sql = crate::store::Sql::new(
-                "SELECT id, text, meta FROM dataset_records WHERE dataset_id = $1 AND id = $2",
-            )
-            .arg(self.dataset.as_str())
-            .arg(id.as_str());
-            match self.ctx.db.fetch_optional(&sql).await {
-                Ok(Some(row)) => {
-                    let text: String = row.try_get(1).unwrap_or_default();
-                    let meta = row
-                        .try_get::<Option<String>, _>(2)
-                        .ok()
-                        .flatten()
-                        .and_then(|s| serde_json::from_str::<Value>(&s).ok());
-                    out.push(Entry::from_record(
-                        id,
-                        &text,
-                        meta.as_ref(),
-                        &self.settings.forms,
-                    ));
-                }
+            match self.ctx.store.dataset_record(&self.dataset, id).await {
+                Ok(Some(record)) => out.push(Entry::from_record(
+                    &record.id,
+                    &record.text,
+                    record.meta.as_ref(),
+                    &self.settings.forms,
+                )),
                 Ok(None) => {}
                 Err(err) => tracing::warn!(error = %err, "reading related contents failed"),
             }
@@ -418,28 +403,23 @@ impl Step<'_> {
 
     async fn save_rating(&self, record: &str, rating: &str, negative: bool) -> String {
         let id = crate::domain::ids::new_id();
-        let sql = crate::store::Sql::new(
-            "INSERT INTO faq_ratings (id, bot_id, conversation_id, record_id, rating_id, negative, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .arg(id.as_str())
-        .arg(self.turn.bot.id.as_str())
-        .arg(self.turn.conversation_id.as_str())
-        .arg(record)
-        .arg(rating)
-        .arg(negative)
-        .arg(self.turn.now_ms);
-        if let Err(err) = self.ctx.db.exec(&sql).await {
+        let rating = NewRating {
+            id: &id,
+            bot_id: &self.turn.bot.id,
+            conversation_id: &self.turn.conversation_id,
+            record_id: record,
+            rating_id: rating,
+            negative,
+            created_at: self.turn.now_ms,
+        };
+        if let Err(err) = self.ctx.store.record_rating(&rating).await {
             tracing::warn!(error = %err, "recording a content rating failed");
         }
         id
     }
 
     async fn save_comment(&self, rating: &str, comment: &str) {
-        let comment: String = comment.chars().take(4000).collect();
-        let sql = crate::store::Sql::new("UPDATE faq_ratings SET comment = $1 WHERE id = $2")
-            .arg(comment)
-            .arg(rating);
-        if let Err(err) = self.ctx.db.exec(&sql).await {
+        if let Err(err) = self.ctx.store.record_rating_comment(rating, comment).await {
             tracing::warn!(error = %err, "recording a rating comment failed");
         }
     }

@@ -1,15 +1,15 @@
 //! FAQ engine tests over a real dataset in SQLite: answers, numbered choices, ratings and
 //! comments, related contents, forms, and both escalation counters.
 use super::*;
+use crate::bot::studio::testkit::Scratch;
 use crate::bot::studio::testkit::{bot, context, serve, turn, Chat, T0};
 use crate::bot::BotConfig;
-use crate::http::api::resources::{DATASET, DATASET_RECORD};
-use crate::store::Param;
+use crate::store::schema::{DATASET, DATASET_RECORD};
+use crate::store::{faq, Db, Param};
 use std::sync::{Arc, Mutex};
 
-async fn dataset(ctx: &EngineContext, webhook: &str) {
-    ctx.db
-        .insert_resource(&DATASET, "ds-1", &[], T0)
+async fn dataset(db: &Db, webhook: &str) {
+    db.insert_resource(&DATASET, "ds-1", &[], T0)
         .await
         .expect("dataset");
     let records = [
@@ -54,8 +54,7 @@ async fn dataset(ctx: &EngineContext, webhook: &str) {
         if !meta.is_null() {
             cols.push(("meta", Param::from(meta.to_string())));
         }
-        ctx.db
-            .insert_resource(&DATASET_RECORD, id, &cols, T0)
+        db.insert_resource(&DATASET_RECORD, id, &cols, T0)
             .await
             .expect("record");
     }
@@ -70,9 +69,9 @@ async fn setup(
     BotConfig,
     EngineContext,
     Arc<Mutex<Vec<Value>>>,
-    tempfile::TempDir,
+    Scratch,
 ) {
-    let (ctx, dir) = context(true).await;
+    let (ctx, scratch) = context(true).await;
     let received = Arc::new(Mutex::new(Vec::new()));
     let sink = received.clone();
     let url = serve(axum::Router::new().route(
@@ -86,7 +85,7 @@ async fn setup(
         }),
     ))
     .await;
-    dataset(&ctx, &format!("{url}/forms")).await;
+    dataset(&scratch.db, &format!("{url}/forms")).await;
     let mut fields = json!({"datasetId": "ds-1", "faq": settings});
     if let (Value::Object(f), Value::Object(e)) = (&mut fields, extra) {
         f.extend(e);
@@ -96,7 +95,7 @@ async fn setup(
         bot("faq", fields),
         ctx,
         received,
-        dir,
+        scratch,
     )
 }
 
@@ -222,7 +221,7 @@ async fn repeated_unclear_answers_to_the_offer_fall_back_to_searching() {
 
 #[tokio::test]
 async fn a_positive_rating_thanks_and_offers_related_contents() {
-    let (engine, bot, ctx, _, _dir) = setup(json!({}), json!({})).await;
+    let (engine, bot, _ctx, _, scratch) = setup(json!({}), json!({})).await;
     let mut chat = Chat::new(&engine, bot);
     chat.say("opening hours").await;
     let r = chat.say("yeah").await;
@@ -235,20 +234,17 @@ async fn a_positive_rating_thanks_and_offers_related_contents() {
     );
     let r = chat.say("1").await;
     assert_eq!(r.messages, vec!["Free parking behind the building.", RATE]);
-    let rows = ctx
-        .db
-        .fetch_all(&crate::store::Sql::new(
-            "SELECT record_id, rating_id, negative FROM faq_ratings",
-        ))
+    let ratings = faq::list_ratings(&scratch.db, "bot-1", None, 10)
         .await
         .expect("ratings");
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].try_get::<String, _>(0).expect("record"), "r1");
+    assert_eq!(ratings.len(), 1);
+    assert_eq!(ratings[0]["recordId"], json!("r1"));
+    assert_eq!(ratings[0]["negative"], json!(false));
 }
 
 #[tokio::test]
 async fn a_negative_rating_asks_why_and_counts_towards_escalation() {
-    let (engine, bot, ctx, _, _dir) =
+    let (engine, bot, _ctx, _, scratch) =
         setup(json!({"negativeRatingsBeforeEscalation": 2}), json!({})).await;
     let mut chat = Chat::new(&engine, bot);
     chat.say("How much is a consultation?").await;
@@ -267,24 +263,14 @@ async fn a_negative_rating_asks_why_and_counts_towards_escalation() {
     assert!(
         matches!(r.actions.as_slice(), [Action::Handoff { reason: Some(reason) }] if reason.contains("negative"))
     );
-    let rows = ctx
-        .db
-        .fetch_all(&crate::store::Sql::new(
-            "SELECT comment, negative FROM faq_ratings ORDER BY created_at, id",
-        ))
+    let mut ratings = faq::list_ratings(&scratch.db, "bot-1", None, 10)
         .await
         .expect("ratings");
-    let comments: Vec<Option<String>> = rows
-        .iter()
-        .map(|r| r.try_get(0).expect("comment"))
-        .collect();
-    assert_eq!(
-        comments,
-        vec![
-            Some("too expensive".to_owned()),
-            Some("not clear".to_owned())
-        ]
-    );
+    // Listed newest first.
+    ratings.reverse();
+    let comments: Vec<&Value> = ratings.iter().map(|r| &r["comment"]).collect();
+    assert_eq!(comments, [&json!("too expensive"), &json!("not clear")]);
+    assert!(ratings.iter().all(|r| r["negative"] == json!(true)));
 }
 
 #[tokio::test]

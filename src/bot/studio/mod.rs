@@ -12,7 +12,8 @@
 //! ([`start_execution`]) starts one towards a contact through `incomingRequest` with `flow.data`.
 //!
 //! The execution lives in the engine state the pipeline stores with every reply, so a restart
-//! resumes it; `flow_executions`/`flow_steps` record it for the API (see `store`). A contact
+//! resumes it; its public record (`store::flows`) is written through
+//! [`crate::bot::EngineStore`] for the API (see `record.rs`). A contact
 //! has at most one active execution per flow: a new one ends the others, and an execution
 //! ended through the API is dropped on its next turn.
 //!
@@ -25,8 +26,8 @@
 pub mod conditions;
 pub mod flow;
 pub mod http;
+mod record;
 pub mod run;
-pub mod store;
 pub mod template;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -35,6 +36,7 @@ pub mod validate;
 use super::{BotConfig, BotEngine, ChannelKind, EngineContext, EngineError, Reply, Turn};
 use async_trait::async_trait;
 use flow::Flow;
+use record::{is_ended, record};
 use run::{Execution, Outcome, Runner};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -111,13 +113,15 @@ pub async fn start_execution(
             .waiting
             .as_ref()
             .is_some_and(|w| w.until_ms > turn.now_ms);
-        if live && !store::is_ended(&ctx.db, &exec.id).await {
+        if live && !is_ended(ctx, &exec.id).await {
             return Err(StartError::AlreadyActive(exec.id.clone()));
         }
         state.execution = None;
     }
-    if let Ok(Some(id)) =
-        store::active_for_contact(&ctx.db, &turn.bot.id, &turn.contact.address, turn.now_ms).await
+    if let Ok(Some(id)) = ctx
+        .store
+        .active_flow_execution(&turn.bot.id, &turn.contact.address, turn.now_ms)
+        .await
     {
         return Err(StartError::AlreadyActive(id));
     }
@@ -162,7 +166,7 @@ impl BotEngine for FlowEngine {
         }
         let mut reply = Reply::default();
         if let Some(exec) = &state.execution {
-            if store::is_ended(&self.ctx.db, &exec.id).await {
+            if is_ended(&self.ctx, &exec.id).await {
                 state.execution = None;
             }
         }
@@ -271,14 +275,14 @@ impl FlowEngine {
             "contact": {"channel": {"address": turn.contact.address}},
         });
         let mut exec = Execution::new(id, event, turn.now_ms, context);
-        store::end_others(
-            &self.ctx.db,
-            &turn.bot.id,
-            &turn.contact.address,
-            &exec.id,
-            turn.now_ms,
-        )
-        .await;
+        if let Err(err) = self
+            .ctx
+            .store
+            .end_other_flow_executions(&turn.bot.id, &turn.contact.address, &exec.id, turn.now_ms)
+            .await
+        {
+            tracing::warn!(error = %err, "ending superseded flow executions failed");
+        }
         let mut out = Outcome::default();
         self.runner(flow, turn)
             .advance(&mut exec, &flow.initial_state, event, &mut out)
@@ -295,21 +299,7 @@ impl FlowEngine {
         out: Outcome,
         reply: &mut Reply,
     ) -> Option<Execution> {
-        let scope = store::Scope {
-            bot_id: &turn.bot.id,
-            conversation_id: Some(&turn.conversation_id),
-            contact_address: &turn.contact.address,
-            channel_address: turn.channel_address.as_deref(),
-        };
-        store::save(
-            &self.ctx.db,
-            &scope,
-            &exec,
-            &out.steps,
-            out.ended.as_ref(),
-            turn.now_ms,
-        )
-        .await;
+        record(&self.ctx, turn, &exec, &out).await;
         if let Some(Some(error)) = &out.ended {
             tracing::warn!(execution = %exec.id, conversation = %turn.conversation_id, error = %error, "flow execution ended with an error");
         }

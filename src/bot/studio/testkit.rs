@@ -2,6 +2,7 @@
 //! stand-ins, and turns with an explicit clock.
 use crate::bot::{BotConfig, ChannelKind, ContactInfo, EngineContext, Media, Reply, Turn};
 use crate::config::Config;
+use crate::store::Db;
 use axum::Router;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -10,22 +11,29 @@ pub const CONTACT: &str = "+15550001111";
 pub const NUMBER: &str = "+15559990000";
 pub const T0: i64 = 1_700_000_000_000;
 
+/// The database behind a test's engine context, for seeding it and reading what the engine
+/// recorded; the file is removed when this is dropped.
+pub struct Scratch {
+    pub db: Db,
+    _dir: tempfile::TempDir,
+}
+
 /// An engine context over a fresh database; `allow_private` lets flows reach the local
 /// stand-ins.
-pub async fn context(allow_private: bool) -> (EngineContext, tempfile::TempDir) {
+pub async fn context(allow_private: bool) -> (EngineContext, Scratch) {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let mut config = Config::for_tests(&url);
     config.allow_private_http = allow_private;
-    let db = crate::store::Db::connect(&url).await.expect("db");
-    let ctx = EngineContext {
-        db,
-        http: reqwest::Client::new(),
-        config: Arc::new(config),
-        cipher: crate::crypto::Cipher::from_key_text(&"0".repeat(64)).expect("key"),
-        metrics: Arc::default(),
-    };
-    (ctx, dir)
+    let db = Db::connect(&url).await.expect("db");
+    let ctx = EngineContext::new(
+        Arc::new(db.clone()),
+        reqwest::Client::new(),
+        Arc::new(config),
+        crate::crypto::Cipher::from_key_text(&"0".repeat(64)).expect("key"),
+        Arc::default(),
+    );
+    (ctx, Scratch { db, _dir: dir })
 }
 
 /// Serves `router` on 127.0.0.1:0 and returns its base URL.

@@ -3,6 +3,7 @@
 use super::testkit::{bot, context, fixture, turn, Chat, CONTACT, T0};
 use super::*;
 use crate::bot::Action;
+use crate::store::flows;
 use serde_json::json;
 
 mod widgets;
@@ -63,7 +64,7 @@ async fn the_seed_flow_answers_its_three_ways() {
 
 #[tokio::test]
 async fn a_message_after_the_flow_ended_starts_a_new_execution() {
-    let (ctx, _dir) = context(true).await;
+    let (ctx, scratch) = context(true).await;
     let (engine, bot) = engine_bot(&ctx, fixture("seed-do-you-like-bots"));
     let mut chat = Chat::new(&engine, bot);
     chat.say("hi").await;
@@ -72,7 +73,7 @@ async fn a_message_after_the_flow_ended_starts_a_new_execution() {
         chat.say("hi again").await.messages,
         vec!["Hi, do you like bots?"]
     );
-    let list = store::list(&ctx.db, "bot-1", None, None, 10)
+    let list = flows::list(&scratch.db, "bot-1", None, None, 10)
         .await
         .expect("list");
     assert_eq!(list.len(), 2);
@@ -142,16 +143,16 @@ async fn a_restart_resumes_from_the_stored_state() {
 
 #[tokio::test]
 async fn steps_are_recorded_like_studio_steps() {
-    let (ctx, _dir) = context(true).await;
+    let (ctx, scratch) = context(true).await;
     let (engine, bot) = engine_bot(&ctx, fixture("seed-do-you-like-bots"));
     let mut chat = Chat::new(&engine, bot);
     chat.say("hi").await;
     chat.say("yes").await;
-    let list = store::list(&ctx.db, "bot-1", Some("conv-1"), None, 10)
+    let list = flows::list(&scratch.db, "bot-1", Some("conv-1"), None, 10)
         .await
         .expect("list");
     let id = list[0]["id"].as_str().expect("id");
-    let steps = store::steps(&ctx.db, id).await.expect("steps");
+    let steps = flows::steps(&scratch.db, id).await.expect("steps");
     let path: Vec<(String, String, String)> = steps
         .iter()
         .map(|s| {
@@ -176,7 +177,7 @@ async fn steps_are_recorded_like_studio_steps() {
         steps[0]["context"]["outbound"]["Body"],
         json!("Hi, do you like bots?")
     );
-    let exec = store::fetch(&ctx.db, "bot-1", id)
+    let exec = flows::fetch(&scratch.db, "bot-1", id)
         .await
         .expect("fetch")
         .expect("exists");
@@ -190,7 +191,7 @@ async fn steps_are_recorded_like_studio_steps() {
 
 #[tokio::test]
 async fn an_execution_ended_through_the_api_is_dropped() {
-    let (ctx, _dir) = context(true).await;
+    let (ctx, scratch) = context(true).await;
     let (engine, bot) = engine_bot(&ctx, fixture("seed-do-you-like-bots"));
     let mut chat = Chat::new(&engine, bot);
     chat.say("hi").await;
@@ -198,7 +199,7 @@ async fn an_execution_ended_through_the_api_is_dropped() {
         .as_str()
         .expect("id")
         .to_owned();
-    assert!(store::end(&ctx.db, "bot-1", &id, chat.now)
+    assert!(flows::end(&scratch.db, "bot-1", &id, chat.now)
         .await
         .expect("end"));
     // The next message does not answer the old question; it starts over.
@@ -210,7 +211,7 @@ async fn an_execution_ended_through_the_api_is_dropped() {
 
 #[tokio::test]
 async fn a_new_execution_supersedes_the_contacts_other_one() {
-    let (ctx, _dir) = context(true).await;
+    let (ctx, scratch) = context(true).await;
     let (engine, bot) = engine_bot(&ctx, fixture("seed-do-you-like-bots"));
     let mut old = Chat::new(&engine, bot.clone());
     old.say("hi").await;
@@ -218,7 +219,7 @@ async fn a_new_execution_supersedes_the_contacts_other_one() {
     let mut new = Chat::new(&engine, bot);
     new.now = old.now + 10;
     new.say("hi").await;
-    let all = store::list(&ctx.db, "bot-1", None, None, 10)
+    let all = flows::list(&scratch.db, "bot-1", None, None, 10)
         .await
         .expect("list");
     let active: Vec<_> = all
@@ -235,7 +236,7 @@ async fn a_new_execution_supersedes_the_contacts_other_one() {
 
 #[tokio::test]
 async fn a_rest_triggered_execution_uses_flow_data() {
-    let (ctx, _dir) = context(true).await;
+    let (ctx, scratch) = context(true).await;
     let stand_in = super::testkit::serve(axum::Router::new().route(
         "/callback",
         axum::routing::post(|body: String| async move {
@@ -279,7 +280,7 @@ async fn a_rest_triggered_execution_uses_flow_data() {
         "{:?}",
         r.messages
     );
-    let exec = store::list(&ctx.db, "bot-1", None, None, 1)
+    let exec = flows::list(&scratch.db, "bot-1", None, None, 1)
         .await
         .expect("list");
     assert_eq!(exec[0]["trigger"], json!("incomingRequest"));

@@ -34,7 +34,6 @@ pub use signature::{sign, verify, TOLERANCE_SECS};
 
 use super::fallback::fallback_reply;
 use super::{upstream, BotEngine, EngineContext, EngineError, Reply, Turn};
-use crate::http::api::resources::BOT;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -185,8 +184,8 @@ impl WebhookBot {
         }
         let sealed = self
             .ctx
-            .db
-            .column_text(&BOT, bot_id, "webhook_secret")
+            .store
+            .sealed_webhook_secret(bot_id)
             .await
             .map_err(|e| EngineError::Upstream(format!("reading the webhook secret: {e}")))?;
         match sealed.filter(|s| !s.is_empty()) {

@@ -4,12 +4,12 @@
 //! contacts; `false` (the default) keeps them and clears their `blueprintId`, so no resource
 //! points at a blueprint that is gone. Either way it is one transaction.
 use super::blueprint_resources::MEMBERS;
-use super::resources::BLUEPRINT;
 use super::{id_schema, Op, Routes};
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::JsonBody;
 use crate::store::cascade::Member;
+use crate::store::schema::BLUEPRINT;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Map, Value};

@@ -4,12 +4,12 @@
 //! twilioIntegration: [...], contact: [...]}}`, every category present (empty when nothing is
 //! linked), each item `{id, name, description, <...>Id, meta}` in creation order.
 //! [`MEMBERS`] is also what `blueprint/{id}/delete` removes or unlinks.
-use super::resources::{BLUEPRINT, BOT, CONTACT, DATASET, DATASET_RECORD, TWILIO};
 use super::{Op, Routes};
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::cascade::Member;
 use crate::store::resource::{ListQuery, Order};
+use crate::store::schema::{BLUEPRINT, BOT, CONTACT, DATASET, DATASET_RECORD, TWILIO};
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Map, Value};

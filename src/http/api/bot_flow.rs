@@ -12,11 +12,10 @@
 //!   (Studio's `POST /Executions` with `To` and `Parameters`). 409 while the contact has an
 //!   active execution of this flow (Twilio's 20409).
 //! * `GET  bot/{botId}/faq/rating/list`: content ratings given to a FAQ bot's answers.
-use super::resources::{BOT, TWILIO};
 use super::{crud, Op, Routes};
 use crate::app::AppState;
 use crate::bot::studio::{self, StartError};
-use crate::bot::{BotConfig, ChannelKind, ContactInfo, EngineContext, Turn};
+use crate::bot::{BotConfig, ChannelKind, ContactInfo, Turn};
 use crate::channel::twilio::messaging::TwilioMessaging;
 use crate::domain::address::{Address, ChannelKind as Wire};
 use crate::domain::{ids, now_ms, phone};
@@ -26,7 +25,8 @@ use crate::pipeline::render::{self, Route, Text};
 use crate::store::outgoing::{
     Author, Idempotency, NewConversation, Outgoing, Recorded, Session, Timer,
 };
-use crate::store::Sql;
+use crate::store::schema::{BOT, TWILIO};
+use crate::store::{faq, flows, Sql};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -134,7 +134,7 @@ async fn list_executions(
 ) -> ApiResult<Json<Value>> {
     let bot = bot_id(&state, &bot).await?;
     let take = take(&q)?;
-    let items = studio::store::list(
+    let items = flows::list(
         &state.db,
         &bot,
         q.get("conversationId").map(String::as_str),
@@ -147,7 +147,7 @@ async fn list_executions(
 
 async fn fetch_execution(state: AppState, bot: String, id: String) -> ApiResult<Json<Value>> {
     let bot = bot_id(&state, &bot).await?;
-    let exec = studio::store::fetch(&state.db, &bot, &id)
+    let exec = flows::fetch(&state.db, &bot, &id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(Json(Value::Object(exec)))
@@ -155,11 +155,11 @@ async fn fetch_execution(state: AppState, bot: String, id: String) -> ApiResult<
 
 async fn list_steps(state: AppState, bot: String, id: String) -> ApiResult<Json<Value>> {
     let bot = bot_id(&state, &bot).await?;
-    studio::store::fetch(&state.db, &bot, &id)
+    flows::fetch(&state.db, &bot, &id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(Json(
-        json!({ "items": studio::store::steps(&state.db, &id).await? }),
+        json!({ "items": flows::steps(&state.db, &id).await? }),
     ))
 }
 
@@ -176,7 +176,7 @@ async fn end_execution(
         return Err(ApiError::bad_request("\"status\" must be \"ended\""));
     }
     let bot = bot_id(&state, &bot).await?;
-    if !studio::store::end(&state.db, &bot, &id, now_ms()).await? {
+    if !flows::end(&state.db, &bot, &id, now_ms()).await? {
         return Err(ApiError::not_found());
     }
     Ok(Json(json!({ "id": id })))
@@ -189,32 +189,8 @@ async fn list_ratings(
 ) -> ApiResult<Json<Value>> {
     let bot = bot_id(&state, &bot).await?;
     let take = take(&q)?;
-    let mut sql = Sql::new("SELECT id, conversation_id, record_id, rating_id, negative, comment, created_at FROM faq_ratings WHERE bot_id = ");
-    sql.bind(bot.as_str());
-    if let Some(cursor) = q.get("cursor") {
-        sql.push(" AND (created_at, id) < (SELECT created_at, id FROM faq_ratings WHERE id = ")
-            .bind(cursor.as_str())
-            .push(")");
-    }
-    sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-        .bind(take);
-    let items = state
-        .db
-        .fetch_all(&sql)
-        .await?
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.try_get::<String, _>(0).unwrap_or_default(),
-                "conversationId": r.try_get::<Option<String>, _>(1).ok().flatten(),
-                "recordId": r.try_get::<String, _>(2).unwrap_or_default(),
-                "ratingId": r.try_get::<String, _>(3).unwrap_or_default(),
-                "negative": r.try_get::<i64, _>(4).unwrap_or_default() != 0,
-                "comment": r.try_get::<Option<String>, _>(5).ok().flatten(),
-                "createdAt": r.try_get::<i64, _>(6).unwrap_or_default(),
-            })
-        })
-        .collect();
+    let items =
+        faq::list_ratings(&state.db, &bot, q.get("cursor").map(String::as_str), take).await?;
     Ok(page(items, take))
 }
 
@@ -366,7 +342,7 @@ async fn execute(
         state: engine_state,
         now_ms: now,
     };
-    let reply = match studio::start_execution(&EngineContext::new(&state), &turn, data).await {
+    let reply = match studio::start_execution(&state.engine_context(), &turn, data).await {
         Ok(reply) => reply,
         Err(StartError::AlreadyActive(id)) => {
             return Err(ApiError::conflict(format!(
@@ -376,7 +352,7 @@ async fn execute(
         Err(StartError::Engine(e)) => return Err(ApiError::bad_request(e.to_string())),
     };
     // The execution may already have ended in this first turn, so ask the record, not the state.
-    let execution = studio::store::list(&state.db, &bot, Some(&conversation_id), None, 1)
+    let execution = flows::list(&state.db, &bot, Some(&conversation_id), None, 1)
         .await?
         .first()
         .and_then(|e| e.get("id").cloned())

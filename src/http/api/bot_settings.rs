@@ -6,11 +6,11 @@
 //! The generic create/update handlers call [`check`] for every resource; it does nothing for
 //! resources other than bots. Keeping it a hook (rather than bot-specific create and update
 //! routes) leaves the bot's routes, OpenAPI entries and every other check where they are.
-use super::resources::BOT;
 use crate::app::AppState;
 use crate::bot::{faq, labels, studio};
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::resource::Resource;
+use crate::store::schema::BOT;
 use serde_json::{Map, Value};
 
 /// Validates the engine settings in `body`; `existing` is the bot's id on update.

@@ -1,9 +1,9 @@
 //! `GET /contact/{contactId}/conversation/list`: a contact's conversations, listed exactly like
 //! `conversation/list` (paging, order, meta filters, JSONL) with the contact as a fixed filter.
-use super::resources::{CONTACT, CONVERSATION};
 use super::{lists, openapi, Op, Routes};
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult};
+use crate::store::schema::{CONTACT, CONVERSATION};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;

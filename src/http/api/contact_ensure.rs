@@ -3,7 +3,6 @@
 //! With a `fingerprint` the contact is "trusted" (created verified); without one the fingerprint
 //! is derived from the name, email, phone and nick the way ChatBotKit derives it, so the same
 //! attributes always ensure the same contact. An existing contact is returned unchanged.
-use super::resources::CONTACT;
 use super::validate::{self, Mode};
 use super::{id_schema, openapi, Op, Routes};
 use crate::app::AppState;
@@ -11,6 +10,7 @@ use crate::domain::fingerprint::{fingerprint, UNTRUSTED_NAMESPACE};
 use crate::domain::now_ms;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::JsonBody;
+use crate::store::schema::CONTACT;
 use crate::store::{contacts, Param};
 use axum::extract::State;
 use axum::Json;

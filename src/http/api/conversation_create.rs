@@ -4,7 +4,6 @@
 //! Everything is validated before anything is written, so a bad message leaves no
 //! conversation behind. The answer is `{id}`, plus `messages` (each with its new `id`) when
 //! messages were given.
-use super::resources::{CONVERSATION, MESSAGE};
 use super::validate::{self, Mode};
 use super::{openapi, Op, Routes};
 use crate::app::AppState;
@@ -12,6 +11,7 @@ use crate::domain::{ids, now_ms};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::JsonBody;
 use crate::store::resource::NewRow;
+use crate::store::schema::{CONVERSATION, MESSAGE};
 use crate::store::Param;
 use axum::extract::State;
 use axum::Json;

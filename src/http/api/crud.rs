@@ -151,7 +151,7 @@ pub async fn delete(
     let (_, id) = existing(&state, res, &ids).await?;
     state
         .db
-        .delete_with_children(res, &id, &super::resources::children(res))
+        .delete_with_children(res, &id, &crate::store::schema::children(res))
         .await?;
     Ok(Json(json!({ "id": id })))
 }

@@ -4,11 +4,11 @@
 //! The dataset's `searchMaxRecords` caps the answer ([`DEFAULT_MAX_RECORDS`] when unset) and
 //! its `searchMinScore` drops weaker records. Scores are the backend's own (FTS5 -bm25 or
 //! PostgreSQL ts_rank), so a minimum score is only meaningful for one backend.
-use super::resources::DATASET;
 use super::{Op, Routes};
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::JsonBody;
+use crate::store::schema::DATASET;
 use crate::store::search::{self, MetaFilter, Options};
 use axum::extract::{Path, State};
 use axum::Json;

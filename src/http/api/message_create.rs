@@ -4,11 +4,11 @@
 //! ChatBotKit extracts entities (e.g. redacted personal data) from the text; Chatwire does no
 //! extraction, so it accepts the optional `entities` array and reports none extracted.
 use super::crud::{self, Ids};
-use super::resources::MESSAGE;
 use super::{openapi, Op, Routes};
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::JsonBody;
+use crate::store::schema::MESSAGE;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Map, Value};

@@ -3,6 +3,7 @@ use super::super::testkit::{bot, context, fixture, serve, Chat};
 use super::super::*;
 use super::flow;
 use crate::bot::Action;
+use crate::store::{flows, Db};
 use axum::extract::{Form, Query};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -39,11 +40,9 @@ async fn chat_for(ctx: &EngineContext, states: Value) -> (FlowEngine, BotConfig)
     )
 }
 
-async fn last_steps(ctx: &EngineContext) -> Vec<Value> {
-    let list = store::list(&ctx.db, "bot-1", None, None, 1)
-        .await
-        .expect("list");
-    store::steps(&ctx.db, list[0]["id"].as_str().expect("id"))
+async fn last_steps(db: &Db) -> Vec<Value> {
+    let list = flows::list(db, "bot-1", None, None, 1).await.expect("list");
+    flows::steps(db, list[0]["id"].as_str().expect("id"))
         .await
         .expect("steps")
 }
@@ -75,7 +74,7 @@ async fn send_message_renders_and_follows_sent() {
 
 #[tokio::test]
 async fn a_template_that_fails_sends_nothing_and_takes_failed() {
-    let (ctx, _dir) = context(true).await;
+    let (ctx, scratch) = context(true).await;
     let (engine, bot) = chat_for(
         &ctx,
         json!([
@@ -92,7 +91,7 @@ async fn a_template_that_fails_sends_nothing_and_takes_failed() {
     .await;
     let mut chat = Chat::new(&engine, bot);
     assert_eq!(chat.say("x").await.messages, vec!["Something went wrong"]);
-    let steps = last_steps(&ctx).await;
+    let steps = last_steps(&scratch.db).await;
     assert_eq!(steps[0]["transitionedTo"], json!("a"));
     assert!(
         steps[0]["error"]
@@ -136,7 +135,7 @@ async fn send_and_wait_saves_the_reply_as_inbound() {
 
 #[tokio::test]
 async fn send_and_wait_timeout_follows_its_transition_numeric_timeout_too() {
-    let (ctx, _dir) = context(true).await;
+    let (ctx, scratch) = context(true).await;
     let (engine, bot) = chat_for(
         &ctx,
         json!([
@@ -151,7 +150,7 @@ async fn send_and_wait_timeout_follows_its_transition_numeric_timeout_too() {
     assert_eq!(due, chat.now + 120_000);
     let r = chat.wake(due).await;
     assert_eq!(r.messages, vec!["Bye for now"]);
-    assert_eq!(last_steps(&ctx).await[1]["name"], json!("timeout"));
+    assert_eq!(last_steps(&scratch.db).await[1]["name"], json!("timeout"));
 }
 
 #[tokio::test]
@@ -259,7 +258,7 @@ async fn set_variables_sets_flow_variables_in_order() {
 
 #[tokio::test]
 async fn a_loop_without_a_wait_stops_at_the_step_limit_with_an_error() {
-    let (ctx, _dir) = context(true).await;
+    let (ctx, scratch) = context(true).await;
     let states = json!([trigger("count"),
         {"name": "count", "type": "set-variables", "transitions": [{"event": "next", "next": "check"}],
          "properties": {"variables": [{"key": "n", "value": "{{flow.variables.n | default: 0 | plus: 1}}"}]}},
@@ -273,7 +272,7 @@ async fn a_loop_without_a_wait_stops_at_the_step_limit_with_an_error() {
         .expect("no hang");
     assert!(r.messages.is_empty());
     assert_eq!(r.wake_at_ms, None);
-    let list = store::list(&ctx.db, "bot-1", None, None, 1)
+    let list = flows::list(&scratch.db, "bot-1", None, None, 1)
         .await
         .expect("list");
     assert_eq!(list[0]["status"], json!("ended"));
@@ -284,7 +283,7 @@ async fn a_loop_without_a_wait_stops_at_the_step_limit_with_an_error() {
         "{:?}",
         list[0]
     );
-    assert_eq!(last_steps(&ctx).await.len(), run::MAX_STEPS);
+    assert_eq!(last_steps(&scratch.db).await.len(), run::MAX_STEPS);
     // The conversation is not wedged: the next message starts again (and stops again).
     assert!(chat.say("again").await.messages.is_empty());
 }
@@ -339,7 +338,7 @@ async fn make_http_request_get_form_and_json() {
 
 #[tokio::test]
 async fn make_http_request_failures_take_failed_with_the_response_kept() {
-    let (ctx, _dir) = context(true).await;
+    let (ctx, scratch) = context(true).await;
     let base = stand_in().await;
     let states = json!([
         trigger("call"),
@@ -366,13 +365,13 @@ async fn make_http_request_failures_take_failed_with_the_response_kept() {
         Chat::new(&engine, bot).say("x").await.messages,
         vec!["failed with 500: boom"]
     );
-    let steps = last_steps(&ctx).await;
+    let steps = last_steps(&scratch.db).await;
     assert_eq!(steps[0]["error"], json!("HTTP status 500"));
 }
 
 #[tokio::test]
 async fn private_addresses_are_refused_unless_allowed() {
-    let (ctx, _dir) = context(false).await;
+    let (ctx, scratch) = context(false).await;
     let base = stand_in().await;
     let states = json!([
         trigger("call"),
@@ -394,7 +393,7 @@ async fn private_addresses_are_refused_unless_allowed() {
         Chat::new(&engine, bot).say("x").await.messages,
         vec!["refused"]
     );
-    let error = last_steps(&ctx).await[0]["error"]
+    let error = last_steps(&scratch.db).await[0]["error"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
@@ -421,7 +420,7 @@ async fn run_function_posts_parameters_and_exposes_parsed() {
 
 #[tokio::test]
 async fn send_to_flex_hands_off_and_ends() {
-    let (ctx, _dir) = context(true).await;
+    let (ctx, scratch) = context(true).await;
     let states = json!([trigger("flex"),
         {"name": "flex", "type": "send-to-flex", "transitions": [{"event": "callComplete"}, {"event": "failedToEnqueue"}, {"event": "callFailure"}],
          "properties": {"workflow": "WW1", "channel": "TC1", "attributes": "{\"name\": \"{{trigger.message.Body}}\"}"}}]);
@@ -431,20 +430,20 @@ async fn send_to_flex_hands_off_and_ends() {
         matches!(r.actions.as_slice(), [Action::Handoff { reason: Some(reason) }] if reason.contains("flex"))
     );
     assert_eq!(r.wake_at_ms, None);
-    let steps = last_steps(&ctx).await;
+    let steps = last_steps(&scratch.db).await;
     assert_eq!(steps[0]["context"]["attributes"]["name"], json!("Ana"));
 }
 
 #[tokio::test]
 async fn voice_widgets_end_the_execution_with_the_reason() {
-    let (ctx, _dir) = context(true).await;
+    let (ctx, scratch) = context(true).await;
     let states = json!([trigger("say"),
         {"name": "say", "type": "say-play", "transitions": [{"event": "audioComplete", "next": "after"}], "properties": {"say": "hello"}},
         send("after", "never", None, None)]);
     let (engine, bot) = chat_for(&ctx, states).await;
     let r = Chat::new(&engine, bot).say("x").await;
     assert!(r.messages.is_empty());
-    let list = store::list(&ctx.db, "bot-1", None, None, 1)
+    let list = flows::list(&scratch.db, "bot-1", None, None, 1)
         .await
         .expect("list");
     assert!(list[0]["error"]

@@ -22,10 +22,11 @@ mod store;
 use super::lists::{self, Format};
 use super::{Op, Routes};
 use crate::app::AppState;
-use crate::bot::{self, load, ChannelKind, ContactInfo, HistoryMessage, Turn};
+use crate::bot::{self, ChannelKind, ContactInfo, HistoryMessage, Turn};
 use crate::domain::{ids, now_ms};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::JsonBody;
+use crate::store::schema::BOT;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -182,7 +183,7 @@ async fn converse(
     let engine_state = state
         .db
         .column_text(
-            &super::resources::CONVERSATION,
+            &crate::store::schema::CONVERSATION,
             &conversation,
             "engine_state",
         )
@@ -235,8 +236,11 @@ async fn stateless_handler(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
     {
-        Some(key) => load::load_bot(&state.db, key)
+        Some(key) => state
+            .db
+            .fetch_by_key(&BOT, key)
             .await?
+            .map(bot::BotConfig::from_row)
             .ok_or_else(|| ApiError::bad_request("Bot not found"))?,
         None => inline_bot(&state, &body).await?,
     };
@@ -320,7 +324,7 @@ async fn inline_bot(state: &AppState, body: &Map<String, Value>) -> ApiResult<bo
             .ok_or_else(|| ApiError::bad_request("Dataset not found"))?;
         raw.insert("datasetId".into(), Value::String(id));
     }
-    Ok(load::from_wire(raw))
+    Ok(bot::BotConfig::from_row(raw))
 }
 
 fn append_backstory(bot: &mut bot::BotConfig, extra: Option<String>) {

@@ -21,6 +21,8 @@ pub(super) enum Shape {
 
 /// A turn ready to run.
 pub(super) struct Prepared {
+    /// Where a stateful call's answer is stored (the engine's context does not expose it).
+    db: crate::store::Db,
     ctx: EngineContext,
     engine: Box<dyn bot::BotEngine>,
     turn: Turn,
@@ -35,9 +37,10 @@ pub(super) fn prepare(
     shape: Shape,
     conversation: Option<String>,
 ) -> ApiResult<Prepared> {
-    let ctx = EngineContext::new(state);
+    let ctx = state.engine_context();
     let engine = bot::select(&ctx, &turn.bot).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Prepared {
+        db: state.db.clone(),
         ctx,
         engine,
         turn,
@@ -97,7 +100,7 @@ async fn execute(p: Prepared, tokens: Option<bot::TokenSink>) -> ApiResult<(Valu
     drop(tokens);
     let mut answer = json!({"text": outcome.text, "usage": {"token": outcome.tokens()}});
     if let Some(conversation) = &p.conversation {
-        let id = record_reply(&p.ctx.db, conversation, &outcome).await?;
+        let id = record_reply(&p.db, conversation, &outcome).await?;
         answer["id"] = json!(id);
     }
     if p.shape != Shape::Receive {

@@ -3,10 +3,10 @@
 use super::run::Outcome;
 use super::HISTORY_LIMIT;
 use crate::app::AppState;
-use crate::bot::{self, load, ContactInfo, HistoryMessage};
+use crate::bot::{self, ContactInfo, HistoryMessage};
 use crate::domain::{ids, now_ms};
-use crate::http::api::resources::CONVERSATION;
 use crate::http::error::{ApiError, ApiResult};
+use crate::store::schema::{BOT, CONVERSATION};
 use crate::store::Sql;
 use serde_json::{Map, Value};
 use sqlx::Row;
@@ -35,8 +35,11 @@ pub(super) async fn conversation_bot(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
     {
-        return load::load_bot(&state.db, bot_id)
+        return state
+            .db
+            .fetch_by_key(&BOT, bot_id)
             .await?
+            .map(bot::BotConfig::from_row)
             .ok_or_else(|| ApiError::bad_request("Bot not found"));
     }
     let mut raw = Map::new();
@@ -45,7 +48,7 @@ pub(super) async fn conversation_bot(
             raw.insert(key.into(), value.clone());
         }
     }
-    Ok(load::from_wire(raw))
+    Ok(bot::BotConfig::from_row(raw))
 }
 
 pub(super) async fn conversation_contact(

@@ -1,50 +1,21 @@
-//! Where executions and their steps are recorded (`flow_executions`, `flow_steps`), for the
-//! read-only API and for the "one active execution per contact per flow" rule.
+//! Studio flow executions and their steps (`flow_executions`, `flow_steps`): written by the
+//! flow engine through `bot::EngineStore`, read by the management API.
 //!
-//! The execution itself travels in the engine state the pipeline persists with each reply;
-//! these rows are its public record. Writes are idempotent (an upsert per execution, steps
-//! keyed by execution and sequence number), so a turn that is retried after a crash records
-//! the same steps once. A failed write is logged and never fails the turn: the conversation
-//! matters more than its audit trail.
-use super::run::{Execution, Step};
-use crate::store::{Db, Sql};
+//! Writes are idempotent (an upsert per execution, steps keyed by execution and sequence
+//! number), so a turn that is retried after a crash records the same steps once, and an
+//! execution ended through the API stays ended whatever a late turn writes.
+use super::{Db, Sql};
+use crate::bot::engine_store::{FlowExecutionRecord, FlowStepRecord};
 use serde_json::{json, Map, Value};
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-/// Who an execution talks to.
-#[derive(Debug, Clone)]
-pub struct Scope<'a> {
-    pub bot_id: &'a str,
-    pub conversation_id: Option<&'a str>,
-    pub contact_address: &'a str,
-    pub channel_address: Option<&'a str>,
-}
-
 /// Records the execution's current status and its new steps.
-pub async fn save(
+pub async fn record(
     db: &Db,
-    scope: &Scope<'_>,
-    exec: &Execution,
-    steps: &[Step],
-    ended: Option<&Option<String>>,
-    now: i64,
-) {
-    if let Err(err) = try_save(db, scope, exec, steps, ended, now).await {
-        tracing::warn!(error = %err, execution = %exec.id, "recording a flow execution failed");
-    }
-}
-
-async fn try_save(
-    db: &Db,
-    scope: &Scope<'_>,
-    exec: &Execution,
-    steps: &[Step],
-    ended: Option<&Option<String>>,
-    now: i64,
+    exec: &FlowExecutionRecord<'_>,
+    steps: &[FlowStepRecord<'_>],
 ) -> Result<(), sqlx::Error> {
-    let status = if ended.is_some() { "ended" } else { "active" };
-    let error = ended.and_then(|e| e.clone());
-    let data = exec.context.pointer("/flow/data").map(Value::to_string);
     let sql = Sql::new(
         "INSERT INTO flow_executions (id, bot_id, conversation_id, contact_address, channel_address, status, trigger_event, \
          current_state, expires_at, error, data, context, created_at, updated_at) \
@@ -54,51 +25,47 @@ async fn try_save(
          current_state = excluded.current_state, expires_at = excluded.expires_at, \
          error = COALESCE(excluded.error, flow_executions.error), context = excluded.context, updated_at = excluded.updated_at",
     )
-    .arg(exec.id.as_str())
-    .arg(scope.bot_id)
-    .arg(scope.conversation_id)
-    .arg(scope.contact_address)
-    .arg(scope.channel_address)
-    .arg(status)
-    .arg(exec.trigger.as_str())
-    .arg(exec.waiting.as_ref().map(|w| w.state.clone()))
-    .arg(exec.waiting.as_ref().map(|w| w.until_ms))
-    .arg(error)
-    .arg(data)
+    .arg(exec.id)
+    .arg(exec.bot_id)
+    .arg(exec.conversation_id)
+    .arg(exec.contact_address)
+    .arg(exec.channel_address)
+    .arg(if exec.ended { "ended" } else { "active" })
+    .arg(exec.trigger)
+    .arg(exec.current_state)
+    .arg(exec.expires_at)
+    .arg(exec.error)
+    .arg(exec.data.map(Value::to_string))
     .arg(exec.context.to_string())
     .arg(exec.started_at)
-    .arg(now);
+    .arg(exec.updated_at);
     db.exec(&sql).await?;
     for s in steps {
         let sql = Sql::new(
             "INSERT INTO flow_steps (execution_id, seq, name, transitioned_from, transitioned_to, widget_type, context, error, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (execution_id, seq) DO NOTHING",
         )
-        .arg(exec.id.as_str())
+        .arg(exec.id)
         .arg(i64::from(s.seq))
-        .arg(s.name.as_str())
-        .arg(s.transitioned_from.as_str())
-        .arg(s.transitioned_to.as_str())
-        .arg(s.kind.clone())
-        .arg((!s.context.is_null()).then(|| s.context.to_string()))
-        .arg(s.error.clone())
+        .arg(s.name)
+        .arg(s.transitioned_from)
+        .arg(s.transitioned_to)
+        .arg(s.widget_type)
+        .arg(s.context.map(Value::to_string))
+        .arg(s.error)
         .arg(s.at_ms);
         db.exec(&sql).await?;
     }
     Ok(())
 }
 
-/// Was this execution ended outside its conversation (through the API, or superseded)?
-pub async fn is_ended(db: &Db, id: &str) -> bool {
+/// Is this execution ended? An unknown execution is not.
+pub async fn is_ended(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     let sql = Sql::new("SELECT status FROM flow_executions WHERE id = $1").arg(id);
-    match db.fetch_optional(&sql).await {
-        Ok(Some(row)) => row.try_get::<String, _>(0).is_ok_and(|s| s == "ended"),
-        Ok(None) => false,
-        Err(err) => {
-            tracing::warn!(error = %err, execution = %id, "reading a flow execution failed");
-            false
-        }
-    }
+    Ok(db
+        .fetch_optional(&sql)
+        .await?
+        .is_some_and(|row| row.try_get::<String, _>(0).is_ok_and(|s| s == "ended")))
 }
 
 /// The id of the contact's active, unexpired execution of this flow, if any.
@@ -122,7 +89,13 @@ pub async fn active_for_contact(
 }
 
 /// Ends the contact's other active executions of this flow: one active execution per contact.
-pub async fn end_others(db: &Db, bot_id: &str, contact: &str, keep: &str, now: i64) {
+pub async fn end_others(
+    db: &Db,
+    bot_id: &str,
+    contact: &str,
+    keep: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     let sql = Sql::new(
         "UPDATE flow_executions SET status = 'ended', error = COALESCE(error, 'superseded by a new execution'), \
          current_state = NULL, expires_at = NULL, updated_at = $4 \
@@ -132,9 +105,7 @@ pub async fn end_others(db: &Db, bot_id: &str, contact: &str, keep: &str, now: i
     .arg(contact)
     .arg(keep)
     .arg(now);
-    if let Err(err) = db.exec(&sql).await {
-        tracing::warn!(error = %err, "ending superseded flow executions failed");
-    }
+    db.exec(&sql).await.map(|_| ())
 }
 
 /// Ends an execution from the API; `false` when there is no such execution of this bot.
@@ -153,21 +124,21 @@ const EXEC_COLUMNS: &str =
     "id, bot_id, conversation_id, contact_address, channel_address, status, trigger_event, \
      current_state, expires_at, error, data, created_at, updated_at, context";
 
-fn opt_text(row: &sqlx::any::AnyRow, i: usize) -> Value {
+fn opt_text(row: &AnyRow, i: usize) -> Value {
     row.try_get::<Option<String>, _>(i)
         .ok()
         .flatten()
         .map_or(Value::Null, Value::String)
 }
 
-fn opt_int(row: &sqlx::any::AnyRow, i: usize) -> Value {
+fn opt_int(row: &AnyRow, i: usize) -> Value {
     row.try_get::<Option<i64>, _>(i)
         .ok()
         .flatten()
         .map_or(Value::Null, Value::from)
 }
 
-fn opt_json(row: &sqlx::any::AnyRow, i: usize) -> Value {
+fn opt_json(row: &AnyRow, i: usize) -> Value {
     row.try_get::<Option<String>, _>(i)
         .ok()
         .flatten()
@@ -176,7 +147,7 @@ fn opt_json(row: &sqlx::any::AnyRow, i: usize) -> Value {
 }
 
 /// An execution row on the wire (camelCase, ms timestamps, like every API resource).
-fn execution_wire(row: &sqlx::any::AnyRow, with_context: bool) -> Map<String, Value> {
+fn execution_wire(row: &AnyRow, with_context: bool) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("id".into(), opt_text(row, 0));
     m.insert("botId".into(), opt_text(row, 1));
