@@ -9,6 +9,7 @@ pub mod cache;
 pub mod cascade;
 pub mod channel;
 pub mod contacts;
+pub mod delivery;
 pub mod engine;
 pub mod faq;
 pub mod flows;

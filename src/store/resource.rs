@@ -321,10 +321,18 @@ impl Db {
         ));
         sql.bind(id);
         push_scope(&mut sql, res, scope);
-        Ok(self
+        let Some(mut item) = self
             .fetch_optional(&sql)
             .await?
-            .map(|row| to_wire(res, &row)))
+            .map(|row| to_wire(res, &row))
+        else {
+            return Ok(None);
+        };
+        if res.table == "messages" {
+            self.attach_delivery(std::slice::from_mut(&mut item))
+                .await?;
+        }
+        Ok(Some(item))
     }
 
     /// [`Self::fetch_resource`] for the hot path: the row as read at most [`super::cache::TTL`]
@@ -441,7 +449,11 @@ impl Db {
         sql.push(&format!(" ORDER BY created_at {dir}, id {dir} LIMIT "))
             .bind(q.take);
         let rows = self.fetch_all(&sql).await?;
-        Ok(rows.iter().map(|r| to_wire(res, r)).collect())
+        let mut items: Vec<Map<String, Value>> = rows.iter().map(|r| to_wire(res, r)).collect();
+        if res.table == "messages" {
+            self.attach_delivery(&mut items).await?;
+        }
+        Ok(items)
     }
 
     /// Reads one column of a row as text (e.g. a sealed secret or stored meta).
