@@ -268,6 +268,8 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         channel_address: Some(m.recipient.clone()),
         state: engine_state,
         now_ms: now,
+        message_sid: None,
+        account_sid: None,
     };
     let ctx = EngineContext::new(state);
     let reply = match bot::select(&ctx, &turn.bot) {
