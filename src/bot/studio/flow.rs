@@ -316,14 +316,15 @@ impl Flow {
     }
 
     /// What the flow's author should know although the flow is valid: widgets Chatwire does
-    /// not run (voice), which end an execution that reaches them.
+    /// not run (voice ones, and Autopilot's or TwiML redirects), which end an execution that
+    /// reaches them.
     pub fn warnings(&self) -> Vec<String> {
         self.states
             .iter()
             .filter(|s| matches!(s.widget, Widget::Unsupported))
             .map(|s| {
                 format!(
-                    "state \"{}\": type: \"{}\" is a voice widget; Chatwire runs messaging only, so an execution that reaches it ends (or takes its failure transition)",
+                    "state \"{}\": type: \"{}\" does not run in Chatwire (a voice or retired widget; messaging only), so an execution that reaches it ends (or takes its failure transition)",
                     s.name, s.kind
                 )
             })
