@@ -32,6 +32,8 @@ pub(crate) fn turn_with(text: &str) -> Turn {
         channel_address: Some("+15559990000".into()),
         state: Value::Null,
         now_ms: 1_700_000_000_000,
+        message_sid: None,
+        account_sid: None,
     }
 }
 

@@ -84,6 +84,14 @@ pub struct FlowStepRecord<'a> {
     pub at_ms: i64,
 }
 
+/// A flow bot as a `run-subflow` widget finds it: its id, its flow (JSON text) and its meta.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowBot {
+    pub id: String,
+    pub flow: Option<String>,
+    pub meta: Option<Value>,
+}
+
 #[async_trait]
 pub trait EngineStore: Send + Sync {
     /// A dataset as the API shows it (its search settings included), or `None` if it is gone.
@@ -105,6 +113,17 @@ pub trait EngineStore: Send + Sync {
         dataset_id: &str,
         record_id: &str,
     ) -> StoreResult<Option<DatasetRecord>>;
+
+    /// The first `limit` records of a dataset (by id), for matching misspelled questions that
+    /// full-text search cannot find.
+    async fn dataset_records(
+        &self,
+        dataset_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<DatasetRecord>> {
+        let _ = (dataset_id, limit);
+        Ok(Vec::new())
+    }
 
     async fn record_rating(&self, rating: &NewRating<'_>) -> StoreResult<()>;
 
@@ -138,6 +157,19 @@ pub trait EngineStore: Send + Sync {
         keep: &str,
         now_ms: i64,
     ) -> StoreResult<()>;
+
+    /// Flow bots whose id is `flow_sid` or whose `meta` may name it as their Twilio flow SID
+    /// (the caller checks `meta.flowSid`), by id.
+    async fn flow_bots(&self, flow_sid: &str) -> StoreResult<Vec<FlowBot>> {
+        let _ = flow_sid;
+        Ok(Vec::new())
+    }
+
+    /// The flow bot `bot_id`, if it exists.
+    async fn flow_bot(&self, bot_id: &str) -> StoreResult<Option<FlowBot>> {
+        let _ = bot_id;
+        Ok(None)
+    }
 
     /// A webhook bot's signing secret, sealed as stored (the engine opens it with the cipher).
     async fn sealed_webhook_secret(&self, bot_id: &str) -> StoreResult<Option<String>>;

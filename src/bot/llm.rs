@@ -195,6 +195,7 @@ impl LlmBot {
             actions: first.actions,
             usage: Some(usage),
             wake_at_ms: None,
+            media: Vec::new(),
         })
     }
 

@@ -93,6 +93,11 @@ pub struct Turn {
     /// What the engine returned as `state` last turn (`Value::Null` at the start).
     pub state: Value,
     pub now_ms: i64,
+    /// Twilio's `MessageSid` of the inbound message, when the turn answers one (Studio's
+    /// `trigger.message.MessageSid`); engines make up a placeholder when it is missing.
+    pub message_sid: Option<String>,
+    /// The Twilio account the message came through (`AccountSid`), when known.
+    pub account_sid: Option<String>,
 }
 
 /// What an engine wants done besides sending messages.
@@ -117,12 +122,32 @@ pub struct Usage {
 pub struct Reply {
     /// Texts to send, in order (each may be split further for SMS).
     pub messages: Vec<String>,
+    /// Media URLs to send with `messages[i]` (as MMS / WhatsApp media), by the same index.
+    /// Shorter than `messages` (usually empty) when later messages carry none; a message
+    /// whose text is empty but which has media is a media-only message. See [`Reply::media_of`].
+    pub media: Vec<Vec<String>>,
     pub state: Value,
     pub actions: Vec<Action>,
     pub usage: Option<Usage>,
     /// When set, the pipeline calls the engine again with an empty `text` and
     /// `Turn::state` = this reply's state at this time (Studio's wait-for-reply timeouts).
     pub wake_at_ms: Option<i64>,
+}
+
+impl Reply {
+    /// The media URLs to send with `messages[index]` (none for most messages).
+    pub fn media_of(&self, index: usize) -> &[String] {
+        self.media.get(index).map_or(&[], Vec::as_slice)
+    }
+
+    /// Appends a message with its media, keeping `media` aligned with `messages`.
+    pub fn push_with_media(&mut self, text: String, media: Vec<String>) {
+        if !media.is_empty() {
+            self.media.resize(self.messages.len(), Vec::new());
+            self.media.push(media);
+        }
+        self.messages.push(text);
+    }
 }
 
 /// An engine that failed; the pipeline answers the person with a fallback text instead.

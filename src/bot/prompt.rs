@@ -225,6 +225,8 @@ mod tests {
             channel_address: None,
             state: Value::Null,
             now_ms: 0,
+            message_sid: None,
+            account_sid: None,
         }
     }
 

@@ -48,11 +48,17 @@ impl ApiError {
             "Method not allowed",
         )
     }
-    pub fn too_large() -> Self {
+    /// 413 naming the limit, so a client knows what to send instead.
+    pub fn too_large(limit_bytes: usize) -> Self {
+        let size = if limit_bytes.is_multiple_of(1024 * 1024) {
+            format!("{} MB", limit_bytes / (1024 * 1024))
+        } else {
+            format!("{} KB", limit_bytes / 1024)
+        };
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "CONTENT_TOO_LARGE",
-            "Request body too large",
+            format!("Request body too large: the limit is {size} ({limit_bytes} bytes)"),
         )
     }
     pub fn bad_gateway(message: impl Into<String>) -> Self {

@@ -28,7 +28,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             });
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
             .await
-            .map_err(|_| ApiError::too_large())?;
+            .map_err(|_| ApiError::too_large(MAX_BODY))?;
         if media.as_deref() != Some("application/json") {
             return Err(ApiError::bad_request(
                 "Content-Type must be application/json",

@@ -136,6 +136,8 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         channel_address: Some(m.recipient.clone()),
         state: conversation.engine_state.clone(),
         now_ms: now,
+        message_sid: (!is_timer).then(|| m.message_sid.clone()),
+        account_sid: integration.account_sid.clone(),
     };
     let reply = respond(state, &turn).await;
 

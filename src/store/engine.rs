@@ -3,8 +3,8 @@
 use super::schema::{BOT, DATASET, DATASET_RECORD};
 use super::{faq, flows, search, Db};
 use crate::bot::engine_store::{
-    DatasetRecord, EngineStore, FlowExecutionRecord, FlowStepRecord, NewRating, StoreError,
-    StoreResult,
+    DatasetRecord, EngineStore, FlowBot, FlowExecutionRecord, FlowStepRecord, NewRating,
+    StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -65,6 +65,51 @@ impl EngineStore for Db {
         }))
     }
 
+    async fn dataset_records(
+        &self,
+        dataset_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<DatasetRecord>> {
+        let sql = super::Sql::new(
+            "SELECT id, text, meta FROM dataset_records WHERE dataset_id = $1 ORDER BY id LIMIT $2",
+        )
+        .arg(dataset_id)
+        .arg(limit);
+        let rows = self.fetch_all(&sql).await.map_err(opaque)?;
+        Ok(rows
+            .iter()
+            .map(|r| DatasetRecord {
+                id: super::channel::text(r, "id"),
+                text: super::channel::text(r, "text"),
+                meta: super::channel::opt_text(r, "meta")
+                    .and_then(|m| serde_json::from_str(&m).ok()),
+            })
+            .collect())
+    }
+
+    async fn flow_bots(&self, flow_sid: &str) -> StoreResult<Vec<FlowBot>> {
+        // SIDs are letters and digits; anything else can only be a bot id, matched exactly.
+        let like = flow_sid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric())
+            .then(|| format!("%{flow_sid}%"));
+        let mut sql =
+            super::Sql::new("SELECT id, flow, meta FROM bots WHERE model = 'flow' AND (id = ");
+        sql.bind(flow_sid);
+        if let Some(pattern) = like {
+            sql.push(" OR meta LIKE ").bind(pattern);
+        }
+        sql.push(") ORDER BY id");
+        let rows = self.fetch_all(&sql).await.map_err(opaque)?;
+        Ok(rows.iter().map(flow_bot).collect())
+    }
+
+    async fn flow_bot(&self, bot_id: &str) -> StoreResult<Option<FlowBot>> {
+        let sql = super::Sql::new("SELECT id, flow, meta FROM bots WHERE id = $1").arg(bot_id);
+        let row = self.fetch_optional(&sql).await.map_err(opaque)?;
+        Ok(row.as_ref().map(flow_bot))
+    }
+
     async fn record_rating(&self, rating: &NewRating<'_>) -> StoreResult<()> {
         faq::record_rating(self, rating).await.map_err(opaque)
     }
@@ -114,5 +159,13 @@ impl EngineStore for Db {
         self.column_text(&BOT, bot_id, "webhook_secret")
             .await
             .map_err(opaque)
+    }
+}
+
+fn flow_bot(row: &sqlx::any::AnyRow) -> FlowBot {
+    FlowBot {
+        id: super::channel::text(row, "id"),
+        flow: super::channel::opt_text(row, "flow"),
+        meta: super::channel::opt_text(row, "meta").and_then(|m| serde_json::from_str(&m).ok()),
     }
 }

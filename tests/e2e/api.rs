@@ -119,6 +119,12 @@ async fn client_mistakes_get_4xx_with_message_and_code() {
             .await
             .expect("send");
         assert_eq!(r.status(), 413);
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(
+            body["message"],
+            json!("Request body too large: the limit is 1 MB (1048576 bytes)"),
+            "the 413 says the limit"
+        );
         let r = app
             .client
             .delete(app.url("/v1/bot/list"))

@@ -75,6 +75,50 @@ async fn every_fixture_flow_imports_through_the_api() {
 }
 
 #[tokio::test]
+async fn voice_widgets_and_unknown_subflows_import_with_warnings() {
+    let app = spawn_app(crate::common::Backend::Sqlite).await;
+    let (status, out) = app
+        .post(
+            "/bot/create",
+            json!({"model": "flow", "flow": fixture("frontline-airtable")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let warnings = out["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("say-play"))),
+        "{out}"
+    );
+    let id = out["id"].as_str().expect("id");
+    let (status, out) = app
+        .post(
+            &format!("/bot/{id}/update"),
+            json!({"flow": fixture("seed-do-you-like-bots")}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(out.get("warnings").is_none(), "no warnings, no key: {out}");
+    let mut parent = fixture("seed-do-you-like-bots");
+    parent["states"][1]["type"] = json!("run-subflow");
+    parent["states"][1]["properties"] =
+        json!({"flow_sid": "FW00000000000000000000000000000042", "parameters": []});
+    parent["states"][1]["transitions"] = json!([{"event": "completed"}, {"event": "failed"}]);
+    let (status, out) = app
+        .post("/bot/create", json!({"model": "flow", "flow": parent}))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert!(
+        out["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("FW00000000000000000000000000000042")),
+        "{out}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_invalid_flow_is_refused_naming_the_state_and_field() {
     let app = spawn_app(crate::common::Backend::Sqlite).await;
     let mut dangling = fixture("seed-do-you-like-bots");
@@ -219,6 +263,34 @@ async fn the_seed_flow_answers_its_three_ways_over_twilio() {
                 "sent"
             ]
         );
+        // The step list pages with take and cursor.
+        let (_, page) = rig
+            .app
+            .get(&format!(
+                "/bot/{}/flow/execution/{id}/step/list?take=3",
+                rig.bot
+            ))
+            .await;
+        assert_eq!(page["items"].as_array().map(Vec::len), Some(3));
+        let cursor = page["cursor"].as_str().expect("a full page has a cursor");
+        let (_, rest) = rig
+            .app
+            .get(&format!(
+                "/bot/{}/flow/execution/{id}/step/list?take=3&cursor={cursor}",
+                rig.bot
+            ))
+            .await;
+        let rest = rest["items"].as_array().expect("items");
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0]["name"], json!("sent"));
+        let (status, _) = rig
+            .app
+            .get(&format!(
+                "/bot/{}/flow/execution/{id}/step/list?take=0",
+                rig.bot
+            ))
+            .await;
+        assert_eq!(status, 400);
         let (_, exec) = rig
             .app
             .get(&format!("/bot/{}/flow/execution/{id}/fetch", rig.bot))

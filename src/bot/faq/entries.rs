@@ -14,8 +14,9 @@
 //! The dataset's full-text search finds candidates; the confidence used for the threshold is
 //! this module's own: the share of meaningful words the message and the question have in
 //! common (Dice coefficient over lowercased, accent-folded, lightly stemmed words without
-//! stop words). It is on a 0..1 scale whatever the database backend, so one `minScore` works on
-//! SQLite and PostgreSQL alike.
+//! stop words, a misspelled word counting for a little less; see `matching.rs`). It is on a
+//! 0..1 scale whatever the database backend, so one `minScore` works on SQLite and PostgreSQL
+//! alike.
 use super::settings::FormDefaults;
 use crate::bot::dialogue::{normalize, FormSpec};
 use serde::{Deserialize, Serialize};
@@ -139,6 +140,8 @@ const STOP_WORDS: &[&str] = &[
     "el", "la", "los", "las", "un", "una", "de", "del", "en", "y", "o", "que", "es", "son", "por",
     "para", "con", "mi", "su", "se", "lo", "como", "cual", "hola", "o", "os", "as", "do", "da",
     "um", "uma", "e", "le", "les", "des", "et", "est", "je", "vous", "quel", "quelle",
+    // Text-message spellings of the English ones
+    "u", "ur", "r", "wat", "wht", "whats", "pls", "plz", "thx",
 ];
 
 /// Meaningful words: normalized, stop words dropped, plurals and verb endings trimmed.
@@ -162,14 +165,10 @@ fn stem(word: &str) -> String {
     w.to_owned()
 }
 
-/// How well `message` matches `entry` (0..1): words in common over words in both.
+/// How well `message` matches `entry` (0..1): words in common over words in both, close
+/// spellings counting for a little less.
 pub fn confidence(message: &BTreeSet<String>, entry: &Entry) -> f64 {
-    let question = words(&entry.question);
-    if message.is_empty() || question.is_empty() {
-        return 0.0;
-    }
-    let common = message.intersection(&question).count() as f64;
-    2.0 * common / (message.len() + question.len()) as f64
+    super::matching::confidence(message, &words(&entry.question))
 }
 
 #[cfg(test)]

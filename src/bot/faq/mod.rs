@@ -2,9 +2,10 @@
 //! designed for text channels the way Inbenta's Twilio connector is.
 //!
 //! A message is searched in the dataset (full-text search finds candidates, `entries` scores
-//! them 0..1). The best match at or above `minScore` is answered; when several matches are
-//! within `ambiguityMargin` of the best, they become a numbered choice ("Reply 1, 2 or 3"); no
-//! match gives the `no_result` text and counts towards `triesBeforeEscalation`. After an
+//! them 0..1, forgiving typos and applying the dataset's synonyms: see `matching.rs`). The best
+//! match at or above `minScore` is answered; when several matches are within
+//! `ambiguityMargin` of the best, they become a numbered choice ("Reply 1, 2 or 3"), and so do
+//! all the questions a one-word message ("insurance") is about; no match gives the `no_result` text and counts towards `triesBeforeEscalation`. After an
 //! answer the bot asks for a content rating ("Was this answer helpful?" as numbered options),
 //! asks for a comment when the chosen option wants one, and counts negative ratings towards
 //! `negativeRatingsBeforeEscalation`; then it offers the entry's related contents. An entry
@@ -16,6 +17,7 @@
 //! and forms and the escalation question re-ask a bounded number of times. All fixed texts
 //! come from the bot's labels (`lang`, `labels`).
 pub mod entries;
+pub mod matching;
 pub mod settings;
 
 use super::dialogue::{self, FormState, FormStep, Options};
@@ -222,16 +224,46 @@ impl Step<'_> {
             .search_dataset(&self.dataset, text, self.settings.candidates, None)
             .await
             .map_err(|e| EngineError::Upstream(format!("dataset search: {e}")))?;
-        let message = entries::words(text);
-        let mut scored: Vec<(f64, Entry)> = found
+        let synonyms = matching::synonyms(&*self.ctx.store, &self.dataset).await;
+        let message = entries::words(&synonyms.apply(text));
+        // Full-text candidates first, then the records a misspelling keeps it from finding.
+        let mut records: Vec<matching::Record> =
+            found.into_iter().map(|r| (r.id, r.text, r.meta)).collect();
+        for record in matching::scan(&*self.ctx.store, &self.dataset).await {
+            if !records.iter().any(|r| r.0 == record.0) {
+                records.push(record);
+            }
+        }
+        let mut scored: Vec<(f64, Entry)> = records
             .iter()
-            .map(|r| Entry::from_record(&r.id, &r.text, r.meta.as_ref(), &self.settings.forms))
-            .map(|e| (entries::confidence(&message, &e), e))
-            .filter(|(score, _)| *score >= self.settings.min_score)
+            .map(|(id, text, meta)| {
+                Entry::from_record(id, text, meta.as_ref(), &self.settings.forms)
+            })
+            .map(|e| {
+                let question = entries::words(&synonyms.apply(&e.question));
+                (matching::confidence(&message, &question), e)
+            })
             .collect();
         // Stable: equal scores keep the search's order.
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let Some(best) = scored.first().map(|(s, _)| *s) else {
+        let close: Vec<Entry> = if let [word] = message.iter().collect::<Vec<_>>().as_slice() {
+            self.one_word(word, scored, &synonyms)
+        } else {
+            let scored: Vec<(f64, Entry)> = scored
+                .into_iter()
+                .filter(|(score, _)| *score >= self.settings.min_score)
+                .collect();
+            match scored.first().map(|(s, _)| *s) {
+                None => Vec::new(),
+                Some(best) => scored
+                    .into_iter()
+                    .filter(|(s, _)| best - s <= self.settings.ambiguity_margin)
+                    .map(|(_, e)| e)
+                    .take(self.settings.max_options)
+                    .collect(),
+            }
+        };
+        if close.is_empty() {
             self.state.no_results += 1;
             self.say(self.labels.get("no_result"));
             let due = self.settings.tries_before_escalation;
@@ -239,13 +271,7 @@ impl Step<'_> {
                 self.escalate("no answer found");
             }
             return Ok(());
-        };
-        let close: Vec<Entry> = scored
-            .into_iter()
-            .filter(|(s, _)| best - s <= self.settings.ambiguity_margin)
-            .map(|(_, e)| e)
-            .take(self.settings.max_options)
-            .collect();
+        }
         if let [only] = close.as_slice() {
             return self.answer(only.clone()).await;
         }
@@ -253,6 +279,33 @@ impl Step<'_> {
         self.say(options.render(&self.labels.get("multiple_options"), &self.labels));
         self.state.pending = Pending::Choice { entries: close };
         Ok(())
+    }
+
+    /// A one-word message ("insurance", "parking") says what it is about but not which of the
+    /// questions about it is meant: every entry whose question has the word (or a close
+    /// spelling of it) is offered, best first, unless one question is that word alone.
+    fn one_word(
+        &self,
+        word: &str,
+        scored: Vec<(f64, Entry)>,
+        synonyms: &matching::Synonyms,
+    ) -> Vec<Entry> {
+        let about: Vec<(f64, Entry)> = scored
+            .into_iter()
+            .filter(|(_, e)| {
+                matching::best(word, &entries::words(&synonyms.apply(&e.question))) > 0.0
+            })
+            .collect();
+        if let Some((score, entry)) = about.first() {
+            if *score >= 1.0 && about.get(1).is_none_or(|(s, _)| *s < 1.0) {
+                return vec![entry.clone()];
+            }
+        }
+        about
+            .into_iter()
+            .map(|(_, e)| e)
+            .take(self.settings.max_options)
+            .collect()
     }
 
     /// Sends an entry's answer and what follows it.

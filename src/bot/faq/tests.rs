@@ -431,3 +431,124 @@ async fn a_bot_without_a_dataset_is_misconfigured() {
         .await;
     assert!(matches!(r, Err(EngineError::Config(_))));
 }
+
+/// Adds question/answer records to the test dataset.
+async fn add_records(db: &Db, records: &[(&str, &str)]) {
+    for (id, text) in records {
+        db.insert_resource(
+            &DATASET_RECORD,
+            id,
+            &[
+                ("dataset_id", Param::from("ds-1")),
+                ("text", Param::from(*text)),
+            ],
+            T0,
+        )
+        .await
+        .expect("record");
+    }
+}
+
+const INSURANCE: &[(&str, &str)] = &[
+    (
+        "r7",
+        "Q: What time do you open on Saturday?\nA: Saturdays we open at 10am.",
+    ),
+    (
+        "r8",
+        "Q: Do you accept Delta Dental insurance?\nA: Yes, we accept Delta Dental.",
+    ),
+    (
+        "r9",
+        "Q: Is my insurance billed directly?\nA: We bill your insurer directly.",
+    ),
+];
+
+#[tokio::test]
+async fn misspelled_questions_still_find_their_answer() {
+    let (engine, bot, _ctx, _, scratch) =
+        setup(json!({"ratings": {"enabled": false}}), json!({})).await;
+    add_records(&scratch.db, INSURANCE).await;
+    let mut chat = Chat::new(&engine, bot);
+    assert_eq!(
+        chat.say("wat tim do u open on saterday").await.messages,
+        vec!["Saturdays we open at 10am."]
+    );
+    assert_eq!(
+        chat.say("delta dentl").await.messages,
+        vec!["Yes, we accept Delta Dental."]
+    );
+    assert_eq!(
+        chat.say("how much dos a consultaton cost").await.messages,
+        vec!["A consultation costs $50."]
+    );
+    // Close spellings do not make unrelated words match.
+    assert_eq!(
+        chat.say("do you sell bicycles").await.messages,
+        vec!["Sorry, I couldn't find an answer to that. Please, reformulate your question."]
+    );
+}
+
+#[tokio::test]
+async fn a_one_word_question_offers_every_answer_about_it() {
+    let (engine, bot, _ctx, _, scratch) =
+        setup(json!({"ratings": {"enabled": false}}), json!({})).await;
+    add_records(&scratch.db, INSURANCE).await;
+    let mut chat = Chat::new(&engine, bot.clone());
+    assert_eq!(
+        chat.say("insurance").await.messages,
+        vec!["I found several answers. Which one do you mean?\n1. Is my insurance billed directly?\n2. Do you accept Delta Dental insurance?\nReply 1 or 2."]
+    );
+    assert_eq!(
+        chat.say("2").await.messages,
+        vec!["Yes, we accept Delta Dental."]
+    );
+    // A misspelled single word too; one question about it is simply answered.
+    let mut chat = Chat::new(&engine, bot);
+    assert!(chat.say("insurence?").await.messages[0].starts_with("I found several answers."));
+    assert_eq!(
+        chat.say("parking").await.messages,
+        vec!["Free parking behind the building."]
+    );
+}
+
+#[tokio::test]
+async fn dataset_synonyms_match_the_words_people_use() {
+    let (engine, bot, _ctx, _, scratch) =
+        setup(json!({"ratings": {"enabled": false}}), json!({})).await;
+    let mut chat = Chat::new(&engine, bot.clone());
+    let no_result = "Sorry, I couldn't find an answer to that. Please, reformulate your question.";
+    assert_eq!(
+        chat.say("is there a garage").await.messages,
+        vec![no_result]
+    );
+    scratch
+        .db
+        .update_resource(
+            &DATASET,
+            "ds-1",
+            &[(
+                "meta",
+                Param::from(
+                    json!({"synonyms": {"park": ["garage", "car park"], "price": ["cost", "fee"]}})
+                        .to_string(),
+                ),
+            )],
+            T0,
+        )
+        .await
+        .expect("meta");
+    let mut chat = Chat::new(&engine, bot);
+    assert_eq!(
+        chat.say("is there a garage").await.messages,
+        vec!["Free parking behind the building."]
+    );
+    assert_eq!(
+        chat.say("where do I leave the car park").await.messages,
+        vec!["Free parking behind the building."]
+    );
+    assert_eq!(
+        chat.say("what is the consultation fee").await.messages,
+        vec!["A consultation costs $50."]
+    );
+}

@@ -62,13 +62,20 @@ impl ConditionKind {
 /// Largest compiled regular expression accepted from a flow, so a hostile pattern cannot eat
 /// memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Backtracking steps one match may take (look-arounds and back-references backtrack), so a
+/// pathological pattern fails to match instead of stalling the turn.
+const REGEX_BACKTRACK_LIMIT: usize = 100_000;
 
-/// Builds a condition's regular expression (case-insensitive).
-pub fn regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    regex::RegexBuilder::new(pattern.trim())
-        .case_insensitive(true)
-        .size_limit(REGEX_SIZE_LIMIT)
+/// Builds a condition's regular expression (case-insensitive). `fancy-regex` runs what
+/// Twilio's (JavaScript-style) patterns use beyond the `regex` crate: look-ahead and
+/// look-behind (`^(?=.*\d)`), back-references.
+pub fn regex(pattern: &str) -> Result<fancy_regex::Regex, String> {
+    // The inline flag, not the builder's, so look-arounds ignore case too.
+    fancy_regex::RegexBuilder::new(&format!("(?i){}", pattern.trim()))
+        .delegate_size_limit(REGEX_SIZE_LIMIT)
+        .backtrack_limit(REGEX_BACKTRACK_LIMIT)
         .build()
+        .map_err(|e| e.to_string())
 }
 
 /// Does the condition hold for `input` against `value`?
@@ -89,7 +96,8 @@ pub fn holds(kind: ConditionKind, input: &str, value: &str) -> bool {
         DoesNotMatchAnyOf => !any_of(),
         IsBlank => input_lc.is_empty(),
         IsNotBlank => !input_lc.is_empty(),
-        Regex => regex(value).is_ok_and(|re| re.is_match(input.trim())),
+        // A match that runs out of backtracking budget counts as no match.
+        Regex => regex(value).is_ok_and(|re| re.is_match(input.trim()).unwrap_or(false)),
         Contains => input_lc.contains(&value_lc),
         DoesNotContain => !input_lc.contains(&value_lc),
         StartsWith => input_lc.starts_with(&value_lc),
@@ -220,6 +228,18 @@ mod tests {
             !holds(Regex, "anything", "("),
             "an invalid pattern never matches"
         );
+    }
+
+    #[test]
+    fn look_ahead_patterns_work_as_on_twilio() {
+        // At least one digit and one letter, in any order.
+        let both = "^(?=.*\\d)(?=.*[a-z]).+$";
+        assert!(holds(Regex, "abc123", both));
+        assert!(!holds(Regex, "abcdef", both));
+        assert!(holds(Regex, "no thanks", "^(?!yes).*"));
+        assert!(!holds(Regex, "Yes please", "^(?!yes).*"));
+        assert!(holds(Regex, "price: 20", "(?<=price: )\\d+"));
+        assert!(regex("(a)\\1").is_ok(), "back-references parse");
     }
 
     #[test]

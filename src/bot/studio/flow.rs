@@ -5,7 +5,9 @@
 //! its own properties struct, read when the flow is loaded: a flow that loads is a flow the
 //! interpreter can run without meeting a malformed widget half-way through a conversation.
 //! Widgets Chatwire does not interpret (voice widgets) keep their raw properties and end an
-//! execution that reaches them, with the reason recorded.
+//! execution that reaches them, with the reason recorded; importing a flow that has some is
+//! allowed (a voice path may be unreachable from messaging) and answered with a warning
+//! ([`Flow::warnings`]).
 use super::conditions::ConditionKind;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -219,6 +221,16 @@ pub struct SendToFlex {
     pub channel: Option<String>,
 }
 
+/// `run-subflow`: `flow_sid` names the flow (see `subflow.rs`), `parameters` reach it as
+/// `trigger.parent.parameters`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RunSubflow {
+    #[serde(deserialize_with = "string_or_number")]
+    pub flow_sid: String,
+    #[serde(default)]
+    pub parameters: Vec<KeyValue>,
+}
+
 /// What a state does, with its properties read.
 #[derive(Debug, Clone)]
 pub enum Widget {
@@ -230,7 +242,8 @@ pub enum Widget {
     HttpRequest(HttpRequest),
     RunFunction(RunFunction),
     SendToFlex(SendToFlex),
-    /// A known widget Chatwire does not run offline (voice widgets, subflows).
+    RunSubflow(RunSubflow),
+    /// A known widget Chatwire does not run offline (voice widgets).
     Unsupported,
 }
 
@@ -254,6 +267,9 @@ impl State {
 /// A loaded flow. Build with [`Flow::load`], which validates.
 #[derive(Debug, Clone)]
 pub struct Flow {
+    /// The Twilio flow SID (`FW...`) the flow was exported from, when the bot says
+    /// (`meta.flowSid`); it is `flow.flow_sid` in Liquid and what `run-subflow` widgets name.
+    pub sid: Option<String>,
     pub description: Option<String>,
     pub initial_state: String,
     pub states: Vec<State>,
@@ -287,6 +303,7 @@ impl Flow {
             .map(|(i, s)| (s.name.clone(), i))
             .collect();
         Ok(Self {
+            sid: None,
             description: raw.description,
             initial_state: raw.initial_state,
             states,
@@ -296,6 +313,22 @@ impl Flow {
 
     pub fn state(&self, name: &str) -> Option<&State> {
         self.index.get(name).map(|&i| &self.states[i])
+    }
+
+    /// What the flow's author should know although the flow is valid: widgets Chatwire does
+    /// not run (voice ones, and Autopilot's or TwiML redirects), which end an execution that
+    /// reaches them.
+    pub fn warnings(&self) -> Vec<String> {
+        self.states
+            .iter()
+            .filter(|s| matches!(s.widget, Widget::Unsupported))
+            .map(|s| {
+                format!(
+                    "state \"{}\": type: \"{}\" does not run in Chatwire (a voice or retired widget; messaging only), so an execution that reaches it ends (or takes its failure transition)",
+                    s.name, s.kind
+                )
+            })
+            .collect()
     }
 }
 
@@ -314,6 +347,7 @@ fn widget(s: &RawState) -> Result<Widget, String> {
         "make-http-request" => Widget::HttpRequest(props(s)?),
         "run-function" => Widget::RunFunction(props(s)?),
         "send-to-flex" => Widget::SendToFlex(props(s)?),
+        "run-subflow" => Widget::RunSubflow(props(s)?),
         _ => Widget::Unsupported,
     })
 }

@@ -21,13 +21,22 @@
 //! go to the conversation's contact from its number (`to`/`from` are rendered but not used for
 //! routing); `deliveryFailure` only follows a body that fails to render, because delivery
 //! happens later, in the outbox; media URLs are not sent; `send-to-flex` hands the conversation
-//! to Chatwire's human inbox and ends the execution; `run-subflow` and voice widgets end the
-//! execution (or take `failed`) with the reason recorded.
+//! to Chatwire's human inbox and ends the execution; voice widgets end the execution (or take
+//! `failed`) with the reason recorded, and a flow that has some imports with a warning.
+//! `run-subflow` runs another flow bot's flow (see `subflow.rs` and `run.rs`).
+//!
+//! Bot settings read here: `flow` (the export) and `meta.flowSid`, the Twilio flow SID the flow
+//! was exported from (`flow.flow_sid` in Liquid, and how other flows' `run-subflow` find it).
+//! `trigger.message.MessageSid`/`AccountSid` are the inbound message's when the turn carries
+//! them, else placeholders of the same shape; `widgets.NAME.outbound.Sid` is always a
+//! placeholder (see `run.rs`).
 pub mod conditions;
+pub mod filters;
 pub mod flow;
 pub mod http;
 mod record;
 pub mod run;
+pub mod subflow;
 pub mod template;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -40,6 +49,7 @@ use record::{is_ended, record};
 use run::{Execution, Outcome, Runner};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 /// What the engine keeps between turns.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -81,7 +91,9 @@ pub fn load(bot: &BotConfig) -> Result<Flow, EngineError> {
         .get("flow")
         .filter(|v| !v.is_null())
         .ok_or_else(|| EngineError::Config("the bot has no \"flow\"".into()))?;
-    Flow::load(value).map_err(EngineError::Config)
+    let mut flow = Flow::load(value).map_err(EngineError::Config)?;
+    flow.sid = subflow::sid_of(bot.raw.get("meta"));
+    Ok(flow)
 }
 
 /// Why an execution could not be started through `incomingRequest`.
@@ -106,7 +118,7 @@ pub async fn start_execution(
     turn: &Turn,
     data: Value,
 ) -> Result<Reply, StartError> {
-    let flow = load(&turn.bot)?;
+    let flow = Arc::new(load(&turn.bot)?);
     let mut state = FlowState::from_turn(&turn.state);
     if let Some(exec) = &state.execution {
         let live = exec
@@ -154,7 +166,7 @@ pub async fn start_execution(
 #[async_trait]
 impl BotEngine for FlowEngine {
     async fn respond(&self, turn: &Turn) -> Result<Reply, EngineError> {
-        let flow = load(&turn.bot)?;
+        let flow = Arc::new(load(&turn.bot)?);
         let mut state = FlowState::from_turn(&turn.state);
         let is_timer = turn.text.trim().is_empty() && turn.media.is_empty();
         if is_timer && state.execution.is_none() {
@@ -191,7 +203,14 @@ impl BotEngine for FlowEngine {
         match state.execution.take() {
             Some(mut exec) => {
                 let wait = exec.waiting.clone();
-                match wait.filter(|w| flow.state(&w.state).is_some()) {
+                // The waiting widget may be in a subflow.
+                let current = self.runner(&flow, turn).current(&exec).await.ok();
+                let waits_in = |w: &run::Waiting| {
+                    current
+                        .as_ref()
+                        .is_some_and(|f| f.state(&w.state).is_some())
+                };
+                match wait.filter(waits_in) {
                     Some(wait) => {
                         exec.set_widget(&wait.state, "inbound", inbound_params(turn));
                         let mut out = Outcome::default();
@@ -241,19 +260,15 @@ impl BotEngine for FlowEngine {
 }
 
 impl FlowEngine {
-    fn runner<'a>(&'a self, flow: &'a Flow, turn: &Turn) -> Runner<'a> {
-        Runner {
-            flow,
-            ctx: &self.ctx,
-            now_ms: turn.now_ms,
-        }
+    fn runner(&self, flow: &Arc<Flow>, turn: &Turn) -> Runner<'_> {
+        Runner::new(flow.clone(), &self.ctx, turn.now_ms)
     }
 
     /// Starts a new execution from the trigger with `event`.
     #[allow(clippy::too_many_arguments)]
     async fn start(
         &self,
-        flow: &Flow,
+        flow: &Arc<Flow>,
         turn: &Turn,
         state: &mut FlowState,
         event: &'static str,
@@ -266,7 +281,7 @@ impl FlowEngine {
             "trigger": trigger,
             "widgets": {},
             "flow": {
-                "flow_sid": turn.bot.id,
+                "flow_sid": flow.sid.as_deref().unwrap_or(&turn.bot.id),
                 "sid": id,
                 "channel": {"address": turn.channel_address},
                 "data": data,
@@ -336,6 +351,23 @@ fn trigger_event(flow: &Flow, _channel: ChannelKind) -> &'static str {
 /// The inbound webhook parameters of this turn's message, as Studio exposes them.
 fn inbound_params(turn: &Turn) -> Value {
     let mut p = Map::new();
+    let message_sid = turn
+        .message_sid
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| run::placeholder_sid("SM"));
+    for key in ["MessageSid", "SmsMessageSid", "SmsSid"] {
+        p.insert(key.into(), Value::String(message_sid.clone()));
+    }
+    p.insert(
+        "AccountSid".into(),
+        Value::String(
+            turn.account_sid
+                .clone()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| placeholder_account(&turn.bot.id)),
+        ),
+    );
     p.insert("Body".into(), Value::String(turn.text.clone()));
     p.insert("From".into(), Value::String(turn.contact.address.clone()));
     p.insert(
@@ -367,6 +399,14 @@ fn inbound_params(turn: &Turn) -> Value {
         p.insert("WaId".into(), Value::String(wa_id.to_owned()));
     }
     Value::Object(p)
+}
+
+/// An `AC...` SID that stays the same for a bot, for turns that do not say which Twilio
+/// account they came through (the completion API, or a caller that leaves it out).
+fn placeholder_account(bot_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bot_id.as_bytes());
+    format!("AC{}", hex::encode(&digest[..16]))
 }
 
 /// `trigger` for a message: `trigger.message` and, for flows built on Conversations,

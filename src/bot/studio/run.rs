@@ -7,18 +7,36 @@
 //! Studio records them (`name` = the event, `transitioned_from`, `transitioned_to`, with
 //! "Ended" when a transition has no `next`). A widget that fails (a template that does not
 //! render, an HTTP call that fails) sends nothing broken: the error is kept on its step and the
-//! widget's failure transition is taken. A turn stops after [`MAX_STEPS`] steps without a wait,
-//! ending the execution with an error, so a flow that loops cannot hang a conversation.
+//! widget's failure transition is taken.
+//!
+//! Runaway flows: as Twilio does, a widget that runs [`MAX_WIDGET_RUNS`] times in a row within
+//! one execution is stopped, ending the execution with an error; "in a row" here means without
+//! the flow waiting for the person in between (a menu that re-asks after each wrong answer is
+//! not a runaway). A turn also stops after [`MAX_STEPS`] steps without a wait, whatever loops.
+//!
+//! Subflows: `run-subflow` runs the flow of the bot its `flow_sid` names (see `subflow.rs`) in
+//! the same execution. The parent's context is kept in a [`Frame`]; the subflow starts at its
+//! trigger's `incomingParent` with `trigger.parent.parameters` and the parent's trigger data,
+//! may wait for replies like any flow, and when one of its transitions ends it, its
+//! `flow.variables` come back as `widgets.<run-subflow widget>.<key>` and the parent takes
+//! `completed`; a subflow that ends with an error (or cannot be found) takes `failed`.
 use super::conditions;
-use super::flow::{Flow, KeyValue, State, Transition, Widget};
+use super::flow::{Flow, KeyValue, RunSubflow, State, Transition, Widget};
 use super::http::{self, Body};
+use super::subflow;
 use super::template::render;
 use crate::bot::{Action, EngineContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Steps one turn may take without reaching a wait.
 pub const MAX_STEPS: usize = 100;
+/// Runs of one widget in a row (without a wait) before it is stopped, as in Twilio.
+pub const MAX_WIDGET_RUNS: u32 = 10;
+/// Subflows running inside subflows, at most.
+pub const MAX_SUBFLOW_DEPTH: usize = 5;
 
 /// A running flow: everything needed to continue it on the next message or timer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,6 +51,20 @@ pub struct Execution {
     /// Steps recorded so far (the next step's sequence number).
     #[serde(default)]
     pub seq: u32,
+    /// Parents waiting for the subflows running above them, outermost first.
+    #[serde(default)]
+    pub frames: Vec<Frame>,
+}
+
+/// A parent flow waiting for the subflow its `run-subflow` widget started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Frame {
+    /// The parent's `run-subflow` widget, which takes `completed` or `failed` afterwards.
+    pub widget: String,
+    /// The bot whose flow is the subflow.
+    pub bot_id: String,
+    /// The parent's Liquid context, restored when the subflow ends.
+    pub context: Value,
 }
 
 /// A `send-and-wait-for-reply` widget waiting.
@@ -76,14 +108,23 @@ enum Next {
     Event(&'static str, Option<usize>),
     Wait(i64),
     End(Option<String>),
+    /// Run this subflow (bot id, flow) with these parameters.
+    Subflow(String, Arc<Flow>, Map<String, Value>),
 }
 
-/// Runs widgets of one flow for one turn.
+/// Runs widgets of one flow (and its subflows) for one turn.
 pub struct Runner<'a> {
-    pub flow: &'a Flow,
+    /// The bot's own flow.
+    pub flow: Arc<Flow>,
     pub ctx: &'a EngineContext,
     pub now_ms: i64,
+    /// Subflows loaded this turn, by bot id.
+    subflows: Mutex<HashMap<String, Arc<Flow>>>,
 }
+
+/// Where the loop in [`Runner::advance`] goes next: a flow, the state it leaves, the event,
+/// and the transition that event takes.
+type Position = (Arc<Flow>, String, &'static str, Option<Transition>);
 
 impl Execution {
     /// A new execution with its Liquid context.
@@ -95,6 +136,7 @@ impl Execution {
             context,
             waiting: None,
             seq: 0,
+            frames: Vec::new(),
         }
     }
 
@@ -132,7 +174,39 @@ fn object_at<'v>(root: &'v mut Value, path: &[&str]) -> Option<&'v mut Map<Strin
     cur.as_object_mut()
 }
 
-impl Runner<'_> {
+impl<'a> Runner<'a> {
+    pub fn new(flow: Arc<Flow>, ctx: &'a EngineContext, now_ms: i64) -> Self {
+        Self {
+            flow,
+            ctx,
+            now_ms,
+            subflows: Mutex::default(),
+        }
+    }
+
+    /// The flow the execution is in: the innermost subflow's, else the bot's own.
+    pub async fn current(&self, exec: &Execution) -> Result<Arc<Flow>, String> {
+        match exec.frames.last() {
+            None => Ok(self.flow.clone()),
+            Some(frame) => self.subflow(&frame.bot_id).await,
+        }
+    }
+
+    async fn subflow(&self, bot_id: &str) -> Result<Arc<Flow>, String> {
+        if let Some(flow) = self.cached(bot_id) {
+            return Ok(flow);
+        }
+        let flow = Arc::new(subflow::load(&*self.ctx.store, bot_id).await?);
+        if let Ok(mut cache) = self.subflows.lock() {
+            cache.insert(bot_id.to_owned(), flow.clone());
+        }
+        Ok(flow)
+    }
+
+    fn cached(&self, bot_id: &str) -> Option<Arc<Flow>> {
+        self.subflows.lock().ok()?.get(bot_id).cloned()
+    }
+
     /// Takes `event` out of state `from` and runs until the flow waits or ends.
     pub async fn advance(
         &self,
@@ -141,24 +215,52 @@ impl Runner<'_> {
         event: &'static str,
         out: &mut Outcome,
     ) {
+        let mut flow = match self.current(exec).await {
+            Ok(flow) => flow,
+            Err(error) => {
+                self.record(exec, out, event, from, None, Some(error.clone()));
+                out.ended = Some(Some(error));
+                return;
+            }
+        };
         let mut from = from.to_owned();
         let mut event = event;
         let mut transition: Option<Transition> =
-            self.flow.state(&from).and_then(|s| s.on(event)).cloned();
+            flow.state(&from).and_then(|s| s.on(event)).cloned();
         exec.waiting = None;
+        // Runs per widget since the last wait, by subflow depth and name.
+        let mut runs: HashMap<(usize, String), u32> = HashMap::new();
         for _ in 0..MAX_STEPS {
             let Some(next) = transition.as_ref().and_then(|t| t.next.clone()) else {
                 self.record(exec, out, event, &from, None, None);
-                out.ended = Some(None);
+                match self.return_to_parent(exec, None).await {
+                    Some(Ok(position)) => {
+                        (flow, from, event, transition) = position;
+                        continue;
+                    }
+                    Some(Err(error)) => out.ended = Some(Some(error)),
+                    None => out.ended = Some(None),
+                }
                 return;
             };
-            let Some(state) = self.flow.state(&next) else {
+            let Some(state) = flow.state(&next) else {
                 // Validation makes this unreachable for a stored flow; kept as an end, not a panic.
                 let error = format!("no state named \"{next}\"");
                 self.record(exec, out, event, &from, None, Some(error.clone()));
                 out.ended = Some(Some(error));
                 return;
             };
+            let count = runs.entry((exec.frames.len(), next.clone())).or_default();
+            *count += 1;
+            if *count > MAX_WIDGET_RUNS {
+                let error = format!(
+                    "widget \"{next}\" stopped after running {MAX_WIDGET_RUNS} times in a row (the flow loops)"
+                );
+                self.record(exec, out, event, &from, None, Some(error.clone()));
+                tracing::warn!(execution = %exec.id, "{error}");
+                out.ended = Some(Some(error));
+                return;
+            }
             let (result, error) = self.execute(exec, state, out).await;
             self.record(exec, out, event, &from, Some(state), error.clone());
             match result {
@@ -170,7 +272,17 @@ impl Runner<'_> {
                     return;
                 }
                 Next::End(reason) => {
-                    out.ended = Some(reason.or(error));
+                    let reason = reason.or(error);
+                    // A subflow that fails hands its parent `failed`; a hand-off (no error)
+                    // ends everything, as the conversation has left the bot.
+                    if let Some(failure) = reason.as_deref().filter(|_| !exec.frames.is_empty()) {
+                        if let Some(Ok(position)) = self.return_to_parent(exec, Some(failure)).await
+                        {
+                            (flow, from, event, transition) = position;
+                            continue;
+                        }
+                    }
+                    out.ended = Some(reason);
                     return;
                 }
                 Next::Event(ev, index) => {
@@ -181,6 +293,22 @@ impl Runner<'_> {
                         None => state.on(ev).cloned(),
                     };
                 }
+                Next::Subflow(bot_id, sub, parameters) => {
+                    let inner = subflow_context(&exec.context, &sub, &bot_id, parameters);
+                    let parent = std::mem::replace(&mut exec.context, inner);
+                    exec.frames.push(Frame {
+                        widget: state.name.clone(),
+                        bot_id: bot_id.clone(),
+                        context: parent,
+                    });
+                    if let Ok(mut cache) = self.subflows.lock() {
+                        cache.insert(bot_id, sub.clone());
+                    }
+                    from = sub.initial_state.clone();
+                    event = "incomingParent";
+                    transition = sub.state(&from).and_then(|s| s.on(event)).cloned();
+                    flow = sub;
+                }
             }
         }
         let error =
@@ -190,6 +318,41 @@ impl Runner<'_> {
         }
         tracing::warn!(execution = %exec.id, "{error}");
         out.ended = Some(Some(error));
+    }
+
+    /// Leaves the innermost subflow: the parent's context comes back with the subflow's
+    /// `flow.variables` under its `run-subflow` widget, and the parent continues through that
+    /// widget's `completed` (or `failed`, with the error as `widgets.NAME.error`). `None` when
+    /// no subflow runs.
+    async fn return_to_parent(
+        &self,
+        exec: &mut Execution,
+        failure: Option<&str>,
+    ) -> Option<Result<Position, String>> {
+        let frame = exec.frames.pop()?;
+        let finished = std::mem::replace(&mut exec.context, frame.context);
+        match failure {
+            None => {
+                if let Some(Value::Object(vars)) = finished.pointer("/flow/variables") {
+                    for (key, value) in vars {
+                        exec.set_widget(&frame.widget, key, value.clone());
+                    }
+                }
+            }
+            Some(error) => exec.set_widget(&frame.widget, "error", Value::String(error.into())),
+        }
+        let event = if failure.is_some() {
+            "failed"
+        } else {
+            "completed"
+        };
+        Some(self.current(exec).await.map(|parent| {
+            let transition = parent
+                .state(&frame.widget)
+                .and_then(|s| s.on(event))
+                .cloned();
+            (parent, frame.widget, event, transition)
+        }))
     }
 
     fn record(
@@ -342,6 +505,13 @@ impl Runner<'_> {
                 // Chatwire's human inbox takes the conversation from here; the flow is done.
                 (Next::End(None), None)
             }
+            Widget::RunSubflow(w) => {
+                let (next, error) = self.run_subflow(exec, w).await;
+                if let Some(e) = &error {
+                    exec.set_widget(name, "error", Value::String(e.clone()));
+                }
+                (next, error)
+            }
             Widget::Trigger | Widget::Unsupported => {
                 let error = format!(
                     "widget type \"{}\" cannot run in Chatwire (messaging widgets only)",
@@ -383,12 +553,52 @@ impl Runner<'_> {
             .pointer("/flow/channel/address")
             .cloned()
             .unwrap_or(Value::Null);
+        let account = exec
+            .context
+            .pointer("/trigger/message/AccountSid")
+            .cloned()
+            .unwrap_or(Value::Null);
+        // Twilio knows the message's SID once it has accepted it, which here happens later, in
+        // the outbox; flows only pass `outbound.Sid` on (to a log, an HTTP call), so a SID of
+        // the right shape, fixed when the widget runs, stands in for it.
         exec.set_widget(
             name,
             "outbound",
-            json!({"Body": text, "To": contact, "From": channel}),
+            json!({"Body": text, "To": contact, "From": channel, "Sid": placeholder_sid("SM"),
+                   "AccountSid": account, "Status": "queued"}),
         );
         Ok(text)
+    }
+
+    /// Resolves a `run-subflow` widget's flow and renders its parameters.
+    async fn run_subflow(&self, exec: &Execution, w: &RunSubflow) -> (Next, Option<String>) {
+        if exec.frames.len() >= MAX_SUBFLOW_DEPTH {
+            return (
+                Next::Event("failed", None),
+                Some(format!("subflows nest more than {MAX_SUBFLOW_DEPTH} deep")),
+            );
+        }
+        let sid = match render(&w.flow_sid, &exec.context) {
+            Ok(s) => s.trim().to_owned(),
+            Err(e) => return (Next::Event("failed", None), Some(format!("flow_sid: {e}"))),
+        };
+        let parameters = match render_pairs(&w.parameters, &exec.context) {
+            Ok(pairs) => pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect::<Map<String, Value>>(),
+            Err(e) => return (Next::Event("failed", None), Some(e)),
+        };
+        match subflow::resolve(&*self.ctx.store, &sid).await {
+            Ok(Some((bot_id, flow))) => (Next::Subflow(bot_id, Arc::new(flow), parameters), None),
+            Ok(None) => (
+                Next::Event("failed", None),
+                Some(format!(
+                    "no flow bot has meta.flowSid (or id) \"{sid}\" to run as a subflow"
+                )),
+            ),
+            Err(e) => (Next::Event("failed", None), Some(e)),
+        }
     }
 
     fn condition(&self, c: &super::flow::Condition, input: &str, context: &Value) -> bool {
@@ -436,6 +646,44 @@ impl Runner<'_> {
             Err(e) => (Next::Event(failed, None), Some(e)),
         }
     }
+}
+
+/// A Twilio-shaped SID (`SM` + 32 hex digits) for what Chatwire cannot know from Twilio.
+pub fn placeholder_sid(prefix: &str) -> String {
+    format!("{prefix}{:032x}", rand::random::<u128>())
+}
+
+/// The context a subflow starts with: the parent's trigger data plus
+/// `trigger.parent.parameters`, the same contact and channel, its own empty widgets and
+/// variables.
+fn subflow_context(
+    parent: &Value,
+    flow: &Flow,
+    bot_id: &str,
+    parameters: Map<String, Value>,
+) -> Value {
+    let mut trigger = parent
+        .get("trigger")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    if let Value::Object(t) = &mut trigger {
+        t.insert("parent".into(), json!({ "parameters": parameters }));
+    }
+    let parent_flow = parent.get("flow").cloned().unwrap_or(Value::Null);
+    let flow_sid = flow.sid.clone().unwrap_or_else(|| bot_id.to_owned());
+    json!({
+        "trigger": trigger,
+        "widgets": {},
+        "flow": {
+            "flow_sid": flow_sid,
+            "sid": parent_flow.get("sid").cloned().unwrap_or(Value::Null),
+            "channel": parent_flow.get("channel").cloned().unwrap_or(Value::Null),
+            "data": {},
+            "variables": {},
+        },
+        "contact": parent.get("contact").cloned().unwrap_or(Value::Null),
+    })
 }
 
 fn render_pairs(pairs: &[KeyValue], context: &Value) -> Result<Vec<(String, String)>, String> {

@@ -7,15 +7,25 @@
 //! further. Objects and arrays render as JSON (`{{flow.data}}` passes the REST parameters on as
 //! JSON, as Studio does). Anything else `liquid` rejects (a syntax error, an unknown filter) is a
 //! render error the interpreter records against the step.
+//!
+//! Twilio's Liquid is more forgiving than the crate's in two ways handled here: whitespace
+//! (newlines too) after the dot of a variable path, which the console leaves when a long path
+//! wraps (`{% if widgets. \nname.parsed.ok %}`), is dropped before parsing (see [`prepare`]);
+//! and the filters in `filters.rs` replace the standard ones where Ruby Liquid differs.
+use super::filters;
 use liquid::model::{ArrayView, DisplayCow, KStringCow, ScalarCow, State, Value as LValue};
 use liquid::{ObjectView, ValueView};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::LazyLock;
 
-static PARSER: LazyLock<Option<liquid::Parser>> =
-    LazyLock::new(|| liquid::ParserBuilder::with_stdlib().build().ok());
+static PARSER: LazyLock<Option<liquid::Parser>> = LazyLock::new(|| {
+    filters::register(liquid::ParserBuilder::with_stdlib())
+        .build()
+        .ok()
+});
 
 /// Longest template output kept, in bytes; Twilio caps a message at 1,600 characters anyway
 /// and an HTTP body rendered from a template has no business being larger.
@@ -28,7 +38,7 @@ pub fn render(template: &str, context: &Value) -> Result<String, String> {
     }
     let parser = PARSER.as_ref().ok_or("the Liquid parser failed to start")?;
     let parsed = parser
-        .parse(template)
+        .parse(&prepare(template))
         .map_err(|e| one_line(&e.to_string()))?;
     let root = Node::from_json(context);
     let out = parsed.render(&root).map_err(|e| one_line(&e.to_string()))?;
@@ -45,9 +55,114 @@ pub fn check(template: &str) -> Result<(), String> {
     }
     let parser = PARSER.as_ref().ok_or("the Liquid parser failed to start")?;
     parser
-        .parse(template)
+        .parse(&prepare(template))
         .map(|_| ())
         .map_err(|e| one_line(&e.to_string()))
+}
+
+/// `template` as the crate should parse it: inside `{{ }}` and `{% %}` and outside quoted
+/// strings, whitespace around the dots of variable paths is removed (`widgets. \n name` and
+/// `widgets \n.name` become `widgets.name`), and every output ends with the filter that prints
+/// objects as JSON. Text between tags is left as written.
+pub fn prepare(template: &str) -> Cow<'_, str> {
+    let chars: Vec<char> = template.chars().collect();
+    let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    let starts_ident = |c: char| c.is_alphabetic() || c == '_';
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut changed = false;
+    // Inside markup: Some(true) for an output, Some(false) for a tag.
+    let mut markup: Option<bool> = None;
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        let Some(is_output) = markup else {
+            if c == '{' && matches!(next, Some('{' | '%')) {
+                markup = Some(next == Some('{'));
+                out.push(c);
+                out.extend(next);
+                i += 2;
+            } else {
+                out.push(c);
+                i += 1;
+            }
+            continue;
+        };
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let closes = if is_output { c == '}' } else { c == '%' } && next == Some('}');
+        if closes {
+            if is_output {
+                // Before a `-` trim marker, which must stay next to the braces.
+                let trim = out.ends_with('-');
+                if trim {
+                    out.pop();
+                }
+                out.push_str(" | ");
+                out.push_str(filters::OUTPUT_FILTER);
+                out.push(' ');
+                if trim {
+                    out.push('-');
+                }
+                changed = true;
+            }
+            markup = None;
+            out.push(c);
+            out.push('}');
+            i += 2;
+            continue;
+        }
+        if c == '"' || c == '\'' {
+            quote = Some(c);
+        }
+        let after_path = out
+            .chars()
+            .next_back()
+            .is_some_and(|p| ident(p) || p == ']');
+        if c == '.' && after_path {
+            // `path. \n name`: skip the whitespace when a name follows it.
+            let mut j = i + 1;
+            while j < chars.len() && chars[j].is_whitespace() {
+                j += 1;
+            }
+            if j > i + 1 && chars.get(j).copied().is_some_and(starts_ident) {
+                out.push('.');
+                changed = true;
+                i = j;
+                continue;
+            }
+        }
+        if c.is_whitespace() && after_path {
+            // `path \n .name`: drop the whitespace before a dot that continues the path.
+            let mut j = i;
+            while j < chars.len() && chars[j].is_whitespace() {
+                j += 1;
+            }
+            let mut k = j + 1;
+            while k < chars.len() && chars[k].is_whitespace() {
+                k += 1;
+            }
+            if chars.get(j) == Some(&'.') && chars.get(k).copied().is_some_and(starts_ident) {
+                changed = true;
+                i = j;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(template)
+    }
 }
 
 fn one_line(s: &str) -> String {
@@ -187,11 +302,14 @@ impl ValueView for Node {
             Node::Nil => LValue::Nil,
             Node::Leaf(v) => v.to_value(),
             Node::Array(items) => LValue::Array(items.iter().map(ValueView::to_value).collect()),
-            // `liquid` takes an owned copy of whatever an output names and would render an
-            // object as its keys and values run together; Studio prints JSON. Paths into the
-            // object are resolved on the tree before this copy, so only whole objects (in an
-            // output or a filter) become their JSON text.
-            Node::Object(_) => LValue::scalar(self.text()),
+            // `liquid` copies what a path names before using it; objects stay objects so that
+            // tags and filters (`for`, `map`) can look inside. Printing one whole gives JSON
+            // through the filter every output ends with (see [`prepare`]).
+            Node::Object(map) => LValue::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone().into(), v.to_value()))
+                    .collect(),
+            ),
         }
     }
 

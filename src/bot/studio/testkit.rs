@@ -85,6 +85,8 @@ pub fn turn(bot: &BotConfig, text: &str, state: &Value, now_ms: i64) -> Turn {
         // does not survive it.
         state: serde_json::from_str(&state.to_string()).expect("state round-trips"),
         now_ms,
+        message_sid: None,
+        account_sid: None,
     }
 }
 

@@ -6,6 +6,8 @@ use crate::bot::Action;
 use crate::store::flows;
 use serde_json::json;
 
+mod liquid;
+mod subflows;
 mod widgets;
 
 const FIXTURES: &[&str] = &[
@@ -377,4 +379,91 @@ fn validation_names_the_state_and_field() {
     assert!(Flow::load(&json!({"states": []}))
         .expect_err("no initial")
         .contains("initial_state"));
+}
+
+/// A flow that echoes the SIDs Studio exposes, waits, and echoes the reply's.
+fn sid_flow() -> Value {
+    flow(json!([
+        {"name": "Trigger", "type": "trigger", "transitions": [{"event": "incomingMessage", "next": "ask"}], "properties": {}},
+        {"name": "ask", "type": "send-and-wait-for-reply",
+         "properties": {"body": "msg={{trigger.message.MessageSid}} acct={{trigger.message.AccountSid}}", "timeout": "60"},
+         "transitions": [{"event": "incomingMessage", "next": "echo"}, {"event": "timeout"}, {"event": "deliveryFailure"}]},
+        {"name": "echo", "type": "send-message",
+         "properties": {"body": "in={{widgets.ask.inbound.MessageSid}} out={{widgets.ask.outbound.Sid}}"},
+         "transitions": [{"event": "sent"}, {"event": "failed"}]}
+    ]))
+}
+
+fn field<'a>(text: &'a str, key: &str) -> &'a str {
+    text.split(' ')
+        .find_map(|part| part.strip_prefix(&format!("{key}=")))
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn message_and_account_sids_come_from_the_turn() {
+    let (ctx, _dir) = context(true).await;
+    let (engine, bot) = engine_bot(&ctx, sid_flow());
+    let mut first = turn(&bot, "hi", &Value::Null, T0);
+    first.message_sid = Some("SM11111111111111111111111111111111".into());
+    first.account_sid = Some("AC22222222222222222222222222222222".into());
+    let r = engine.respond(&first).await.expect("turn");
+    assert_eq!(
+        r.messages,
+        vec!["msg=SM11111111111111111111111111111111 acct=AC22222222222222222222222222222222"]
+    );
+    let mut second = turn(&bot, "yes", &r.state, T0 + 1000);
+    second.message_sid = Some("SM33333333333333333333333333333333".into());
+    let r = engine.respond(&second).await.expect("turn");
+    assert!(
+        r.messages[0].starts_with("in=SM33333333333333333333333333333333 out=SM"),
+        "{:?}",
+        r.messages
+    );
+}
+
+#[tokio::test]
+async fn sids_are_never_empty_even_when_the_turn_lacks_them() {
+    let (ctx, _dir) = context(true).await;
+    let (engine, bot) = engine_bot(&ctx, sid_flow());
+    let mut chat = Chat::new(&engine, bot);
+    let first = chat.say("hi").await.messages[0].clone();
+    let second = chat.say("yes").await.messages[0].clone();
+    let sid_shaped = |s: &str, prefix: &str| {
+        s.len() == 34 && s.starts_with(prefix) && s[2..].chars().all(|c| c.is_ascii_hexdigit())
+    };
+    assert!(sid_shaped(field(&first, "msg"), "SM"), "{first}");
+    assert!(sid_shaped(field(&first, "acct"), "AC"), "{first}");
+    assert!(sid_shaped(field(&second, "in"), "SM"), "{second}");
+    assert!(sid_shaped(field(&second, "out"), "SM"), "{second}");
+    assert_ne!(
+        field(&first, "msg"),
+        field(&second, "in"),
+        "one per message"
+    );
+    // The account placeholder is the bot's, the same on every turn.
+    let again = chat.say("hi").await.messages[0].clone();
+    assert_eq!(field(&again, "acct"), field(&first, "acct"));
+}
+
+#[test]
+fn voice_widgets_import_with_a_warning() {
+    let f = Flow::load(&flow(json!([
+        {"name": "Trigger", "type": "trigger", "transitions": [{"event": "incomingMessage", "next": "hi"}, {"event": "incomingCall", "next": "greet"}], "properties": {}},
+        {"name": "hi", "type": "send-message", "properties": {"body": "Hi"}, "transitions": [{"event": "sent"}]},
+        {"name": "greet", "type": "say-play", "properties": {"say": "Hello"}, "transitions": [{"event": "audioComplete", "next": "menu"}]},
+        {"name": "menu", "type": "gather-input-on-call", "properties": {}, "transitions": [{"event": "keypress"}]}
+    ])))
+    .expect("a flow with voice widgets imports");
+    let warnings = f.warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("\"greet\"") && warnings[0].contains("say-play"));
+    assert!(warnings[1].contains("gather-input-on-call"));
+    let frontline = Flow::load(&fixture("frontline-airtable")).expect("imports");
+    assert!(
+        !frontline.warnings().is_empty(),
+        "the fixture's voice path is reported"
+    );
+    let seed = Flow::load(&fixture("seed-do-you-like-bots")).expect("imports");
+    assert!(seed.warnings().is_empty());
 }

@@ -113,7 +113,7 @@ fn check_state(s: &RawState, names: &HashSet<&str>, errors: &mut Vec<String>) {
                     if let Err(e) = conditions::regex(&c.value) {
                         errors.push(at(
                             format!("{field}.value"),
-                            format!("invalid regular expression: {}", one_line(&e.to_string())),
+                            format!("invalid regular expression: {}", one_line(&e)),
                         ));
                     }
                 }

@@ -117,33 +117,41 @@ fn chosen_payload(state: &Value, text: &str) -> Option<String> {
     Some(payload.map(str::to_owned).unwrap_or_else(|| title(picked)))
 }
 
+/// Rasa's answer: each item's `text`, with its `buttons` or `quick_replies` as numbered lines
+/// (remembered so that a number picks the payload), its `image` (or a URL `attachment`) as
+/// media of that message, and a `custom` payload's `text` when the item has no other.
 pub(super) fn rasa_reply(value: Value) -> Result<Reply, EngineError> {
     let Value::Array(items) = value else {
         return Err(EngineError::Upstream(
             "the Rasa bot's answer is not a JSON array".into(),
         ));
     };
-    let mut messages = Vec::new();
-    let mut buttons_state = Value::Null;
+    let mut reply = Reply::default();
+    let mut choices: Vec<Value> = Vec::new();
     for item in items {
         let Value::Object(item) = item else {
             return Err(EngineError::Upstream(
                 "the Rasa bot's answer holds a non-object".into(),
             ));
         };
+        let custom = item.get("custom").filter(|c| !c.is_null());
         let mut text = item
             .get("text")
             .and_then(Value::as_str)
+            .or_else(|| custom.and_then(|c| c.get("text")).and_then(Value::as_str))
             .unwrap_or_default()
             .trim()
             .to_owned();
-        if let Some(buttons) = item
-            .get("buttons")
-            .and_then(Value::as_array)
-            .filter(|b| !b.is_empty())
-        {
-            for (i, button) in buttons.iter().enumerate() {
-                let title = button
+        let options: Vec<&Value> = ["buttons", "quick_replies"]
+            .iter()
+            .filter_map(|k| item.get(*k).and_then(Value::as_array))
+            .flatten()
+            .collect();
+        if !options.is_empty() {
+            // A new set of options replaces the last one: the numbers shown are these.
+            choices.clear();
+            for (i, option) in options.iter().enumerate() {
+                let title = option
                     .get("title")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
@@ -151,25 +159,36 @@ pub(super) fn rasa_reply(value: Value) -> Result<Reply, EngineError> {
                     text.push('\n');
                 }
                 text.push_str(&format!("{}. {}", i + 1, title));
+                choices.push((*option).clone());
             }
-            buttons_state = json!({ "rasaButtons": buttons });
         }
-        if !text.is_empty() {
-            messages.push(text);
+        let media: Vec<String> = ["image", "attachment"]
+            .iter()
+            .filter_map(|k| item.get(*k).and_then(Value::as_str))
+            .map(str::trim)
+            .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+            .map(str::to_owned)
+            .collect();
+        if text.is_empty() && media.is_empty() {
+            let keys: Vec<&str> = item
+                .keys()
+                .map(String::as_str)
+                .filter(|k| *k != "recipient_id")
+                .collect();
+            tracing::info!(
+                keys = ?keys,
+                "a Rasa message had nothing Chatwire can send (no text, buttons, image URL, or custom.text); it was skipped"
+            );
+            continue;
         }
-        if let Some(image) = item
-            .get("image")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
-            messages.push(image.to_owned());
-        }
+        reply.push_with_media(text, media);
     }
-    Ok(Reply {
-        messages,
-        state: buttons_state,
-        ..Reply::default()
-    })
+    reply.state = if choices.is_empty() {
+        Value::Null
+    } else {
+        json!({ "rasaButtons": choices })
+    };
+    Ok(reply)
 }
 
 #[cfg(test)]
@@ -186,11 +205,10 @@ mod tests {
         let reply = rasa_reply(answer).expect("valid");
         assert_eq!(
             reply.messages,
-            [
-                "Where do you want to sit?\n1. Inside\n2. Outside",
-                "https://example.com/map.png"
-            ]
+            ["Where do you want to sit?\n1. Inside\n2. Outside", ""]
         );
+        assert_eq!(reply.media_of(0), [] as [String; 0]);
+        assert_eq!(reply.media_of(1), ["https://example.com/map.png"]);
         assert_eq!(
             chosen_payload(&reply.state, "2").as_deref(),
             Some("/outside")
@@ -203,6 +221,35 @@ mod tests {
         assert_eq!(chosen_payload(&reply.state, "somewhere else"), None);
         assert!(rasa_reply(json!({"text": "x"})).is_err());
         assert!(rasa_reply(json!(["x"])).is_err());
+    }
+
+    #[test]
+    fn rasa_images_are_media_and_quick_replies_are_options() {
+        let answer = json!([
+            {"recipient_id": "+1555", "text": "Here is the menu", "image": "https://example.com/menu.jpg"},
+            {"recipient_id": "+1555", "text": "Anything else?",
+             "quick_replies": [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]}
+        ]);
+        let reply = rasa_reply(answer).expect("valid");
+        assert_eq!(
+            reply.messages,
+            ["Here is the menu", "Anything else?\n1. Yes\n2. No"]
+        );
+        assert_eq!(reply.media_of(0), ["https://example.com/menu.jpg"]);
+        assert!(reply.media_of(1).is_empty());
+        assert_eq!(chosen_payload(&reply.state, "2").as_deref(), Some("/deny"));
+    }
+
+    #[test]
+    fn rasa_custom_payloads_send_their_text_or_nothing() {
+        let reply = rasa_reply(json!([
+            {"recipient_id": "+1555", "custom": {"text": "From a custom payload", "blocks": []}},
+            {"recipient_id": "+1555", "custom": {"type": "carousel", "items": [1, 2]}}
+        ]))
+        .expect("valid");
+        assert_eq!(reply.messages, ["From a custom payload"]);
+        assert!(reply.media.is_empty());
+        assert_eq!(reply.state, Value::Null);
     }
 
     #[test]

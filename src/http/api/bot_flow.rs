@@ -4,7 +4,8 @@
 //!   newest first, like Studio's Executions list.
 //! * `GET  bot/{botId}/flow/execution/{executionId}/fetch`: one execution with its Liquid
 //!   context (Studio's execution Context).
-//! * `GET  bot/{botId}/flow/execution/{executionId}/step/list`: the transitions it took, in order.
+//! * `GET  bot/{botId}/flow/execution/{executionId}/step/list` (`?cursor=&take=`): the
+//!   transitions it took, in order; `cursor` is the `seq` of the last step of the previous page.
 //! * `POST bot/{botId}/flow/execution/{executionId}/update` `{"status": "ended"}`: ends it, as
 //!   Studio's `Status=ended` does; its next turn starts afresh.
 //! * `POST bot/{botId}/flow/execute` `{to, integrationId?, channel?, data?}`: starts an execution
@@ -66,7 +67,7 @@ pub fn register(r: Routes) -> Routes {
     .add(
         Op::get("bot/{botId}/flow/execution/{executionId}/step/list", "listBotFlowExecutionSteps", "List the steps of a Studio flow execution (Chatwire)", "bot")
             .response(list(&step)),
-        |State(s): State<AppState>, Path((bot, id)): Path<(String, String)>| list_steps(s, bot, id),
+        |State(s): State<AppState>, Path((bot, id)): Path<(String, String)>, Query(q): Query<HashMap<String, String>>| list_steps(s, bot, id, q),
     )
     .add(
         Op::post("bot/{botId}/flow/execution/{executionId}/update", "updateBotFlowExecution", "End a Studio flow execution (Chatwire)", "bot")
@@ -153,14 +154,39 @@ async fn fetch_execution(state: AppState, bot: String, id: String) -> ApiResult<
     Ok(Json(Value::Object(exec)))
 }
 
-async fn list_steps(state: AppState, bot: String, id: String) -> ApiResult<Json<Value>> {
+async fn list_steps(
+    state: AppState,
+    bot: String,
+    id: String,
+    q: HashMap<String, String>,
+) -> ApiResult<Json<Value>> {
+    let take = take(&q)?;
+    let after = match q.get("cursor") {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("\"cursor\" must be a step's seq"))?,
+        ),
+    };
     let bot = bot_id(&state, &bot).await?;
     flows::fetch(&state.db, &bot, &id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(
-        json!({ "items": flows::steps(&state.db, &id).await? }),
-    ))
+    // Steps come in seq order; paging here keeps the store's query as it is.
+    let items: Vec<Value> = flows::steps(&state.db, &id)
+        .await?
+        .into_iter()
+        .filter(|s| after.is_none_or(|a| s["seq"].as_i64().is_some_and(|seq| seq > a)))
+        .take(usize::try_from(take).unwrap_or(usize::MAX))
+        .collect();
+    let cursor = (items.len() as i64 == take)
+        .then(|| items.last().map(|s| s["seq"].to_string()))
+        .flatten();
+    let mut body = json!({ "items": items });
+    if let Some(c) = cursor {
+        body["cursor"] = Value::String(c);
+    }
+    Ok(Json(body))
 }
 
 async fn end_execution(
@@ -341,6 +367,8 @@ async fn execute(
         channel_address: Some(from.clone()),
         state: engine_state,
         now_ms: now,
+        message_sid: None,
+        account_sid: None,
     };
     let reply = match studio::start_execution(&state.engine_context(), &turn, data).await {
         Ok(reply) => reply,

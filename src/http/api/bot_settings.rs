@@ -4,7 +4,9 @@
 //! whose `model` is `flow` must have a flow.
 //!
 //! The generic create/update handlers call [`check`] for every resource; it does nothing for
-//! resources other than bots. Keeping it a hook (rather than bot-specific create and update
+//! resources other than bots. They also add [`warnings`] to their answer (`"warnings": [...]`,
+//! only when there are some): what is accepted but will not behave as on Twilio, such as voice
+//! widgets in a flow, or a `run-subflow` naming a flow no bot has (yet). Keeping it a hook (rather than bot-specific create and update
 //! routes) leaves the bot's routes, OpenAPI entries and every other check where they are.
 use crate::app::AppState;
 use crate::bot::{faq, labels, studio};
@@ -12,6 +14,45 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::store::resource::Resource;
 use crate::store::schema::BOT;
 use serde_json::{Map, Value};
+
+/// What a valid bot body holds that its author should know about (see the module docs).
+pub async fn warnings(state: &AppState, res: &Resource, body: &Map<String, Value>) -> Vec<String> {
+    if !std::ptr::eq(res, &BOT) {
+        return Vec::new();
+    }
+    let Some(flow) = body.get("flow").filter(|v| !v.is_null()) else {
+        return Vec::new();
+    };
+    let Ok(flow) = studio::flow::Flow::load(flow) else {
+        return Vec::new();
+    };
+    let mut out = flow.warnings();
+    for s in &flow.states {
+        let studio::flow::Widget::RunSubflow(w) = &s.widget else {
+            continue;
+        };
+        if w.flow_sid.contains("{{") || w.flow_sid.contains("{%") {
+            continue;
+        }
+        if let Ok(None) = studio::subflow::resolve(&state.db, w.flow_sid.trim()).await {
+            out.push(format!(
+                "state \"{}\": properties.flow_sid: no flow bot has meta.{} \"{}\" yet; the widget takes \"failed\" until one does",
+                s.name,
+                studio::subflow::META_KEY,
+                w.flow_sid.trim()
+            ));
+        }
+    }
+    out
+}
+
+/// `answer` with `"warnings"` added when there are any.
+pub fn with_warnings(mut answer: Value, warnings: Vec<String>) -> Value {
+    if !warnings.is_empty() {
+        answer["warnings"] = Value::from(warnings);
+    }
+    answer
+}
 
 /// Validates the engine settings in `body`; `existing` is the bot's id on update.
 pub async fn check(

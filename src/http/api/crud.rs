@@ -93,7 +93,11 @@ pub async fn create(
     body: Map<String, Value>,
 ) -> ApiResult<Json<Value>> {
     let id = insert(&state, res, &ids, &body, &[]).await?;
-    Ok(Json(json!({ "id": id })))
+    let warnings = super::bot_settings::warnings(&state, res, &body).await;
+    Ok(Json(super::bot_settings::with_warnings(
+        json!({ "id": id }),
+        warnings,
+    )))
 }
 
 pub async fn fetch(state: AppState, res: &'static Resource, ids: Ids) -> ApiResult<Json<Value>> {
@@ -135,8 +139,12 @@ pub async fn update(
     ids: Ids,
     body: Map<String, Value>,
 ) -> ApiResult<Json<Value>> {
+    let warnings = super::bot_settings::warnings(&state, res, &body).await;
     let id = apply_update(&state, res, &ids, body, &[]).await?;
-    Ok(Json(json!({ "id": id })))
+    Ok(Json(super::bot_settings::with_warnings(
+        json!({ "id": id }),
+        warnings,
+    )))
 }
 
 pub async fn delete(

@@ -1,5 +1,5 @@
 //! One test (or a few) per widget, on small flows written for the purpose.
-use super::super::testkit::{bot, context, fixture, serve, Chat};
+use super::super::testkit::{bot, context, fixture, serve, Chat, Scratch};
 use super::super::*;
 use super::flow;
 use crate::bot::Action;
@@ -81,7 +81,7 @@ async fn a_template_that_fails_sends_nothing_and_takes_failed() {
             trigger("a"),
             send(
                 "a",
-                "Hi {{ trigger.message.Body | plus: 1 }}",
+                "Hi {{ trigger.message.Body | divided_by: 0 }}",
                 None,
                 Some("sorry")
             ),
@@ -170,7 +170,7 @@ async fn send_and_wait_with_a_broken_body_takes_delivery_failure() {
             trigger("ask"),
             wait(
                 "ask",
-                "{{ trigger.message.Body | minus: 1 }}",
+                "{{ trigger.message.Body | modulo: 0 }}",
                 json!("60"),
                 None,
                 None,
@@ -256,12 +256,52 @@ async fn set_variables_sets_flow_variables_in_order() {
     );
 }
 
+/// The execution's record: (status, error, number of steps).
+async fn last_execution(scratch: &Scratch) -> (Value, String, usize) {
+    let list = flows::list(&scratch.db, "bot-1", None, None, 1)
+        .await
+        .expect("list");
+    (
+        list[0]["status"].clone(),
+        list[0]["error"].as_str().unwrap_or("").to_owned(),
+        last_steps(&scratch.db).await.len(),
+    )
+}
+
 #[tokio::test]
-async fn a_loop_without_a_wait_stops_at_the_step_limit_with_an_error() {
+async fn a_send_message_looping_on_itself_stops_after_ten_runs() {
+    let (ctx, scratch) = context(true).await;
+    let states = json!([
+        trigger("spam"),
+        send("spam", "again {{flow.sid}}", Some("spam"), None)
+    ]);
+    let (engine, bot) = chat_for(&ctx, states).await;
+    let mut chat = Chat::new(&engine, bot);
+    let r = chat.say("go").await;
+    assert_eq!(
+        r.messages.len(),
+        run::MAX_WIDGET_RUNS as usize,
+        "ten SMS, not a hundred"
+    );
+    assert_eq!(r.wake_at_ms, None);
+    let (status, error, steps) = last_execution(&scratch).await;
+    assert_eq!(status, json!("ended"));
+    assert!(
+        error.contains("\"spam\"") && error.contains("10 times in a row"),
+        "{error}"
+    );
+    // Trigger->spam, nine spam->spam, and the stop.
+    assert_eq!(steps, 11);
+    // The conversation is not wedged: the next message starts again (and stops again).
+    assert_eq!(chat.say("again").await.messages.len(), 10);
+}
+
+#[tokio::test]
+async fn a_loop_through_several_widgets_stops_at_the_widget_limit() {
     let (ctx, scratch) = context(true).await;
     let states = json!([trigger("count"),
         {"name": "count", "type": "set-variables", "transitions": [{"event": "next", "next": "check"}],
-         "properties": {"variables": [{"key": "n", "value": "{{flow.variables.n | default: 0 | plus: 1}}"}]}},
+         "properties": {"variables": [{"key": "n", "value": "{{flow.variables.n | plus: 1}}"}]}},
         {"name": "check", "type": "split-based-on", "properties": {"input": "{{flow.variables.n}}"},
          "transitions": [{"event": "noMatch", "next": "count"}, {"event": "match", "next": "done", "conditions": [{"type": "equal_to", "value": "-1", "arguments": ["{{flow.variables.n}}"]}]}]},
         send("done", "never", None, None)]);
@@ -271,21 +311,46 @@ async fn a_loop_without_a_wait_stops_at_the_step_limit_with_an_error() {
         .await
         .expect("no hang");
     assert!(r.messages.is_empty());
-    assert_eq!(r.wake_at_ms, None);
-    let list = flows::list(&scratch.db, "bot-1", None, None, 1)
-        .await
-        .expect("list");
-    assert_eq!(list[0]["status"], json!("ended"));
-    assert!(
-        list[0]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("100 steps")),
-        "{:?}",
-        list[0]
-    );
-    assert_eq!(last_steps(&scratch.db).await.len(), run::MAX_STEPS);
-    // The conversation is not wedged: the next message starts again (and stops again).
-    assert!(chat.say("again").await.messages.is_empty());
+    let (status, error, steps) = last_execution(&scratch).await;
+    assert_eq!(status, json!("ended"));
+    assert!(error.contains("\"count\""), "{error}");
+    assert_eq!(steps, 21, "ten rounds of count and check, then the stop");
+}
+
+#[tokio::test]
+async fn a_wait_between_runs_is_not_a_runaway() {
+    let (ctx, _dir) = context(true).await;
+    let states = json!([trigger("ask"),
+        wait("ask", "Say stop", json!("60"), Some("check"), None, None),
+        {"name": "check", "type": "split-based-on", "properties": {"input": "{{widgets.ask.inbound.Body}}"},
+         "transitions": [{"event": "noMatch", "next": "ask"}, {"event": "match", "next": "bye", "conditions": [{"type": "equal_to", "value": "stop", "arguments": ["{{widgets.ask.inbound.Body}}"]}]}]},
+        send("bye", "Bye", None, None)]);
+    let (engine, bot) = chat_for(&ctx, states).await;
+    let mut chat = Chat::new(&engine, bot);
+    chat.say("hi").await;
+    for _ in 0..12 {
+        assert_eq!(chat.say("no").await.messages, vec!["Say stop"]);
+    }
+    assert_eq!(chat.say("stop").await.messages, vec!["Bye"]);
+}
+
+#[tokio::test]
+async fn a_long_loop_of_distinct_widgets_stops_at_the_step_limit() {
+    let (ctx, scratch) = context(true).await;
+    // Twelve set-variables in a ring: no widget reaches ten runs before a hundred steps.
+    let mut states = vec![trigger("v0")];
+    for i in 0..12 {
+        states.push(json!({"name": format!("v{i}"), "type": "set-variables",
+            "transitions": [{"event": "next", "next": format!("v{}", (i + 1) % 12)}],
+            "properties": {"variables": [{"key": "x", "value": "{{flow.variables.x | plus: 1}}"}]}}));
+    }
+    let (engine, bot) = chat_for(&ctx, Value::Array(states)).await;
+    let r = Chat::new(&engine, bot).say("go").await;
+    assert!(r.messages.is_empty());
+    let (status, error, steps) = last_execution(&scratch).await;
+    assert_eq!(status, json!("ended"));
+    assert!(error.contains("100 steps"), "{error}");
+    assert_eq!(steps, run::MAX_STEPS);
 }
 
 /// Local stand-ins for an API and for Twilio Functions.

@@ -201,6 +201,8 @@ async fn converse(
         channel_address: None,
         state: engine_state,
         now_ms: now_ms(),
+        message_sid: None,
+        account_sid: None,
     };
     respond(format, prepare(&state, turn, shape, Some(conversation))?).await
 }
@@ -258,6 +260,8 @@ async fn stateless_handler(
         channel_address: None,
         state: Value::Null,
         now_ms: now_ms(),
+        message_sid: None,
+        account_sid: None,
     };
     respond(format, prepare(&state, turn, Shape::Stateless, None)?).await
 }

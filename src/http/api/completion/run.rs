@@ -84,7 +84,20 @@ async fn run(p: &Prepared, tokens: Option<&bot::TokenSink>) -> Outcome {
     } else {
         p.turn.bot.model.clone()
     };
-    let text = reply.messages.join("\n\n");
+    // No phone carries media here: a message's media URLs follow its text as lines.
+    let text = reply
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut lines: Vec<&str> = vec![m.as_str()];
+            lines.extend(reply.media_of(i).iter().map(String::as_str));
+            lines.retain(|l| !l.trim().is_empty());
+            lines.join("\n")
+        })
+        .filter(|m| !m.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n");
     Outcome {
         reply,
         text,
