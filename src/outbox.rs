@@ -13,6 +13,7 @@ use crate::store::channel::ClaimQueue;
 use crate::store::integration::Integration;
 use crate::store::outbox::OutboxRow;
 use rand::Rng;
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -113,7 +114,7 @@ async fn deliver(state: &AppState, limiter: &RateLimiter, row: OutboxRow) {
     };
     let creds = Credentials {
         account_sid,
-        auth_token: token.expose(),
+        auth_token: token.expose_secret(),
     };
     if row.recipient_opted_out {
         let _ = state

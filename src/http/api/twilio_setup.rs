@@ -18,6 +18,7 @@ use crate::store::Param;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 
 pub fn register(r: Routes) -> Routes {
@@ -97,7 +98,7 @@ async fn setup(
     };
     let creds = Credentials {
         account_sid,
-        auth_token: token.expose(),
+        auth_token: token.expose_secret(),
     };
     state
         .twilio

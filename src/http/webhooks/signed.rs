@@ -6,6 +6,7 @@ use crate::metrics::Metrics;
 use crate::store::integration::Integration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
+use secrecy::ExposeSecret;
 
 /// A verified callback: its integration and decoded parameters.
 pub struct Signed {
@@ -43,13 +44,13 @@ pub async fn verify(
         .unwrap_or("");
     let is_json = body.first() == Some(&b'{');
     let (valid, params) = if is_json {
-        let valid = signature::validate_json_body(token.expose(), &url, body, given);
+        let valid = signature::validate_json_body(token.expose_secret(), &url, body, given);
         (valid, json_params(body))
     } else {
         let params: Vec<(String, String)> =
             url::form_urlencoded::parse(body).into_owned().collect();
         (
-            signature::validate(token.expose(), &url, &params, given),
+            signature::validate(token.expose_secret(), &url, &params, given),
             params,
         )
     };
