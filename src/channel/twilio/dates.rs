@@ -111,6 +111,8 @@ mod tests {
         let midnight = from_unix_seconds(1_692_835_200);
         assert_eq!(parse_iso8601("2023-08-24"), Some(midnight));
         assert_eq!(parse_iso8601("2023-08-24T00:00:00+00:00"), Some(midnight));
+        assert_eq!(parse_iso8601("2023-08-24 00:00:00Z"), Some(midnight));
+        assert_eq!(parse_iso8601("2023-08-24T02:00:00+02:00"), Some(midnight));
         assert_eq!(
             parse_rfc2822("Thu, 24 Aug 2023 00:00:00 +0000"),
             Some(midnight)
