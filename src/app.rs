@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::crypto::Cipher;
 use crate::store::{Backend, Db};
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -130,7 +131,7 @@ impl App {
 
 fn load_cipher(config: &Config, backend: Backend) -> anyhow::Result<Cipher> {
     if let Some(key) = &config.secret_key {
-        return Cipher::from_key_text(key.expose());
+        return Cipher::from_key_text(key.expose_secret());
     }
     let path = match (&config.secret_key_file, backend) {
         (Some(path), _) => path.clone(),

@@ -1,35 +1,8 @@
 //! Settings for `chatwire serve`, each a flag and a `CHATWIRE_*` environment variable.
 use clap::Args;
-use std::fmt;
+use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-
-/// A string that never shows itself in `Debug` or logs.
-#[derive(Clone, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The secret itself; call only where it is used (a comparison, an HTTP header).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
-    }
-}
 
 /// Everything `chatwire serve` can be told. Defaults give a working local server.
 #[derive(Args, Debug, Clone)]
@@ -52,12 +25,12 @@ pub struct Config {
 
     /// A bearer token accepted by the management API (more with `chatwire token create`).
     #[arg(long, env = "CHATWIRE_API_TOKEN", hide_env_values = true)]
-    pub api_token: Option<Secret>,
+    pub api_token: Option<SecretString>,
 
     /// 32-byte key (64 hex chars or base64) encrypting Twilio auth tokens at rest. Without it a
     /// key file is generated beside the SQLite database (mode 0600).
     #[arg(long, env = "CHATWIRE_SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<Secret>,
+    pub secret_key: Option<SecretString>,
 
     /// Where the generated key lives when `CHATWIRE_SECRET_KEY` is unset.
     #[arg(long, env = "CHATWIRE_SECRET_KEY_FILE")]
@@ -101,7 +74,7 @@ pub struct Config {
 
     /// API key for the LLM endpoint.
     #[arg(long, env = "CHATWIRE_LLM_API_KEY", hide_env_values = true)]
-    pub llm_api_key: Option<Secret>,
+    pub llm_api_key: Option<SecretString>,
 
     /// Model used when a bot names none.
     #[arg(long, env = "CHATWIRE_LLM_MODEL", default_value = "gpt-4o-mini")]
@@ -163,8 +136,8 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.to_owned(),
             public_url: None,
-            api_token: Some(Secret::new("test-token")),
-            secret_key: Some(Secret::new("0".repeat(64))),
+            api_token: Some("test-token".into()),
+            secret_key: Some("0".repeat(64).into()),
             secret_key_file: None,
             twilio_api_url: "http://127.0.0.1:9".into(),
             session_timeout_ms: 1_800_000,
@@ -184,5 +157,21 @@ impl Config {
             allow_private_http: true,
             default_region: crate::domain::phone::Region::US,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_redacts_every_secret() {
+        let mut config = Config::for_tests("sqlite::memory:");
+        config.llm_api_key = Some("sk-live-key".into());
+        let shown = format!("{config:?}");
+        for secret in ["test-token", &"0".repeat(64), "sk-live-key"] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+        assert!(shown.contains("REDACTED"), "{shown}");
     }
 }

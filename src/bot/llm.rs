@@ -22,6 +22,7 @@ use super::{
     upstream, Action, BotEngine, EngineContext, EngineError, Reply, TokenSink, Turn, Usage,
 };
 use async_trait::async_trait;
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -230,7 +231,9 @@ impl LlmBot {
         let build = || {
             let request = self.ctx.http.post(url).json(&body);
             match &config.llm_api_key {
-                Some(key) if !key.expose().is_empty() => request.bearer_auth(key.expose()),
+                Some(key) if !key.expose_secret().is_empty() => {
+                    request.bearer_auth(key.expose_secret())
+                }
                 _ => request,
             }
         };

@@ -8,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
 /// Like ChatBotKit, the scheme word is ignored: the token is the header's second word.
@@ -28,7 +29,7 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
 
 async fn token_is_valid(state: &AppState, token: &str) -> bool {
     if let Some(expected) = &state.config.api_token {
-        if bool::from(expected.expose().as_bytes().ct_eq(token.as_bytes())) {
+        if bool::from(expected.expose_secret().as_bytes().ct_eq(token.as_bytes())) {
             return true;
         }
     }

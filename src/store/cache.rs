@@ -5,51 +5,51 @@
 //!
 //! Any resource update or delete made through this process clears the caches at once; changes
 //! made through another replica are seen within [`TTL`].
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use moka::sync::Cache;
+use std::time::Duration;
 
 /// How long a cached row is trusted without reading it again.
 pub const TTL: Duration = Duration::from_secs(1);
-/// Past this many entries a cache starts again from empty rather than growing.
-const MAX_ENTRIES: usize = 10_000;
+/// Past this many entries the least useful ones are evicted rather than the cache growing.
+const MAX_ENTRIES: u64 = 10_000;
 
 /// Values by key, each trusted for [`TTL`] after it was loaded; shared by clones.
-#[derive(Debug)]
-pub struct TtlCache<V>(Arc<Mutex<HashMap<String, (Instant, V)>>>);
+#[derive(Clone)]
+pub struct TtlCache<V: Clone + Send + Sync + 'static>(Cache<String, V>);
 
-impl<V> Clone for TtlCache<V> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-impl<V> Default for TtlCache<V> {
+impl<V: Clone + Send + Sync + 'static> Default for TtlCache<V> {
     fn default() -> Self {
-        Self(Arc::default())
+        Self::with_ttl(TTL)
     }
 }
 
-impl<V: Clone> TtlCache<V> {
+/// Only the size: the cached rows are not for logs.
+impl<V: Clone + Send + Sync + 'static> std::fmt::Debug for TtlCache<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TtlCache({} entries)", self.0.entry_count())
+    }
+}
+
+impl<V: Clone + Send + Sync + 'static> TtlCache<V> {
+    fn with_ttl(ttl: Duration) -> Self {
+        Self(
+            Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(ttl)
+                .build(),
+        )
+    }
+
     pub fn get(&self, key: &str) -> Option<V> {
-        let cache = self.0.lock().ok()?;
-        let (loaded, value) = cache.get(key)?;
-        (loaded.elapsed() < TTL).then(|| value.clone())
+        self.0.get(key)
     }
 
     pub fn put(&self, key: &str, value: &V) {
-        if let Ok(mut cache) = self.0.lock() {
-            if cache.len() >= MAX_ENTRIES {
-                cache.clear();
-            }
-            cache.insert(key.to_owned(), (Instant::now(), value.clone()));
-        }
+        self.0.insert(key.to_owned(), value.clone());
     }
 
     pub fn clear(&self) {
-        if let Ok(mut cache) = self.0.lock() {
-            cache.clear();
-        }
+        self.0.invalidate_all();
     }
 }
 
@@ -69,13 +69,10 @@ mod tests {
 
     #[test]
     fn a_value_older_than_the_ttl_is_not_served() {
-        let cache = TtlCache::default();
+        let cache = TtlCache::with_ttl(Duration::from_millis(50));
         cache.put("a", &1);
-        if let Ok(mut map) = cache.0.lock() {
-            if let Some(entry) = map.get_mut("a") {
-                entry.0 = Instant::now() - TTL - Duration::from_millis(1);
-            }
-        }
+        assert_eq!(cache.get("a"), Some(1));
+        std::thread::sleep(Duration::from_millis(80));
         assert_eq!(cache.get("a"), None);
     }
 }

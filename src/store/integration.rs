@@ -1,8 +1,8 @@
 //! The Twilio integration as the channel uses it (typed, auth token opened).
 use super::channel::{int, opt_text, text};
 use super::{Db, Sql};
-use crate::config::Secret;
 use crate::crypto::Cipher;
+use secrecy::SecretString;
 use sqlx::Row;
 
 /// A Twilio integration row, with its auth token decrypted for signing and sending.
@@ -11,7 +11,7 @@ pub struct Integration {
     pub id: String,
     pub bot_id: Option<String>,
     pub account_sid: Option<String>,
-    pub auth_token: Option<Secret>,
+    pub auth_token: Option<SecretString>,
     pub allow_from: String,
     pub contact_collection: bool,
     pub session_duration: Option<i64>,
@@ -38,7 +38,7 @@ impl Db {
             return Ok(None);
         };
         let auth_token = opt_text(&row, "auth_token").and_then(|sealed| match cipher.open(&sealed) {
-            Ok(token) => Some(Secret::new(token)),
+            Ok(token) => Some(SecretString::from(token)),
             Err(err) => {
                 tracing::error!(integration = id, error = %err, "stored Twilio auth token does not open");
                 None

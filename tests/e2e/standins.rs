@@ -268,7 +268,7 @@ pub async fn app_with_llm(backend: Backend, llm: &StandIn) -> TestApp {
     let url = llm.url.clone();
     spawn_with(backend, move |c| {
         c.llm_url = Some(url);
-        c.llm_api_key = Some(chatwire::config::Secret::new("sk-test-key"));
+        c.llm_api_key = Some("sk-test-key".into());
         c.llm_timeout_ms = 1_500;
     })
     .await

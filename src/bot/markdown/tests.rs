@@ -121,3 +121,22 @@ fn unbalanced_markers_are_kept_rather_than_eaten() {
     assert_eq!(to_plain_text("[text](broken"), "[text](broken");
     assert_eq!(to_plain_text("```\nnever closed"), "never closed");
 }
+
+#[test]
+fn markers_that_are_text_stay_text() {
+    assert_eq!(
+        to_plain_text("It takes ~approx~ 5 min"),
+        "It takes ~approx~ 5 min"
+    );
+    assert_eq!(
+        to_plain_text("Go to https://a.example/**x** now"),
+        "Go to https://a.example/**x** now"
+    );
+}
+
+#[test]
+fn blocks_keep_the_line_breaks_they_had() {
+    assert_eq!(to_plain_text("```\ncode\n```\nThen"), "code\nThen");
+    assert_eq!(to_plain_text("> a\n>\n> b"), "a\n\nb");
+    assert_eq!(to_whatsapp("    code\n\nafter"), "```\ncode\n```\n\nafter");
+}

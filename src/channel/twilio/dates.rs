@@ -1,186 +1,93 @@
-//! The two date formats of Twilio's 2010 API, without a calendar crate.
+//! The two date formats of Twilio's 2010 API.
 //!
 //! Resources carry RFC 2822 dates (`Thu, 24 Aug 2023 05:01:45 +0000`); list filters such as
 //! `DateSent>=` take ISO 8601 (`2023-08-24T05:01:45Z` or a bare `2023-08-24`). Everything is
 //! UTC at one-second resolution, which is all either format expresses.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
+use time::format_description::well_known::{Rfc2822, Rfc3339};
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
-const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+// Twilio writes `+0000` where `time`'s RFC 2822 formatter would too, but that formatter refuses
+// years before 1900; a fixed description cannot fail.
+const RFC2822: &[BorrowedFormatItem<'_>] = format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] +0000"
+);
+const ISO8601: &[BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+const DLR_DONE_DATE: &[BorrowedFormatItem<'_>] =
+    format_description!("[year repr:last_two][month][day][hour][minute]");
+const DATE: &[BorrowedFormatItem<'_>] = format_description!("[year]-[month]-[day]");
+const DATE_TIME: &[BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
 
-fn unix_seconds(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
+/// `time` to whole seconds in UTC; a time outside years 1-9999 is clamped rather than panicking
+/// the way `OffsetDateTime::from(SystemTime)` would.
+fn utc(time: SystemTime) -> OffsetDateTime {
+    let seconds = match time.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
-    }
+    };
+    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or_else(|_| {
+        if seconds < 0 {
+            PrimitiveDateTime::MIN.assume_utc()
+        } else {
+            PrimitiveDateTime::MAX.assume_utc()
+        }
+    })
 }
 
-fn from_unix_seconds(seconds: i64) -> SystemTime {
-    if seconds >= 0 {
-        UNIX_EPOCH + Duration::from_secs(seconds.unsigned_abs())
-    } else {
-        UNIX_EPOCH - Duration::from_secs(seconds.unsigned_abs())
-    }
-}
-
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = year - i64::from(month <= 2);
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let month = i64::from(month);
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-struct Parts {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: i64,
-    minute: i64,
-    second: i64,
-    weekday: usize,
-}
-
-fn parts(time: SystemTime) -> Parts {
-    let seconds = unix_seconds(time);
-    let days = seconds.div_euclid(86_400);
-    let of_day = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    Parts {
-        year,
-        month,
-        day,
-        hour: of_day / 3600,
-        minute: of_day / 60 % 60,
-        second: of_day % 60,
-        weekday: (days + 4).rem_euclid(7) as usize,
-    }
+fn format(time: SystemTime, description: &[BorrowedFormatItem<'_>]) -> String {
+    utc(time).format(description).unwrap_or_default()
 }
 
 /// `Thu, 24 Aug 2023 05:01:45 +0000`, as in `date_created`.
 pub fn rfc2822(time: SystemTime) -> String {
-    let p = parts(time);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
-        DAYS[p.weekday],
-        p.day,
-        MONTHS[(p.month - 1) as usize],
-        p.year,
-        p.hour,
-        p.minute,
-        p.second
-    )
+    format(time, RFC2822)
 }
 
 /// `2023-08-24T05:01:45Z`, as Twilio's SDKs send date-time filters.
 pub fn iso8601(time: SystemTime) -> String {
-    let p = parts(time);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        p.year, p.month, p.day, p.hour, p.minute, p.second
-    )
+    format(time, ISO8601)
 }
 
 /// `YYMMDDhhmm`, the carrier "done date" of a delivery receipt (`RawDlrDoneDate`).
 pub fn dlr_done_date(time: SystemTime) -> String {
-    let p = parts(time);
-    format!(
-        "{:02}{:02}{:02}{:02}{:02}",
-        p.year.rem_euclid(100),
-        p.month,
-        p.day,
-        p.hour,
-        p.minute
-    )
+    format(time, DLR_DONE_DATE)
 }
 
-/// A decimal field of at most 4 digits within `range` (no signs, no spaces).
-fn number(text: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
-    if text.is_empty() || text.len() > 4 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok().filter(|v| range.contains(v))
-}
-
-fn at(year: i64, month: u32, day: u32, hms: (i64, i64, i64)) -> SystemTime {
-    let days = days_from_civil(year, month, day);
-    from_unix_seconds(days * 86_400 + hms.0 * 3600 + hms.1 * 60 + hms.2)
-}
-
-fn parse_hms(text: &str) -> Option<(i64, i64, i64)> {
-    let mut it = text.split(':');
-    let h = number(it.next()?, 0..=23)?;
-    let m = number(it.next()?, 0..=59)?;
-    let s = number(it.next()?, 0..=60)?;
-    it.next().is_none().then_some((h, m, s))
-}
-
-/// Parses `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SS` with `Z`, `+00:00` or nothing.
+/// Parses `YYYY-MM-DD` (midnight UTC), `YYYY-MM-DDTHH:MM:SS` (UTC) or RFC 3339 with an offset.
 pub fn parse_iso8601(text: &str) -> Option<SystemTime> {
     let text = text.trim();
-    let (date, time) = match text.split_once(['T', ' ']) {
-        Some((d, t)) => (d, Some(t)),
-        None => (text, None),
-    };
-    let mut it = date.split('-');
-    let year = number(it.next()?, 1970..=9999)?;
-    let month = number(it.next()?, 1..=12)? as u32;
-    let day = number(it.next()?, 1..=31)? as u32;
-    if it.next().is_some() {
-        return None;
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(t.into());
     }
-    let hms = match time {
-        None => (0, 0, 0),
-        Some(t) => {
-            let t = t
-                .strip_suffix('Z')
-                .or_else(|| t.strip_suffix("+00:00"))
-                .unwrap_or(t);
-            parse_hms(t)?
-        }
-    };
-    Some(at(year, month, day, hms))
+    let local = text.strip_suffix('Z').unwrap_or(text).replacen(' ', "T", 1);
+    let local = PrimitiveDateTime::parse(&local, DATE_TIME);
+    let midnight = || Date::parse(text, DATE).map(Date::midnight);
+    local
+        .or_else(|_| midnight())
+        .ok()
+        .map(|t| t.assume_utc().into())
 }
 
-/// Parses `Thu, 24 Aug 2023 05:01:45 +0000` (UTC offsets only, as Twilio always sends).
+/// Parses `Thu, 24 Aug 2023 05:01:45 +0000` (any offset, converted to UTC).
 pub fn parse_rfc2822(text: &str) -> Option<SystemTime> {
-    let text = text.trim();
-    let text = text.split_once(", ").map_or(text, |(_, rest)| rest);
-    let mut it = text.split_whitespace();
-    let day = number(it.next()?, 1..=31)? as u32;
-    let month_name = it.next()?;
-    let month = MONTHS.iter().position(|m| *m == month_name)? as u32 + 1;
-    let year = number(it.next()?, 1970..=9999)?;
-    let hms = parse_hms(it.next()?)?;
-    match it.next() {
-        Some("+0000" | "GMT" | "UTC") | None => Some(at(year, month, day, hms)),
-        _ => None,
-    }
+    OffsetDateTime::parse(text.trim(), &Rfc2822)
+        .ok()
+        .map(Into::into)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn from_unix_seconds(seconds: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(seconds)
+    }
 
     #[test]
     fn formats_the_reference_example() {
@@ -204,6 +111,8 @@ mod tests {
         let midnight = from_unix_seconds(1_692_835_200);
         assert_eq!(parse_iso8601("2023-08-24"), Some(midnight));
         assert_eq!(parse_iso8601("2023-08-24T00:00:00+00:00"), Some(midnight));
+        assert_eq!(parse_iso8601("2023-08-24 00:00:00Z"), Some(midnight));
+        assert_eq!(parse_iso8601("2023-08-24T02:00:00+02:00"), Some(midnight));
         assert_eq!(
             parse_rfc2822("Thu, 24 Aug 2023 00:00:00 +0000"),
             Some(midnight)

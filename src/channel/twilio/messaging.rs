@@ -15,6 +15,7 @@ use crate::channel::{
 };
 use crate::store::integration::Integration;
 use async_trait::async_trait;
+use secrecy::ExposeSecret;
 use std::time::{Duration, UNIX_EPOCH};
 
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
@@ -117,7 +118,7 @@ impl SetupError {
 fn credentials(integration: &Integration) -> Option<Credentials<'_>> {
     Some(Credentials {
         account_sid: integration.account_sid.as_deref()?,
-        auth_token: integration.auth_token.as_ref()?.expose(),
+        auth_token: integration.auth_token.as_ref()?.expose_secret(),
     })
 }
 
@@ -143,13 +144,14 @@ fn verified(
     }
     // ChatBotKit accepts JSON webhooks too; Twilio signs those over the URL and a body hash.
     let (valid, params) = if request.body.first() == Some(&b'{') {
-        let valid = signature::validate_json_body(token.expose(), request.url, request.body, given);
+        let valid =
+            signature::validate_json_body(token.expose_secret(), request.url, request.body, given);
         (valid, json_params(request.body))
     } else {
         let params: Vec<(String, String)> = url::form_urlencoded::parse(request.body)
             .into_owned()
             .collect();
-        let valid = signature::validate(token.expose(), request.url, &params, given);
+        let valid = signature::validate(token.expose_secret(), request.url, &params, given);
         (valid, params)
     };
     if !valid {
