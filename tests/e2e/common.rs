@@ -85,13 +85,22 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Te
 }
 
 pub async fn start(config: Config, dir: Option<tempfile::TempDir>) -> TestApp {
+    start_with_channels(config, dir, Vec::new()).await
+}
+
+/// Starts the app serving `channels` beside Twilio Messaging.
+pub async fn start_with_channels(
+    config: Config,
+    dir: Option<tempfile::TempDir>,
+    channels: Vec<std::sync::Arc<dyn chatwire::channel::Channel>>,
+) -> TestApp {
     // `RUST_LOG=chatwire=debug cargo test` shows the server's logs beside a failing test.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
     let database_url = config.database_url.clone();
-    let app = App::build(config).await.expect("app builds");
+    let app = App::build_with(config, channels).await.expect("app builds");
     let base = format!("http://{}", app.local_addr());
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -8,6 +8,7 @@ mod completion;
 mod conformance;
 mod group_commit;
 mod llm;
+mod one_path;
 mod operations;
 mod standins;
 mod studio;
