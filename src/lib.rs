@@ -2,13 +2,19 @@
 //!
 //! A message takes two paths through this crate (see `shared/design.md`):
 //!
-//! * **Inbound turn**: Twilio posts a signed webhook (`http::webhooks`), the signature and form are
-//!   checked (`channel::twilio`), the message is stored once per `MessageSid` before Twilio gets
-//!   its 200, and `pipeline` later runs one bot turn per stored message, strictly in order per
-//!   conversation, writing the bot's reply and its outbox rows in one transaction.
-//! * **Outbox delivery**: `outbox` claims due rows, rate-limits per sender number, sends them
-//!   through Twilio's REST API and records the outcome; status callbacks move a message's status
-//!   forward only.
+//! * **Inbound turn**: a provider posts a signed callback to `http::webhooks` (one route per
+//!   channel); the channel (`channel::Channel`, Twilio Messaging in `channel::twilio`) verifies
+//!   and parses it into a channel-neutral message; `pipeline::accept` stores it once per provider
+//!   id before the provider gets its answer; `pipeline::turn` later runs one bot turn per stored
+//!   message, strictly in order per conversation, and records the reply through the one door.
+//! * **Outbox delivery**: `outbox` claims due rows, rate-limits per sender number, sends each
+//!   through the channel its row names, and records the outcome; delivery receipts move a
+//!   message's status forward only, and show in the message's `meta.delivery`.
+//!
+//! **The one door**: every outgoing message (a bot's reply, the HELP answer, `initiate`, a flow
+//! started by `flow/execute`) is written by `store::outgoing` with its outbox rows, its
+//! conversation, session, engine state, timer, inbound completion and idempotency key, in one
+//! transaction. Nothing else writes outbox rows.
 //!
 //! The management API (`http::api`) speaks ChatBotKit's v1 wire format; `store` keeps everything
 //! in SQLite (default) or PostgreSQL behind one set of domain verbs.
@@ -24,20 +30,20 @@
 //!   `metrics`; never `http`, `app` or SQL, and `store` only in its tests.
 //! * `store`: all SQL, on both backends, and the resource schema (`store::schema`) every
 //!   reader of the resource tables shares. It implements `bot::EngineStore` for its `Db`.
-//! * `channel`: the provider protocols: Twilio's webhook signatures and forms, addresses,
-//!   statuses, and its REST client, which no module outside `channel` (and the `emulator`
-//!   standing in for Twilio) names.
+//! * `channel`: the channel seam (`channel::Channel`, the `Channels` registry) and the provider
+//!   protocols behind it: Twilio's webhook signatures and forms and its REST client, which no
+//!   module outside `channel` (and the `emulator` standing in for Twilio) names.
 //! * `http`: the edge. Routing, extraction, errors and the management API; it turns requests
 //!   into calls of `store`, `bot` (the completion API) and the pipeline's entry points.
 //! * `pipeline`, `outbox` (and their claim loop, `dispatch`): the message paths. They know the
-//!   store and the channel seam, and run engines through `bot::select`; never a provider's
-//!   client directly.
+//!   store and the channel seam, and run engines through `bot::select`; they name no provider.
 //! * `app`: the composition root. Builds the `AppState` the edge and the workers share, and
 //!   the narrow context each engine gets from it.
 //!
 //! `tests/structure.rs` enforces the rules that matter most: nothing in `src/bot` names
 //! `crate::http`, `crate::app` or `AppState`, or runs SQL; nothing outside `src/channel` and
-//! `src/emulator` names Twilio's REST client.
+//! `src/emulator` names Twilio's REST client; the pipeline, the outbox and the webhook edge name
+//! no Twilio type.
 pub mod app;
 pub mod bot;
 pub mod channel;
