@@ -235,23 +235,38 @@ pub fn status_url(state: &AppState, channel: &str, integration_id: &str) -> Stri
     )
 }
 
+/// How long a receipt for a message not yet recorded as sent waits for that record.
+const EARLY_RECEIPT_WAIT: Duration = Duration::from_secs(3);
+
 /// Applies a delivery receipt, moving the status forward only.
+///
+/// A provider can post a receipt before the send that caused it is recorded (the provider's
+/// answer and its first callback race, and the record is batched): such a receipt waits,
+/// bounded, for the record to appear instead of being dropped.
 pub async fn apply_status(
     state: &AppState,
     integration: &Integration,
     update: &StatusUpdate,
 ) -> Result<(), sqlx::Error> {
-    let moved = state
-        .db
-        .outbox_advance_status(
-            &integration.id,
-            update.id.as_str(),
-            update.status,
-            update.error_code,
-        )
-        .await?;
-    if !moved {
-        tracing::debug!(id = %update.id, integration = %integration.id, status = %update.status, "status callback changed nothing (unknown message or not newer)");
+    let deadline = Instant::now() + EARLY_RECEIPT_WAIT;
+    loop {
+        let moved = state
+            .db
+            .outbox_advance_status(
+                &integration.id,
+                update.id.as_str(),
+                update.status,
+                update.error_code,
+            )
+            .await?;
+        if moved {
+            return Ok(());
+        }
+        let known = state.db.outbox_sid_recorded(update.id.as_str(), "").await?;
+        if known || Instant::now() >= deadline {
+            tracing::debug!(id = %update.id, integration = %integration.id, status = %update.status, known, "status callback changed nothing (unknown message or not newer)");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(())
 }

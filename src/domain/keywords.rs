@@ -40,13 +40,14 @@ const TABLE: &[(Keyword, &[&str])] = &[
     (Keyword::Reset, RESET),
 ];
 
-/// The keyword `body` is on `kind`, if any. Carrier keywords (opt-out, opt-in, help) are a
-/// phone-network rule: on chat channels only the reset words count.
+/// The keyword `body` is on `kind`, if any. Carrier keywords (opt-out, opt-in, help) are an
+/// SMS rule, as Twilio applies them (and its emulator): on WhatsApp and chat channels only the
+/// reset words count, so a flow's "Cancel" branch can be reached there.
 pub fn classify(body: &str, kind: ChannelKind) -> Option<Keyword> {
     let word = body.trim();
     TABLE
         .iter()
-        .filter(|(k, _)| kind != ChannelKind::Chat || *k == Keyword::Reset)
+        .filter(|(k, _)| kind == ChannelKind::Sms || *k == Keyword::Reset)
         .find(|(_, words)| words.iter().any(|w| w.eq_ignore_ascii_case(word)))
         .map(|(k, _)| *k)
 }
@@ -63,9 +64,20 @@ mod tests {
             Some(Keyword::OptOut)
         );
         assert_eq!(classify("unstop", ChannelKind::Sms), Some(Keyword::OptIn));
-        assert_eq!(classify("info", ChannelKind::WhatsApp), Some(Keyword::Help));
+        assert_eq!(classify("info", ChannelKind::Sms), Some(Keyword::Help));
         assert_eq!(classify("///RESET", ChannelKind::Sms), Some(Keyword::Reset));
         assert_eq!(classify("please stop", ChannelKind::Sms), None);
+    }
+
+    #[test]
+    fn whatsapp_words_reach_the_bot_except_reset() {
+        assert_eq!(classify("Cancel", ChannelKind::WhatsApp), None);
+        assert_eq!(classify("STOP", ChannelKind::WhatsApp), None);
+        assert_eq!(classify("help", ChannelKind::WhatsApp), None);
+        assert_eq!(
+            classify("///reset", ChannelKind::WhatsApp),
+            Some(Keyword::Reset)
+        );
     }
 
     #[test]

@@ -42,6 +42,26 @@ pub async fn run(state: &AppState, inbound: Inbound) {
     }
 }
 
+/// How long after its due time a timer may still find its session live: the claim loop
+/// polls, and a busy replica takes a while to get to it.
+const WAIT_SLACK_MS: i64 = 60_000;
+
+/// Where a turn slides its sender's session to, if anywhere. A person's message makes the
+/// session active now. An engine waiting for a reply (a Studio wait with its timeout) keeps the
+/// session live until the wait is over, however short `sessionDuration` is: the timeout then
+/// continues the same execution, and so does a reply that comes late but within the wait.
+fn session_slide(is_timer: bool, duration: i64, now: i64, wake_at: Option<i64>) -> Option<i64> {
+    if duration <= 0 {
+        return None;
+    }
+    let waiting = wake_at.map(|at| at + WAIT_SLACK_MS - duration);
+    match (is_timer, waiting) {
+        (false, w) => Some(w.map_or(now, |w| w.max(now))),
+        (true, Some(w)) => Some(w),
+        (true, None) => None,
+    }
+}
+
 /// The conversation a turn answers in.
 struct Conversation {
     id: String,
@@ -145,10 +165,11 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
     let texts: Vec<Text> = reply
         .messages
         .iter()
-        .map(|body| Text {
+        .enumerate()
+        .map(|(i, body)| Text {
             body: body.clone(),
             markdown,
-            media: Vec::new(),
+            media: reply.media_of(i).to_vec(),
         })
         .collect();
     let tokens = reply
@@ -176,13 +197,14 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         }),
         messages,
         outbox,
-        session: (!is_timer && duration > 0).then(|| Session {
+        session: session_slide(is_timer, duration, now, reply.wake_at_ms).map(|at| Session {
             integration_id: integration.id.clone(),
             address: m.sender.clone(),
-            at: now,
+            at,
         }),
         engine_state: Some((!reply.state.is_null()).then(|| reply.state.to_string())),
-        expires_at: (duration > 0).then_some(now + duration),
+        expires_at: (duration > 0)
+            .then(|| (now + duration).max(reply.wake_at_ms.map_or(0, |at| at + WAIT_SLACK_MS))),
         timer: reply.wake_at_ms.map(|at| Timer {
             integration_id: integration.id.clone(),
             channel: m.channel.clone(),
@@ -288,4 +310,29 @@ async fn start(
         engine_state: Value::Null,
         contact_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_longer_than_the_session_keeps_it_live_until_the_wait_ends() {
+        let (minute, hour) = (60_000, 3_600_000);
+        // A message slides the session to now.
+        assert_eq!(session_slide(false, 30 * minute, 1_000, None), Some(1_000));
+        // A one-hour wait with a 30-minute session: live until the wait (and its slack) ends.
+        let slid = session_slide(false, 30 * minute, 0, Some(hour)).expect("slides");
+        assert!(slid + 30 * minute >= hour + WAIT_SLACK_MS);
+        // A short wait never moves the session back.
+        assert_eq!(
+            session_slide(false, 30 * minute, 10 * hour, Some(10 * hour + minute)),
+            Some(10 * hour)
+        );
+        // A timer that sets another wait keeps the session for it; one that does not, leaves it.
+        assert!(session_slide(true, 30 * minute, 0, Some(hour)).is_some());
+        assert_eq!(session_slide(true, 30 * minute, 0, None), None);
+        // Without sessions (duration 0) nothing slides.
+        assert_eq!(session_slide(false, 0, 0, Some(hour)), None);
+    }
 }

@@ -528,3 +528,37 @@ async fn initiate_sends_a_proactive_message_and_the_reply_continues_that_convers
         rig.stop().await;
     }
 }
+
+#[tokio::test]
+async fn cancel_on_whatsapp_reaches_the_bot_instead_of_opting_out() {
+    for backend in backends() {
+        let rig = Rig::start(backend).await;
+        let account = rig.twilio.account();
+        let base = format!("{}/v1/integration/twilio/{}", rig.app.base, rig.integration);
+        rig.twilio
+            .configure_number(&emulator::NumberConfig {
+                account_sid: account.sid.clone(),
+                address: WHATSAPP.parse().expect("address"),
+                sms_url: Some(format!("{base}/webhook")),
+                status_callback: Some(format!("{base}/status")),
+            })
+            .expect("configure");
+        for (i, word) in ["Cancel", "hello again"].into_iter().enumerate() {
+            let request = emulator::InboundRequest {
+                from: "whatsapp:+5215512345679".into(),
+                to: WHATSAPP.into(),
+                body: word.into(),
+                media: Vec::new(),
+                profile_name: None,
+            };
+            let out = rig.twilio.inject_inbound(request).await.expect("inject");
+            assert_eq!(out.status, Some(200));
+            let sent = rig.replies(i + 1).await;
+            assert_eq!(
+                sent[i].body, word,
+                "{backend:?}: the bot answers, the sender is not opted out"
+            );
+        }
+        rig.stop().await;
+    }
+}

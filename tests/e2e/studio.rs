@@ -528,3 +528,53 @@ async fn a_faq_bot_answers_from_its_dataset_over_twilio() {
         app_probe.stop().await;
     }
 }
+
+/// A flow that waits `timeout` seconds for a name, on an integration whose sessions last one
+/// second: shorter than the wait, as Studio's one-hour default is longer than Chatwire's
+/// 30-minute sessions.
+async fn short_session_rig(backend: crate::common::Backend, timeout: &str) -> Rig {
+    let flow = json!({"description": "long wait", "initial_state": "Trigger", "flags": {"allow_concurrent_calls": true}, "states": [
+        {"name": "Trigger", "type": "trigger", "transitions": [{"event": "incomingMessage", "next": "ask"}], "properties": {}},
+        {"name": "ask", "type": "send-and-wait-for-reply", "properties": {"body": "Your name?", "timeout": timeout},
+         "transitions": [{"event": "incomingMessage", "next": "hi"}, {"event": "timeout", "next": "late"}, {"event": "deliveryFailure"}]},
+        {"name": "hi", "type": "send-message", "properties": {"body": "Hi {{widgets.ask.inbound.Body}}"}, "transitions": [{"event": "sent"}, {"event": "failed"}]},
+        {"name": "late", "type": "send-message", "properties": {"body": "Too slow!"}, "transitions": [{"event": "sent"}, {"event": "failed"}]}]});
+    Rig::with(
+        backend,
+        json!({"model": "flow", "flow": flow}),
+        json!({"sessionDuration": 1000}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_reply_after_the_session_but_within_the_wait_continues_the_flow() {
+    for backend in backends() {
+        let rig = short_session_rig(backend, "30").await;
+        rig.text("+15551110070", "start").await;
+        assert_eq!(bodies(&rig, 1).await[0].1, "Your name?");
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        rig.text("+15551110070", "Ada").await;
+        assert_eq!(
+            bodies(&rig, 2).await[1].1,
+            "Hi Ada",
+            "{backend:?}: the wait goes on past sessionDuration"
+        );
+        rig.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_wait_longer_than_the_session_still_times_out() {
+    for backend in backends() {
+        let rig = short_session_rig(backend, "2").await;
+        rig.text("+15551110071", "start").await;
+        let sent = bodies(&rig, 2).await;
+        assert_eq!(
+            (sent[0].1.as_str(), sent[1].1.as_str()),
+            ("Your name?", "Too slow!"),
+            "{backend:?}: the timer fires although the session was shorter"
+        );
+        rig.stop().await;
+    }
+}

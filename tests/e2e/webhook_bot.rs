@@ -237,3 +237,26 @@ async fn private_webhook_addresses_are_refused_unless_allowed() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_rasa_image_goes_out_as_mms_media_not_as_a_link() {
+    for backend in backends() {
+        let rasa = standins::rasa_bot().await;
+        rasa.script([Answer::Json(json!([
+            {"recipient_id": "+15552220003", "text": "Here is the menu"},
+            {"recipient_id": "+15552220003", "image": "https://example.test/menu.png"}
+        ]))]);
+        let bot = json!({"name": "Rasa", "model": "webhook", "webhook": {"url": rasa.url, "format": "rasa"}});
+        let rig = PhoneRig::start(backend, None, bot).await;
+        rig.text_and_wait("+15552220003", "menu?", 2).await;
+        let sent = rig.twilio.sent_messages();
+        assert_eq!(sent[0].body, "Here is the menu", "{backend:?}");
+        assert_eq!(sent[1].num_media, "1", "{backend:?}: the image is media");
+        assert!(sent[1].sid.starts_with("MM"), "{backend:?}: an MMS");
+        assert!(
+            !sent[1].body.contains("menu.png"),
+            "{backend:?}: not a link in the text"
+        );
+        rig.stop().await;
+    }
+}

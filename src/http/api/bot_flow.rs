@@ -13,7 +13,7 @@
 //!   (Studio's `POST /Executions` with `To` and `Parameters`). 409 while the contact has an
 //!   active execution of this flow (Twilio's 20409).
 //! * `GET  bot/{botId}/faq/rating/list`: content ratings given to a FAQ bot's answers.
-use super::{crud, Op, Routes};
+use super::{crud, idempotent, Op, Routes};
 use crate::app::AppState;
 use crate::bot::studio::{self, StartError};
 use crate::bot::{BotConfig, ChannelKind, ContactInfo, Turn};
@@ -23,9 +23,7 @@ use crate::domain::{ids, now_ms, phone};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{IdempotencyKey, JsonBody};
 use crate::pipeline::render::{self, Route, Text};
-use crate::store::outgoing::{
-    Author, Idempotency, NewConversation, Outgoing, Recorded, Session, Timer,
-};
+use crate::store::outgoing::{Author, NewConversation, Outgoing, Session, Timer};
 use crate::store::schema::{BOT, TWILIO};
 use crate::store::{faq, flows, Sql};
 use axum::extract::{Path, Query, State};
@@ -320,10 +318,8 @@ async fn execute(
         .with_channel(channel)
         .to_string();
     let scope = format!("flow-execute:{bot}");
-    if let Some(key) = &idempotency_key {
-        if let Some(first) = state.db.idempotent_response(&scope, key).await? {
-            return Ok(Json(serde_json::from_str(&first).unwrap_or(Value::Null)));
-        }
+    if let Some(first) = idempotent::earlier(&state, &scope, idempotency_key.as_deref()).await? {
+        return Ok(first);
     }
     let now = now_ms();
     let duration = integration
@@ -430,18 +426,7 @@ async fn execute(
             recipient: from.clone(),
             at,
         }),
-        idempotency: idempotency_key.map(|key| Idempotency {
-            scope,
-            key,
-            response: response.to_string(),
-        }),
         ..Outgoing::default()
     };
-    match state.db.record_outgoing(write).await? {
-        Recorded::Repeated(first) => Ok(Json(serde_json::from_str(&first).unwrap_or(response))),
-        Recorded::Written | Recorded::ClaimLost => {
-            state.outbox_ready.notify_one();
-            Ok(Json(response))
-        }
-    }
+    idempotent::record(&state, write, scope, idempotency_key, response).await
 }

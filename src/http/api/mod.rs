@@ -12,6 +12,7 @@ pub mod contact_ensure;
 pub mod conversation_create;
 pub mod crud;
 pub mod dataset_search;
+pub mod idempotent;
 pub mod lists;
 pub mod message_create;
 pub mod openapi;

@@ -4,7 +4,7 @@
 //! no-op; Chatwire does it: the credentials are checked against Twilio (account fetch), the
 //! integration's `phoneNumber` is found among the account's IncomingPhoneNumbers, and its
 //! SmsUrl and StatusCallback are pointed at this server's webhook URLs.
-use super::{crud, Op, Routes};
+use super::{crud, idempotent, Op, Routes};
 use crate::app::AppState;
 use crate::channel::twilio::messaging::{SetupError, TwilioMessaging};
 use crate::domain::address::{Address, ChannelKind};
@@ -13,7 +13,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{IdempotencyKey, JsonBody};
 use crate::pipeline::render::{self, Route, Text};
 use crate::store::integration::Integration;
-use crate::store::outgoing::{Author, Idempotency, NewConversation, Outgoing, Recorded, Session};
+use crate::store::outgoing::{Author, NewConversation, Outgoing, Session};
 use crate::store::schema::TWILIO;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -167,10 +167,8 @@ async fn initiate(
     };
     let response = json!({ "id": integration.id });
     let scope = format!("initiate:{}", integration.id);
-    if let Some(key) = &idempotency_key {
-        if let Some(first) = state.db.idempotent_response(&scope, key).await? {
-            return Ok(Json(serde_json::from_str(&first).unwrap_or(response)));
-        }
+    if let Some(first) = idempotent::earlier(&state, &scope, idempotency_key.as_deref()).await? {
+        return Ok(first);
     }
     if state
         .db
@@ -211,18 +209,7 @@ async fn initiate(
             address,
             at: now,
         }),
-        idempotency: idempotency_key.map(|key| Idempotency {
-            scope,
-            key,
-            response: response.to_string(),
-        }),
         ..Outgoing::default()
     };
-    match state.db.record_outgoing(write).await? {
-        Recorded::Repeated(first) => Ok(Json(serde_json::from_str(&first).unwrap_or(response))),
-        Recorded::Written | Recorded::ClaimLost => {
-            state.outbox_ready.notify_one();
-            Ok(Json(response))
-        }
-    }
+    idempotent::record(&state, write, scope, idempotency_key, response).await
 }

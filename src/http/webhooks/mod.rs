@@ -89,6 +89,18 @@ fn acknowledge(channel: &dyn Channel) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// A callback's integration and the URL the provider called, or the bare status refusing it.
+async fn callback(
+    state: &AppState,
+    id: &str,
+    uri: &Uri,
+) -> Result<(Integration, String), Response> {
+    let integration = integration(state, id)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((integration, called_url(state, uri)))
+}
+
 async fn inbound(
     channel: Arc<dyn Channel>,
     State(state): State<AppState>,
@@ -97,11 +109,10 @@ async fn inbound(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let integration = match integration(&state, &id).await {
-        Ok(i) => i,
-        Err(status) => return status.into_response(),
+    let (integration, url) = match callback(&state, &id, &uri).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
-    let url = called_url(&state, &uri);
     let request = CallbackRequest {
         url: &url,
         headers: &headers,
@@ -129,11 +140,10 @@ async fn status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let integration = match integration(&state, &id).await {
-        Ok(i) => i,
-        Err(status) => return status.into_response(),
+    let (integration, url) = match callback(&state, &id, &uri).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
-    let url = called_url(&state, &uri);
     let request = CallbackRequest {
         url: &url,
         headers: &headers,
