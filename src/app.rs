@@ -22,6 +22,8 @@ pub struct AppState {
     /// Base URL Twilio calls, without a trailing slash.
     pub public_base: Arc<str>,
     pub http: reqwest::Client,
+    /// What bots' and flows' settings may reach (see `net::outbound`).
+    pub outbound: crate::net::outbound::Outbound,
     /// Woken when an inbound message is stored.
     pub inbound_ready: Arc<Notify>,
     /// Woken when outbox rows are written.
@@ -40,6 +42,7 @@ impl AppState {
         crate::bot::EngineContext::new(
             Arc::new(self.db.clone()),
             self.http.clone(),
+            self.outbound.clone(),
             self.config.clone(),
             self.cipher.clone(),
             self.metrics.clone(),
@@ -76,6 +79,9 @@ impl App {
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
+        let outbound = crate::net::outbound::Outbound::new(crate::net::outbound::Policy::new(
+            config.allow_private_http,
+        ))?;
         let twilio = Arc::new(TwilioMessaging::new(&config.twilio_api_url, http.clone()));
         let channels = extra
             .into_iter()
@@ -91,6 +97,7 @@ impl App {
             channels,
             twilio,
             http,
+            outbound,
         };
         Ok(Self { listener, state })
     }
