@@ -122,12 +122,16 @@ impl App {
         let workers = crate::pipeline::spawn_workers(self.state.clone(), stop_rx.clone());
         let router = crate::http::router(self.state.clone());
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_base, "chatwire listening");
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .await?;
+        // The peer address feeds the webhook edge's per-client cap.
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await?;
         for worker in workers {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), worker).await;
         }

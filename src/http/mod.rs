@@ -30,7 +30,10 @@ pub fn router(state: AppState) -> Router {
     };
     let v1 = Router::new()
         .route("/openapi.json", spec_route)
-        .merge(webhooks::routes(&state.channels))
+        .merge(webhooks::routes(
+            &state.channels,
+            state.config.webhook_client_limit,
+        ))
         .merge(management);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
