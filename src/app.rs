@@ -29,6 +29,8 @@ pub struct AppState {
     /// Woken when outbox rows are written.
     pub outbox_ready: Arc<Notify>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The claim loops' last signs of life, for `/readyz`.
+    pub liveness: Arc<crate::dispatch::Liveness>,
     /// Every channel this process serves; queued rows name theirs.
     pub channels: Channels,
     /// The Twilio Messaging channel itself, for its `setup` operation.
@@ -94,6 +96,7 @@ impl App {
             inbound_ready: Arc::new(Notify::new()),
             outbox_ready: Arc::new(Notify::new()),
             metrics: Arc::default(),
+            liveness: Arc::default(),
             channels,
             twilio,
             http,

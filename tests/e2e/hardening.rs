@@ -1,6 +1,6 @@
 //! The attack paths of issue 12, closed: each test replays one finding against the real app.
 use crate::channel::{Rig, NUMBER};
-use crate::common::backends;
+use crate::common::{backends, spawn_app, Backend};
 use chatwire::channel::twilio::signature;
 
 /// A signed form webhook to `path` of the rig's integration; returns the HTTP status.
@@ -44,5 +44,71 @@ async fn a_webhook_with_too_many_fields_is_refused_before_any_signature_work() {
         let normal = inbound(&rig, "SM0000000000000000000000000000a002", 40);
         assert_eq!(signed(&rig, "webhook", &normal).await, 200);
         rig.stop().await;
+    }
+}
+
+/// Makes every write of the readiness row fail the way a full disk fails SQLite's writes.
+async fn fill_the_disk(app: &crate::common::TestApp, backend: Backend) {
+    use sqlx::Executor;
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.database_url)
+                .await
+                .expect("connect");
+            for op in ["INSERT", "UPDATE"] {
+                pool.execute(
+                    format!(
+                        "CREATE TRIGGER full_{op} BEFORE {op} ON health \
+                         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+                    )
+                    .as_str(),
+                )
+                .await
+                .expect("trigger");
+            }
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.database_url)
+                .await
+                .expect("connect");
+            pool.execute(
+                "CREATE FUNCTION disk_full() RETURNS trigger AS $$ BEGIN \
+                 RAISE EXCEPTION 'could not extend file: No space left on device' \
+                 USING ERRCODE = '53100'; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER health_disk_full BEFORE INSERT OR UPDATE ON health \
+                 FOR EACH ROW EXECUTE FUNCTION disk_full();",
+            )
+            .await
+            .expect("trigger");
+        }
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_when_nothing_can_be_written() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let ready = || async {
+            let r = app
+                .client
+                .get(app.url("/readyz"))
+                .send()
+                .await
+                .expect("get");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        };
+        assert_eq!(ready().await.0, 200);
+        fill_the_disk(&app, backend).await;
+        let (status, why) = ready().await;
+        assert_eq!(status, 503);
+        assert!(why.contains("not writable"), "{why}");
+        let health = app
+            .client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(health.status(), 200, "liveness is not readiness");
+        app.stop().await;
     }
 }
