@@ -2,6 +2,8 @@
 use crate::channel::{Rig, NUMBER};
 use crate::common::{backends, spawn_app, Backend};
 use chatwire::channel::twilio::signature;
+use serde_json::json;
+use std::time::Duration;
 
 /// A signed form webhook to `path` of the rig's integration; returns the HTTP status.
 pub async fn signed(rig: &Rig, path: &str, params: &[(String, String)]) -> u16 {
@@ -110,5 +112,51 @@ async fn readiness_fails_when_nothing_can_be_written() {
             .expect("get");
         assert_eq!(health.status(), 200, "liveness is not readiness");
         app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn send_rates_out_of_bounds_are_refused_with_400() {
+    for backend in backends() {
+        let rig = Rig::start(backend).await;
+        let update = format!("/integration/twilio/{}/update", rig.integration);
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(1e-300),
+            json!(5000),
+            json!("fast"),
+        ] {
+            let (status, out) = rig.app.post(&update, json!({"sendRate": bad})).await;
+            assert_eq!(status, 400, "{bad}: {out}");
+        }
+        for bad in [json!(-1), json!(1e15)] {
+            let (status, _) = rig.app.post(&update, json!({"sessionDuration": bad})).await;
+            assert_eq!(status, 400, "sessionDuration {bad}");
+        }
+        assert_eq!(rig.app.post(&update, json!({"sendRate": 2.5})).await.0, 200);
+        rig.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn raising_the_send_rate_releases_replies_deferred_by_the_old_one() {
+    for backend in backends() {
+        // One message per 100 s: the second reply is deferred far past the test's patience.
+        let rig = Rig::with(backend, json!({"model": "echo"}), json!({"sendRate": 0.01})).await;
+        rig.text("+15551230201", "one").await;
+        rig.replies(1).await;
+        rig.text("+15551230202", "two").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            rig.twilio.sent_messages().len(),
+            1,
+            "the second reply waits"
+        );
+        let update = format!("/integration/twilio/{}/update", rig.integration);
+        assert_eq!(rig.app.post(&update, json!({"sendRate": 100})).await.0, 200);
+        let sent = rig.replies(2).await;
+        assert_eq!(sent.len(), 2);
+        rig.stop().await;
     }
 }
