@@ -27,16 +27,16 @@ pub const STALE_AFTER_MS: i64 = 15_000;
 /// When each claim loop last showed it works, for readiness.
 #[derive(Debug)]
 pub struct Liveness {
-    pub inbound: AtomicI64,
-    pub outbox: AtomicI64,
+    pub inbound: Arc<AtomicI64>,
+    pub outbox: Arc<AtomicI64>,
 }
 
 impl Default for Liveness {
     fn default() -> Self {
         let now = crate::domain::now_ms();
         Self {
-            inbound: AtomicI64::new(now),
-            outbox: AtomicI64::new(now),
+            inbound: Arc::new(AtomicI64::new(now)),
+            outbox: Arc::new(AtomicI64::new(now)),
         }
     }
 }
@@ -44,7 +44,7 @@ impl Default for Liveness {
 impl Liveness {
     /// The loops that have not beaten for [`STALE_AFTER_MS`].
     pub fn stale(&self, now_ms: i64) -> Vec<&'static str> {
-        [("inbound", &self.inbound), ("outbox", &self.outbox)]
+        [("inbound", &*self.inbound), ("outbox", &*self.outbox)]
             .into_iter()
             .filter(|(_, beat)| now_ms - beat.load(Ordering::Relaxed) > STALE_AFTER_MS)
             .map(|(name, _)| name)
@@ -62,8 +62,7 @@ pub async fn run<T, C, CF, W, WF>(
     slots: usize,
     ready: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
-    beat: Arc<Liveness>,
-    which: fn(&Liveness) -> &AtomicI64,
+    beat: Arc<AtomicI64>,
     claim: C,
     work: W,
 ) where
@@ -75,7 +74,7 @@ pub async fn run<T, C, CF, W, WF>(
 {
     let slots = slots.max(1);
     let free = Arc::new(Semaphore::new(slots));
-    let alive = || which(&beat).store(crate::domain::now_ms(), Ordering::Relaxed);
+    let alive = || beat.store(crate::domain::now_ms(), Ordering::Relaxed);
     while !*stop.borrow() {
         let first = tokio::select! {
             permit = free.clone().acquire_owned() => permit,
@@ -164,8 +163,7 @@ mod tests {
             2,
             Arc::new(Notify::new()),
             stop.clone(),
-            liveness.clone(),
-            |l| &l.inbound,
+            liveness.inbound.clone(),
             |_| async { Ok(Vec::<()>::new()) },
             |_| async {},
         ));
@@ -174,8 +172,7 @@ mod tests {
             2,
             Arc::new(Notify::new()),
             stop,
-            liveness.clone(),
-            |l| &l.outbox,
+            liveness.outbox.clone(),
             |_| async { Err::<Vec<()>, _>(sqlx::Error::PoolTimedOut) },
             |_| async {},
         ));
