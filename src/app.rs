@@ -23,11 +23,15 @@ pub struct AppState {
     /// Base URL Twilio calls, without a trailing slash.
     pub public_base: Arc<str>,
     pub http: reqwest::Client,
+    /// What bots' and flows' settings may reach (see `net::outbound`).
+    pub outbound: crate::net::outbound::Outbound,
     /// Woken when an inbound message is stored.
     pub inbound_ready: Arc<Notify>,
     /// Woken when outbox rows are written.
     pub outbox_ready: Arc<Notify>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The claim loops' last signs of life, for `/readyz`.
+    pub liveness: Arc<crate::dispatch::Liveness>,
     /// Every channel this process serves; queued rows name theirs.
     pub channels: Channels,
     /// The Twilio Messaging channel itself, for its `setup` operation.
@@ -41,6 +45,7 @@ impl AppState {
         crate::bot::EngineContext::new(
             Arc::new(self.db.clone()),
             self.http.clone(),
+            self.outbound.clone(),
             self.config.clone(),
             self.cipher.clone(),
             self.metrics.clone(),
@@ -77,6 +82,9 @@ impl App {
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
+        let outbound = crate::net::outbound::Outbound::new(crate::net::outbound::Policy::new(
+            config.allow_private_http,
+        ))?;
         let twilio = Arc::new(TwilioMessaging::new(&config.twilio_api_url, http.clone()));
         let channels = extra
             .into_iter()
@@ -89,9 +97,11 @@ impl App {
             inbound_ready: Arc::new(Notify::new()),
             outbox_ready: Arc::new(Notify::new()),
             metrics: Arc::default(),
+            liveness: Arc::default(),
             channels,
             twilio,
             http,
+            outbound,
         };
         Ok(Self { listener, state })
     }
@@ -116,12 +126,16 @@ impl App {
         let workers = crate::pipeline::spawn_workers(self.state.clone(), stop_rx.clone());
         let router = crate::http::router(self.state.clone());
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_base, "chatwire listening");
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .await?;
+        // The peer address feeds the webhook edge's per-client cap.
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await?;
         for worker in workers {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), worker).await;
         }

@@ -115,6 +115,12 @@ pub struct Config {
     #[arg(long, env = "CHATWIRE_ALLOW_PRIVATE_HTTP", default_value_t = false)]
     pub allow_private_http: bool,
 
+    /// Most webhook requests one client address may have in flight (reading or handled);
+    /// past it, 503. 0 turns the cap off, which is right behind a reverse proxy that hides
+    /// the client's address (every request then comes from the proxy).
+    #[arg(long, env = "CHATWIRE_WEBHOOK_CLIENT_LIMIT", default_value_t = 128)]
+    pub webhook_client_limit: usize,
+
     /// Region (ISO 3166 code) whose national format applies to phone numbers given without
     /// `+` through the API, e.g. `US` (ChatBotKit's default) or `GB`.
     #[arg(long, env = "CHATWIRE_DEFAULT_REGION", default_value = "US")]
@@ -155,6 +161,7 @@ impl Config {
             fallback_text: "Sorry, I can't answer right now. Please try again in a few minutes."
                 .into(),
             allow_private_http: true,
+            webhook_client_limit: 128,
             default_region: crate::domain::phone::Region::US,
         }
     }

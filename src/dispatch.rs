@@ -7,6 +7,7 @@
 //! oldest open row of a sender or recipient is claimable), so rows of one batch never belong
 //! to the same conversation.
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify, Semaphore};
@@ -19,6 +20,38 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 /// How long a stopping loop waits for its running tasks.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// Longest a healthy loop goes without a beat: it beats at least every [`IDLE_POLL`] while
+/// waiting and after every successful claim; a claim that fails or hangs stops the beats.
+pub const STALE_AFTER_MS: i64 = 15_000;
+
+/// When each claim loop last showed it works, for readiness.
+#[derive(Debug)]
+pub struct Liveness {
+    pub inbound: Arc<AtomicI64>,
+    pub outbox: Arc<AtomicI64>,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        let now = crate::domain::now_ms();
+        Self {
+            inbound: Arc::new(AtomicI64::new(now)),
+            outbox: Arc::new(AtomicI64::new(now)),
+        }
+    }
+}
+
+impl Liveness {
+    /// The loops that have not beaten for [`STALE_AFTER_MS`].
+    pub fn stale(&self, now_ms: i64) -> Vec<&'static str> {
+        [("inbound", &*self.inbound), ("outbox", &*self.outbox)]
+            .into_iter()
+            .filter(|(_, beat)| now_ms - beat.load(Ordering::Relaxed) > STALE_AFTER_MS)
+            .map(|(name, _)| name)
+            .collect()
+    }
+}
+
 /// Claims and runs rows until `stop` turns true, then waits (bounded) for running tasks.
 ///
 /// `claim(n)` claims up to `n` rows; `work(row)` handles one. `ready` is notified by whoever
@@ -29,6 +62,7 @@ pub async fn run<T, C, CF, W, WF>(
     slots: usize,
     ready: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
+    beat: Arc<AtomicI64>,
     claim: C,
     work: W,
 ) where
@@ -40,10 +74,16 @@ pub async fn run<T, C, CF, W, WF>(
 {
     let slots = slots.max(1);
     let free = Arc::new(Semaphore::new(slots));
+    let alive = || beat.store(crate::domain::now_ms(), Ordering::Relaxed);
     while !*stop.borrow() {
         let first = tokio::select! {
             permit = free.clone().acquire_owned() => permit,
             _ = stop.changed() => continue,
+            // Every slot busy (slow turns) is not a dead loop.
+            _ = tokio::time::sleep(IDLE_POLL) => {
+                alive();
+                continue;
+            }
         };
         let Ok(first) = first else { break };
         let mut permits = vec![first];
@@ -56,6 +96,7 @@ pub async fn run<T, C, CF, W, WF>(
         let wanted = permits.len();
         match claim(wanted).await {
             Ok(rows) => {
+                alive();
                 let claimed = rows.len();
                 for (row, permit) in rows.into_iter().zip(permits) {
                     let job = work(row);
@@ -92,5 +133,53 @@ pub async fn run<T, C, CF, W, WF>(
             queue = name,
             "stopped with tasks still running; their rows are claimed again after the lease"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loop_without_a_beat_for_too_long_is_stale() {
+        let liveness = Liveness::default();
+        let now = crate::domain::now_ms();
+        assert!(liveness.stale(now).is_empty());
+        liveness
+            .outbox
+            .store(now - STALE_AFTER_MS - 1, Ordering::Relaxed);
+        assert_eq!(liveness.stale(now), vec!["outbox"]);
+    }
+
+    #[tokio::test]
+    async fn an_idle_loop_keeps_beating_and_a_failing_claim_does_not() {
+        let liveness = Arc::new(Liveness::default());
+        let (stop_tx, stop) = watch::channel(false);
+        let long_ago = crate::domain::now_ms() - 60_000;
+        liveness.inbound.store(long_ago, Ordering::Relaxed);
+        liveness.outbox.store(long_ago, Ordering::Relaxed);
+        let idle = tokio::spawn(run(
+            "inbound",
+            2,
+            Arc::new(Notify::new()),
+            stop.clone(),
+            liveness.inbound.clone(),
+            |_| async { Ok(Vec::<()>::new()) },
+            |_| async {},
+        ));
+        let failing = tokio::spawn(run(
+            "outbox",
+            2,
+            Arc::new(Notify::new()),
+            stop,
+            liveness.outbox.clone(),
+            |_| async { Err::<Vec<()>, _>(sqlx::Error::PoolTimedOut) },
+            |_| async {},
+        ));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(liveness.stale(crate::domain::now_ms()), vec!["outbox"]);
+        let _ = stop_tx.send(true);
+        let _ = idle.await;
+        let _ = failing.await;
     }
 }

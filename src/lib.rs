@@ -26,8 +26,11 @@
 //! * `bot`: the engines. An engine gets a [`bot::Turn`] (the conversation, its history, the
 //!   contact, the bot's settings, its own state) and an [`bot::EngineContext`]: the storage
 //!   capabilities it needs as a [`bot::EngineStore`] (dataset search, its own records), an HTTP
-//!   client, the settings, the cipher, the counters. `bot` uses `domain`, `config`, `crypto` and
-//!   `metrics`; never `http`, `app` or SQL, and `store` only in its tests.
+//!   client, the settings, the cipher, the counters. `bot` uses `domain`, `config`, `crypto`,
+//!   `metrics` and `net`; never `http`, `app` or SQL, and `store` only in its tests.
+//! * `net`: the outbound-HTTP policy for destinations a user's configuration chooses (webhook
+//!   bots, Studio HTTP widgets, run-function): one table of internal address ranges, checked on
+//!   every hop with the connection pinned to the checked address.
 //! * `store`: all SQL, on both backends, and the resource schema (`store::schema`) every
 //!   reader of the resource tables shares. It implements `bot::EngineStore` for its `Db`.
 //! * `channel`: the channel seam (`channel::Channel`, the `Channels` registry) and the provider
@@ -54,6 +57,7 @@ pub mod domain;
 pub mod emulator;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod outbox;
 pub mod pipeline;
 pub mod sms;

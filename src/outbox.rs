@@ -27,7 +27,8 @@ const MAX_BACKOFF_MS: i64 = 60_000;
 /// Per-sender-number pacing shared by the workers of one process.
 #[derive(Clone, Default)]
 pub struct RateLimiter {
-    next_slot: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Per sender: its next free slot and the rate it was reserved at.
+    next_slot: Arc<Mutex<HashMap<String, (Instant, f64)>>>,
 }
 
 impl RateLimiter {
@@ -38,12 +39,14 @@ impl RateLimiter {
         let Ok(mut slots) = self.next_slot.lock() else {
             return Duration::ZERO;
         };
+        // Slots booked at another rate are forgotten: a rate raised after a slow one must not
+        // keep the slow one's backlog of slots.
         let slot = slots
             .get(sender)
             .copied()
-            .filter(|s| *s > now)
-            .unwrap_or(now);
-        slots.insert(sender.to_owned(), slot + interval);
+            .filter(|(s, rate)| *s > now && *rate == per_second)
+            .map_or(now, |(s, _)| s);
+        slots.insert(sender.to_owned(), (slot + interval, per_second));
         slot - now
     }
 }
@@ -115,7 +118,13 @@ pub async fn deliver(state: &AppState, limiter: &RateLimiter, row: OutboxRow) {
     if wait > Duration::from_millis((LEASE_MS / 2) as u64) {
         let at = now_ms() + wait.as_millis() as i64;
         let _ = db
-            .outbox_retry(&row.id, &row.claim_token, at, "rate limited", false)
+            .outbox_retry(
+                &row.id,
+                &row.claim_token,
+                at,
+                crate::store::Db::RATE_LIMITED,
+                false,
+            )
             .await;
         return;
     }

@@ -97,6 +97,10 @@ async fn context(llm_url: String) -> (EngineContext, tempfile::TempDir) {
     let ctx = EngineContext::new(
         Arc::new(db),
         reqwest::Client::new(),
+        crate::net::outbound::Outbound::new(crate::net::outbound::Policy::new(
+            config.allow_private_http,
+        ))
+        .expect("client"),
         Arc::new(config),
         cipher,
         Arc::default(),

@@ -192,7 +192,10 @@ pub type TokenSink = tokio::sync::mpsc::UnboundedSender<String>;
 #[derive(Clone)]
 pub struct EngineContext {
     pub store: Arc<dyn EngineStore>,
+    /// For what the operator configured (the LLM server).
     pub http: reqwest::Client,
+    /// For what a bot's or flow's settings aim at: refuses internal addresses on every hop.
+    pub outbound: crate::net::outbound::Outbound,
     pub config: Arc<crate::config::Config>,
     pub cipher: crate::crypto::Cipher,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -202,6 +205,7 @@ impl EngineContext {
     pub fn new(
         store: Arc<dyn EngineStore>,
         http: reqwest::Client,
+        outbound: crate::net::outbound::Outbound,
         config: Arc<crate::config::Config>,
         cipher: crate::crypto::Cipher,
         metrics: Arc<crate::metrics::Metrics>,
@@ -209,6 +213,7 @@ impl EngineContext {
         Self {
             store,
             http,
+            outbound,
             config,
             cipher,
             metrics,

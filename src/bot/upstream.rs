@@ -6,10 +6,10 @@
 //! other answers are final. Error texts never carry the URL or the request, because both can
 //! hold credentials (`?token=` in a webhook URL, the API key header).
 use super::EngineError;
+use crate::net::outbound::Refused;
 use bytes::Bytes;
 use rand::Rng;
 use reqwest::StatusCode;
-use std::net::IpAddr;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -66,6 +66,13 @@ pub async fn open(
         let (error, wait_hint) = match outcome {
             Err(_) => return Err(timed_out()),
             Ok(Err(err)) if err.is_timeout() => return Err(timed_out()),
+            // The destination (or a redirect) is internal: asking again cannot help.
+            Ok(Err(err)) if Refused::within(&err).is_some() => {
+                let refused = Refused::within(&err)
+                    .map(|r| r.0.clone())
+                    .unwrap_or_default();
+                return Err(EngineError::Config(format!("{what} refused: {refused}")));
+            }
             Ok(Err(err)) if err.is_connect() || err.is_request() => {
                 (format!("{what} unreachable: {}", err.without_url()), None)
             }
@@ -140,111 +147,4 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Bytes, reqwest::
         }
     }
     Ok(Bytes::from(body))
-}
-
-/// Refuses URLs that are not http(s) or that resolve to a loopback, private, link-local or
-/// otherwise internal address, so a bot's settings cannot reach Chatwire's own network
-/// (`CHATWIRE_ALLOW_PRIVATE_HTTP` turns this off). The name is resolved here and again by the
-/// HTTP client, so a DNS answer that changes in between is not caught.
-pub async fn check_public_url(url: &str, allow_private: bool) -> Result<url::Url, EngineError> {
-    let parsed = url::Url::parse(url)
-        .map_err(|_| EngineError::Config("the webhook url is not a valid URL".into()))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(EngineError::Config(
-            "the webhook url must be http or https".into(),
-        ));
-    }
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| EngineError::Config("the webhook url has no host".into()))?;
-    if allow_private {
-        return Ok(parsed);
-    }
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|_| EngineError::Upstream("the webhook host does not resolve".into()))?
-            .map(|a| a.ip())
-            .collect(),
-    };
-    if addrs.is_empty() || addrs.iter().any(|ip| !is_public(*ip)) {
-        return Err(EngineError::Config(
-            "the webhook url points to a private or loopback address (set CHATWIRE_ALLOW_PRIVATE_HTTP=true to allow)".into(),
-        ));
-    }
-    Ok(parsed)
-}
-
-/// Whether an address is on the public internet.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || a >= 224)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn internal_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.0.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().expect("ip")), "{ip}");
-        }
-        for ip in ["8.8.8.8", "2606:4700::1111"] {
-            assert!(is_public(ip.parse().expect("ip")), "{ip}");
-        }
-    }
-
-    #[tokio::test]
-    async fn private_webhook_urls_are_refused_unless_allowed() {
-        assert!(
-            check_public_url("http://127.0.0.1:5005/webhooks/rest/webhook", false)
-                .await
-                .is_err()
-        );
-        assert!(check_public_url("http://[::1]/x", false).await.is_err());
-        assert!(check_public_url("http://localhost/x", false).await.is_err());
-        assert!(check_public_url("ftp://example.com/x", true).await.is_err());
-        assert!(check_public_url("http://127.0.0.1:5005/x", true)
-            .await
-            .is_ok());
-    }
 }

@@ -30,7 +30,10 @@ pub fn router(state: AppState) -> Router {
     };
     let v1 = Router::new()
         .route("/openapi.json", spec_route)
-        .merge(webhooks::routes(&state.channels))
+        .merge(webhooks::routes(
+            &state.channels,
+            state.config.webhook_client_limit,
+        ))
         .merge(management);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -46,10 +49,24 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Ready means able to accept: a write commits within [`READY_WRITE_LIMIT`] (a full disk, a
+/// read-only directory or a lost primary fail it) and both claim loops are alive.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.db.ping().await {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+    if !state.db.write_probe(READY_WRITE_LIMIT).await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database not writable".to_owned(),
+        );
     }
+    let stale = state.liveness.stale(crate::domain::now_ms());
+    if !stale.is_empty() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("claim loop stalled: {}", stale.join(", ")),
+        );
+    }
+    (StatusCode::OK, "ready".to_owned())
 }
+
+/// How long the readiness write may take; a balancer's probe usually gives up after 1 to 5 s.
+const READY_WRITE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -32,6 +32,7 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
             state.config.workers,
             state.inbound_ready.clone(),
             stop.clone(),
+            state.liveness.inbound.clone(),
             move |n| {
                 let db = db.clone();
                 async move { db.claim_inbound(LEASE_MS, n).await }
@@ -64,6 +65,7 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
             (state.config.workers / 2).max(2),
             state.outbox_ready.clone(),
             stop,
+            state.liveness.outbox.clone(),
             move |n| {
                 let db = db.clone();
                 async move { db.claim_outbox(crate::outbox::LEASE_MS, n).await }

@@ -186,6 +186,17 @@ impl Db {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
+    /// True when a small write commits within `limit`: what accepting a webhook needs.
+    pub async fn write_probe(&self, limit: Duration) -> bool {
+        let probe = sqlx::query(
+            "INSERT INTO health (id, checked_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+        )
+        .bind(crate::domain::now_ms())
+        .execute(&self.pool);
+        matches!(tokio::time::timeout(limit, probe).await, Ok(Ok(_)))
+    }
+
     /// Runs a built statement, returning affected rows.
     pub async fn exec(&self, sql: &Sql) -> Result<u64, sqlx::Error> {
         Ok(sql.query().execute(&self.pool).await?.rows_affected())

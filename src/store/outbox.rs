@@ -154,6 +154,27 @@ impl Db {
         self.exec(&sql).await.map(|_| ())
     }
 
+    /// The error a row deferred by its number's send rate carries.
+    pub const RATE_LIMITED: &'static str = "rate limited";
+
+    /// Makes the integration's rows deferred by its send rate due now; called when the rate
+    /// changes, so a backlog paced by an old (mistaken) rate does not keep waiting for it.
+    pub async fn outbox_release_rate_limited(
+        &self,
+        integration_id: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let now = now_ms();
+        let sql = Sql::new(
+            "UPDATE outbox SET next_attempt_at = $1, updated_at = $1 \
+             WHERE integration_id = $2 AND status = 'pending' AND next_attempt_at > $1 \
+             AND error_message = $3",
+        )
+        .arg(now)
+        .arg(integration_id)
+        .arg(Self::RATE_LIMITED);
+        self.exec(&sql).await
+    }
+
     /// Gives up on a row, recording the provider's code and a human reason.
     pub async fn outbox_failed(
         &self,

@@ -26,8 +26,8 @@ pub enum Ty {
     Bool(bool),
     /// Nullable integer within bounds.
     Int(i64, i64),
-    /// Nullable float.
-    Float,
+    /// Nullable float within bounds (inclusive); NaN and infinities never pass.
+    Float(f64, f64),
     /// ChatBotKit `meta`: an object or null, no keys starting with `_`.
     Meta,
     /// Any JSON value or null (engine settings such as a Studio flow).
@@ -61,7 +61,7 @@ impl Ty {
         match self {
             Ty::Bool(_) => Col::Bool,
             Ty::Int(..) => Col::Int,
-            Ty::Float => Col::Float,
+            Ty::Float(..) => Col::Float,
             Ty::Meta | Ty::Json => Col::Json,
             _ => Col::Text,
         }

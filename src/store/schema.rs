@@ -78,7 +78,7 @@ pub static DATASET: Resource = Resource {
         Field::rw(
             "searchMinScore",
             "search_min_score",
-            Ty::Float,
+            Ty::Float(-1_000_000.0, 1_000_000.0),
             "The minimum score to filter search results by",
         ),
         Field::rw(
@@ -207,6 +207,11 @@ pub static BOT: Resource = Resource {
     required: &[],
 };
 
+/// A number's send rate: at least one message per 100 s (below that, replies wait so long
+/// they look lost), at most Twilio's highest throughput tier.
+pub const MIN_SEND_RATE: f64 = 0.01;
+pub const MAX_SEND_RATE: f64 = 1000.0;
+
 pub static TWILIO: Resource = Resource {
     path: "integration/twilio",
     label: "Twilio integration",
@@ -241,7 +246,12 @@ pub static TWILIO: Resource = Resource {
             Ty::Address,
             "The Twilio number (E.164 or whatsapp:+E.164) this integration answers and sends from (Chatwire)",
         ),
-        Field::rw("sendRate", "send_rate", Ty::Float, "Outbound messages per second for this number (Chatwire)"),
+        Field::rw(
+            "sendRate",
+            "send_rate",
+            Ty::Float(MIN_SEND_RATE, MAX_SEND_RATE),
+            "Outbound messages per second for this number, 0.01 to 1000 (Chatwire)",
+        ),
     ],
     list_filters: &[("blueprintId", "blueprint_id"), ("botId", "bot_id")],
     list_asc: false,

@@ -1,15 +1,12 @@
 //! Outbound HTTP for flow widgets (`make-http-request`, `run-function`) and form webhooks.
 //!
 //! A flow author chooses the URL, and the URL can come from a template fed by what a person
-//! typed, so requests are refused when the host is (or resolves to) a loopback, private,
-//! link-local or otherwise non-public address, unless `CHATWIRE_ALLOW_PRIVATE_HTTP` is set (tests
-//! and on-premises Functions stand-ins need it). The checked address is pinned for the
-//! connection, so a second DNS answer cannot swap in an internal one, and redirects are not
-//! followed for the same reason (a 3xx is simply not a success). Every call has a timeout and
-//! a cap on the body it reads, so a slow or huge answer cannot hold a conversation.
+//! typed, so requests go through the shared outbound policy (`net::outbound`): internal
+//! addresses are refused on every hop, unless `CHATWIRE_ALLOW_PRIVATE_HTTP` is set (tests and
+//! on-premises Functions stand-ins need it). Every call has a timeout and a cap on the body it
+//! reads, so a slow or huge answer cannot hold a conversation.
 use crate::bot::EngineContext;
 use serde_json::Value;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 /// Whole-request time limit (Studio's own widgets give up after about ten seconds).
@@ -69,24 +66,8 @@ impl Response {
 
 /// Sends `req`, refusing non-public destinations unless the configuration allows them.
 pub async fn send(ctx: &EngineContext, req: Request) -> Result<Response, String> {
-    let url =
-        url::Url::parse(req.url.trim()).map_err(|e| format!("invalid URL {:?}: {e}", req.url))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("URL scheme {:?} is not allowed", url.scheme()));
-    }
-    let host = url.host_str().ok_or("URL has no host")?.to_owned();
-    let client = if ctx.config.allow_private_http {
-        ctx.http.clone()
-    } else {
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addr = public_address(&host, port).await?;
-        reqwest::Client::builder()
-            .resolve(host.trim_start_matches('[').trim_end_matches(']'), addr)
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?
-    };
+    let url = ctx.outbound.check(&req.url).map_err(|r| r.0)?;
+    let client = ctx.outbound.client();
     let mut builder = client.request(req.method.clone(), url).timeout(req.timeout);
     if !req.query.is_empty() {
         builder = builder.query(&req.query);
@@ -135,7 +116,9 @@ pub async fn send(ctx: &EngineContext, req: Request) -> Result<Response, String>
 }
 
 fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
+    if let Some(refused) = crate::net::outbound::Refused::within(e) {
+        refused.0.clone()
+    } else if e.is_timeout() {
         "the request timed out".into()
     } else if e.is_connect() {
         "could not connect".into()
@@ -151,97 +134,9 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// The first address of `host`, refusing the lookup if any answer is not public (a name that
-/// resolves to both is treated as internal).
-async fn public_address(host: &str, port: u16) -> Result<SocketAddr, String> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::net::lookup_host((bare, port)),
-        )
-        .await
-        .map_err(|_| format!("resolving {bare} timed out"))?
-        .map_err(|e| format!("resolving {bare}: {e}"))?
-        .collect(),
-    };
-    if addrs.is_empty() {
-        return Err(format!("{bare} has no address"));
-    }
-    if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
-        return Err(format!(
-            "{bare} resolves to {}, a private or loopback address; set CHATWIRE_ALLOW_PRIVATE_HTTP to allow it",
-            bad.ip()
-        ));
-    }
-    Ok(addrs[0])
-}
-
-/// Is `ip` a public unicast address?
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(v6),
-        },
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (18..20).contains(&b)) // benchmarking
-        || a >= 240) // reserved
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link local
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || ip.segments()[..6].iter().all(|s| *s == 0)) // IPv4-compatible, deprecated
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn private_and_loopback_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fc00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::",
-        ] {
-            assert!(!is_public(ip.parse().expect("ip")), "{ip}");
-        }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"] {
-            assert!(is_public(ip.parse().expect("ip")), "{ip}");
-        }
-    }
 
     #[tokio::test]
     async fn a_slow_answer_times_out() {
@@ -271,13 +166,5 @@ mod tests {
         let err = send(&ctx, req).await.expect_err("times out");
         assert!(err.contains("timed out"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(3));
-    }
-
-    #[tokio::test]
-    async fn literal_private_hosts_are_refused_before_connecting() {
-        let err = public_address("127.0.0.1", 80).await.unwrap_err();
-        assert!(err.contains("CHATWIRE_ALLOW_PRIVATE_HTTP"), "{err}");
-        assert!(public_address("[::1]", 80).await.is_err());
-        assert!(public_address("localhost", 80).await.is_err());
     }
 }

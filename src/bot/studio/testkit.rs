@@ -29,6 +29,10 @@ pub async fn context(allow_private: bool) -> (EngineContext, Scratch) {
     let ctx = EngineContext::new(
         Arc::new(db.clone()),
         reqwest::Client::new(),
+        crate::net::outbound::Outbound::new(crate::net::outbound::Policy::new(
+            config.allow_private_http,
+        ))
+        .expect("client"),
         Arc::new(config),
         crate::crypto::Cipher::from_key_text(&"0".repeat(64)).expect("key"),
         Arc::default(),

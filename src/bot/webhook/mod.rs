@@ -132,8 +132,11 @@ impl BotEngine for WebhookBot {
 impl WebhookBot {
     async fn run(&self, turn: &Turn) -> Result<Reply, EngineError> {
         let settings = WebhookSettings::from_bot(&turn.bot.raw).map_err(EngineError::Config)?;
-        let url =
-            upstream::check_public_url(&settings.url, self.ctx.config.allow_private_http).await?;
+        let url = self
+            .ctx
+            .outbound
+            .check(&settings.url)
+            .map_err(|r| EngineError::Config(format!("the webhook url: {r}")))?;
         let secret = self.secret(&turn.bot.id).await?;
         let timeout = settings
             .timeout_ms
@@ -150,7 +153,8 @@ impl WebhookBot {
             let timestamp = crate::domain::now_ms() / 1000;
             let mut request = self
                 .ctx
-                .http
+                .outbound
+                .client()
                 .post(url.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .header(

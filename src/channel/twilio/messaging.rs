@@ -19,6 +19,8 @@ use secrecy::ExposeSecret;
 use std::time::{Duration, UNIX_EPOCH};
 
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
+/// Most form fields a callback may have, checked before any signature work.
+pub const MAX_FORM_FIELDS: usize = 256;
 /// Twilio's code for a recipient who replied STOP.
 const OPTED_OUT: i64 = 21610;
 
@@ -141,6 +143,15 @@ fn verified(
         return Err(Refusal::Unauthenticated(
             "no X-Twilio-Signature header".into(),
         ));
+    }
+    // Counting separators costs one pass over at most 64 KB; Twilio's largest webhook (ten
+    // media items, WhatsApp fields) has about 50 fields.
+    if request.body.first() != Some(&b'{')
+        && request.body.split(|b| *b == b'&').count() > MAX_FORM_FIELDS
+    {
+        return Err(Refusal::Malformed(format!(
+            "more than {MAX_FORM_FIELDS} form fields"
+        )));
     }
     // ChatBotKit accepts JSON webhooks too; Twilio signs those over the URL and a body hash.
     let (valid, params) = if request.body.first() == Some(&b'{') {

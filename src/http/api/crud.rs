@@ -130,6 +130,12 @@ pub async fn apply_update(
     if !state.db.update_resource(res, &id, &cols, now_ms()).await? {
         return Err(ApiError::not_found());
     }
+    if std::ptr::eq(res, &crate::store::schema::TWILIO) && body.contains_key("sendRate") {
+        let released = state.db.outbox_release_rate_limited(&id).await?;
+        if released > 0 {
+            state.outbox_ready.notify_one();
+        }
+    }
     Ok(id)
 }
 

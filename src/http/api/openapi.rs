@@ -10,7 +10,9 @@ fn field_schema(ty: Ty, doc: &str) -> Value {
         Ty::Int(min, max) => {
             json!({"type": "integer", "minimum": min, "maximum": max, "nullable": true})
         }
-        Ty::Float => json!({"type": "number", "nullable": true}),
+        Ty::Float(min, max) => {
+            json!({"type": "number", "nullable": true, "minimum": min, "maximum": max})
+        }
         Ty::Meta => json!({"type": "object", "additionalProperties": true, "nullable": true}),
         Ty::Json => json!({"nullable": true}),
         Ty::Name => json!({"type": "string", "default": ""}),

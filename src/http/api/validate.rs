@@ -108,9 +108,15 @@ async fn convert(
             }
             _ => return Err(format!("\"{key}\" must be a number")),
         },
-        Ty::Float => match v {
+        Ty::Float(min, max) => match v {
             Value::Null => Param::Float(None),
-            Value::Number(n) => Param::Float(n.as_f64()),
+            Value::Number(n) => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if !(min..=max).contains(&f) {
+                    return Err(format!("\"{key}\" must be between {min} and {max}"));
+                }
+                Param::Float(Some(f))
+            }
             _ => return Err(format!("\"{key}\" must be a number")),
         },
         Ty::Meta => match v {

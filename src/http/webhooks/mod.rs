@@ -10,46 +10,89 @@ use crate::channel::{CallbackRequest, Channel, Channels, Refusal};
 use crate::metrics::Metrics;
 use crate::pipeline::accept::{self, Accepted};
 use crate::store::integration::Integration;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, OriginalUri, Path, State};
+use axum::extract::{ConnectInfo, OriginalUri, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
+use gate::Gate;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use tower::limit::GlobalConcurrencyLimitLayer;
+
+mod gate;
 
 /// Provider callbacks are small; anything larger is not one.
 pub const MAX_WEBHOOK_BODY: usize = 64 * 1024;
 
-/// Most callbacks handled at once. Past this, further requests wait unread (their bodies stay
-/// in the socket) rather than being refused: Twilio does not retry an inbound message webhook
-/// by default, so a 503 would lose it. This bounds the memory an overload can take.
+/// Most callbacks handled at once, once their bodies are read. Past this, further requests
+/// wait rather than being refused: a 503 makes Twilio retry at best once. This bounds the
+/// database work an overload can queue.
 pub const MAX_CONCURRENT_WEBHOOKS: usize = 512;
 
 /// Unauthenticated routes (providers prove themselves with their signatures).
-pub fn routes(channels: &Channels) -> Router<AppState> {
+/// `per_client` caps what one client address may have in flight (0: no cap).
+pub fn routes(channels: &Channels, per_client: usize) -> Router<AppState> {
+    let gate = Gate::new(MAX_CONCURRENT_WEBHOOKS, per_client);
     let mut router = Router::new();
     for channel in channels.iter() {
         let name = channel.name();
         let (messages, statuses) = (channel.clone(), channel.clone());
+        let (inbound_gate, status_gate) = (gate.clone(), gate.clone());
         router = router
             .route(
                 &format!("/integration/{name}/{{id}}/webhook"),
-                any(move |state, id, uri, headers, body| {
-                    inbound(messages.clone(), state, id, uri, headers, body)
+                any(move |state, id, uri, request| {
+                    inbound(
+                        messages.clone(),
+                        inbound_gate.clone(),
+                        state,
+                        id,
+                        uri,
+                        request,
+                    )
                 }),
             )
             .route(
                 &format!("/integration/{name}/{{id}}/status"),
-                any(move |state, id, uri, headers, body| {
-                    status(statuses.clone(), state, id, uri, headers, body)
+                any(move |state, id, uri, request| {
+                    status(
+                        statuses.clone(),
+                        status_gate.clone(),
+                        state,
+                        id,
+                        uri,
+                        request,
+                    )
                 }),
             );
     }
     router
-        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
-        .layer(GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_WEBHOOKS))
+}
+
+/// A callback past the gate: its headers and whole body, and what it holds while handled.
+struct Admitted {
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    _slot: Option<gate::ClientSlot>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// The client's slot first (free), then the body within its time limit, then a permit.
+async fn admit(gate: &Arc<Gate>, request: Request) -> Result<Admitted, StatusCode> {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let slot = gate.enter(peer)?;
+    let (parts, body) = request.into_parts();
+    let body = gate::read_body(body, MAX_WEBHOOK_BODY, gate::BODY_READ_TIMEOUT).await?;
+    let permit = gate.permit().await?;
+    Ok(Admitted {
+        headers: parts.headers,
+        body,
+        _slot: slot,
+        _permit: permit,
+    })
 }
 
 /// The integration a callback names; errors are bare statuses.
@@ -103,20 +146,25 @@ async fn callback(
 
 async fn inbound(
     channel: Arc<dyn Channel>,
+    gate: Arc<Gate>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
+    let admitted = match admit(&gate, request).await {
+        Ok(a) => a,
+        Err(status) => return status.into_response(),
+    };
+    let (headers, body) = (&admitted.headers, &admitted.body);
     let (integration, url) = match callback(&state, &id, &uri).await {
         Ok(found) => found,
         Err(refused) => return refused,
     };
     let request = CallbackRequest {
         url: &url,
-        headers: &headers,
-        body: &body,
+        headers,
+        body,
     };
     let message = match channel.parse_inbound(&integration, request) {
         Ok(m) => m,
@@ -134,20 +182,25 @@ async fn inbound(
 
 async fn status(
     channel: Arc<dyn Channel>,
+    gate: Arc<Gate>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
+    let admitted = match admit(&gate, request).await {
+        Ok(a) => a,
+        Err(status) => return status.into_response(),
+    };
+    let (headers, body) = (&admitted.headers, &admitted.body);
     let (integration, url) = match callback(&state, &id, &uri).await {
         Ok(found) => found,
         Err(refused) => return refused,
     };
     let request = CallbackRequest {
         url: &url,
-        headers: &headers,
-        body: &body,
+        headers,
+        body,
     };
     let update = match channel.parse_status(&integration, request) {
         Ok(u) => u,
