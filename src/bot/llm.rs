@@ -197,6 +197,7 @@ impl LlmBot {
             usage: Some(usage),
             wake_at_ms: None,
             media: Vec::new(),
+            recipients: Vec::new(),
         })
     }
 

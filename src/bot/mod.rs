@@ -126,6 +126,10 @@ pub struct Reply {
     /// Shorter than `messages` (usually empty) when later messages carry none; a message
     /// whose text is empty but which has media is a media-only message. See [`Reply::media_of`].
     pub media: Vec<Vec<String>>,
+    /// Where `messages[i]` goes when not to the person of the turn (a Studio Send Message
+    /// widget addressed to a staff phone), by the same index; shorter when later messages go
+    /// to the person. See [`Reply::recipient_of`].
+    pub recipients: Vec<Option<String>>,
     pub state: Value,
     pub actions: Vec<Action>,
     pub usage: Option<Usage>,
@@ -141,6 +145,21 @@ impl Reply {
     }
 
     /// Appends a message with its media, keeping `media` aligned with `messages`.
+    /// Where message `index` goes, when not to the person of the turn.
+    pub fn recipient_of(&self, index: usize) -> Option<&str> {
+        self.recipients.get(index).and_then(Option::as_deref)
+    }
+
+    /// Appends a message with its media and, when it goes to someone other than the person of
+    /// the turn, its recipient, keeping `media` and `recipients` aligned with `messages`.
+    pub fn push_to(&mut self, text: String, media: Vec<String>, to: Option<String>) {
+        if to.is_some() {
+            self.recipients.resize(self.messages.len(), None);
+            self.recipients.push(to);
+        }
+        self.push_with_media(text, media);
+    }
+
     pub fn push_with_media(&mut self, text: String, media: Vec<String>) {
         if !media.is_empty() {
             self.media.resize(self.messages.len(), Vec::new());

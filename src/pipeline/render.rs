@@ -28,6 +28,8 @@ pub struct Text {
     pub body: String,
     pub markdown: bool,
     pub media: Vec<String>,
+    /// Someone other than the route's person (a flow notifying a staff phone).
+    pub to: Option<Address>,
 }
 
 impl Text {
@@ -37,6 +39,7 @@ impl Text {
             body: body.into(),
             markdown: false,
             media: Vec::new(),
+            to: None,
         }
     }
 }
@@ -56,6 +59,18 @@ pub fn render(
         .iter()
         .filter(|t| !t.body.trim().is_empty() || !t.media.is_empty())
     {
+        let redirected;
+        let route = match &text.to {
+            Some(to) => {
+                redirected = Route {
+                    to: to.clone(),
+                    from: route.from.with_channel(to.channel()),
+                    ..route.clone()
+                };
+                &redirected
+            }
+            None => route,
+        };
         let body = match (text.markdown, route.to.channel()) {
             (true, ChannelKind::Sms) => markdown::to_plain_text(&text.body),
             _ => text.body.clone(),
@@ -128,6 +143,7 @@ mod tests {
             body: "**Yes**, see [the docs](https://x.test)".into(),
             markdown: true,
             media: Vec::new(),
+            to: None,
         };
         let flow = Text::plain("Reply *YES* to confirm __init__");
         let (sms, _) = render(
@@ -156,6 +172,7 @@ mod tests {
             body,
             markdown: false,
             media: vec!["https://x.test/a.png".into()],
+            to: None,
         };
         let (messages, rows) = render(
             &route("+15551230001"),
@@ -178,11 +195,29 @@ mod tests {
     }
 
     #[test]
+    fn a_text_for_someone_else_goes_to_them_from_our_number() {
+        let staff = Text {
+            to: Some(Address::parse("+15559990000").expect("staff")),
+            ..Text::plain("New lead")
+        };
+        let (_, rows) = render(
+            &route("whatsapp:+15551230001"),
+            None,
+            Author::Bot,
+            None,
+            &[staff],
+        );
+        assert_eq!(rows[0].recipient, "+15559990000");
+        assert_eq!(rows[0].sender, "+15005550006");
+    }
+
+    #[test]
     fn blank_texts_are_dropped_but_media_only_messages_are_kept() {
         let media_only = Text {
             body: String::new(),
             markdown: false,
             media: vec!["https://x.test/a.png".into()],
+            to: None,
         };
         let (messages, rows) = render(
             &route("+15551230001"),

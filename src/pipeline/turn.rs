@@ -170,6 +170,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             body: body.clone(),
             markdown,
             media: reply.media_of(i).to_vec(),
+            to: reply.recipient_of(i).and_then(|to| Address::parse(to).ok()),
         })
         .collect();
     let tokens = reply

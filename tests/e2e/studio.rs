@@ -578,3 +578,38 @@ async fn a_wait_longer_than_the_session_still_times_out() {
         rig.stop().await;
     }
 }
+
+#[tokio::test]
+async fn send_message_goes_to_its_own_recipient_with_its_media() {
+    let flow = json!({"description": "notify staff", "initial_state": "Trigger", "flags": {"allow_concurrent_calls": true}, "states": [
+        {"name": "Trigger", "type": "trigger", "transitions": [{"event": "incomingMessage", "next": "notify"}], "properties": {}},
+        {"name": "notify", "type": "send-message", "transitions": [{"event": "sent", "next": "thanks"}, {"event": "failed"}],
+         "properties": {"from": "{{flow.channel.address}}", "to": "+15559990000", "body": "Lead from {{contact.channel.address}}: {{trigger.message.Body}}"}},
+        {"name": "thanks", "type": "send-message", "transitions": [{"event": "sent"}, {"event": "failed"}],
+         "properties": {"from": "{{flow.channel.address}}", "to": "{{contact.channel.address}}", "body": "Thanks! Here is our menu.", "media_url": "https://example.test/menu.png"}}]});
+    for backend in backends() {
+        let rig = Rig::with(backend, json!({"model": "flow", "flow": flow}), json!({})).await;
+        rig.text("+15551110080", "I want a quote").await;
+        let sent = rig.replies(2).await;
+        let staff = sent
+            .iter()
+            .find(|m| m.to == "+15559990000")
+            .expect("staff notified");
+        assert_eq!(
+            staff.body, "Lead from +15551110080: I want a quote",
+            "{backend:?}"
+        );
+        let person: Vec<_> = sent.iter().filter(|m| m.to == "+15551110080").collect();
+        assert_eq!(
+            person.len(),
+            1,
+            "{backend:?}: the person gets only their own message"
+        );
+        assert_eq!(person[0].body, "Thanks! Here is our menu.");
+        assert_eq!(
+            person[0].num_media, "1",
+            "{backend:?}: media_url goes out as media"
+        );
+        rig.stop().await;
+    }
+}

@@ -151,6 +151,9 @@ pub struct SendMessage {
     pub body: String,
     #[serde(default)]
     pub media_url: Option<String>,
+    /// Liquid for the recipient; Studio's default is `{{contact.channel.address}}`.
+    #[serde(default)]
+    pub to: Option<String>,
 }
 
 /// Studio's default wait: one hour.

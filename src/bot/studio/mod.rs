@@ -318,7 +318,9 @@ impl FlowEngine {
         if let Some(Some(error)) = &out.ended {
             tracing::warn!(execution = %exec.id, conversation = %turn.conversation_id, error = %error, "flow execution ended with an error");
         }
-        reply.messages.extend(out.messages);
+        for (text, media, to) in out.messages {
+            reply.push_to(text, media, to);
+        }
         reply.actions.extend(out.actions);
         out.ended.is_none().then_some(exec)
     }

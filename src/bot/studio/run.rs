@@ -95,7 +95,8 @@ pub struct Step {
 /// What running part of a flow produced.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    pub messages: Vec<String>,
+    /// (text, media URLs, recipient when not the contact), in send order.
+    pub messages: Vec<(String, Vec<String>, Option<String>)>,
     pub actions: Vec<Action>,
     pub steps: Vec<Step>,
     /// Set when the execution ended: `Some(None)` normally, `Some(Some(error))` on an error.
@@ -387,18 +388,18 @@ impl<'a> Runner<'a> {
         let name = state.name.as_str();
         match &state.widget {
             Widget::SendMessage(w) => {
-                match self.message(exec, name, &w.body, w.media_url.as_deref()) {
-                    Ok(text) => {
-                        out.messages.push(text);
+                match self.message(exec, name, &w.body, w.media_url.as_deref(), w.to.as_deref()) {
+                    Ok(message) => {
+                        out.messages.push(message);
                         (Next::Event("sent", None), None)
                     }
                     Err(e) => (Next::Event("failed", None), Some(e)),
                 }
             }
             Widget::SendAndWait(w) => {
-                match self.message(exec, name, &w.body, w.media_url.as_deref()) {
-                    Ok(text) => {
-                        out.messages.push(text);
+                match self.message(exec, name, &w.body, w.media_url.as_deref(), None) {
+                    Ok(message) => {
+                        out.messages.push(message);
                         let until = self
                             .now_ms
                             .saturating_add((w.timeout_secs() as i64).saturating_mul(1000));
@@ -526,28 +527,49 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Renders a message body and records `widgets.NAME.outbound`.
+    /// Renders a message (body, media, recipient) and records `widgets.NAME.outbound`.
     fn message(
         &self,
         exec: &mut Execution,
         name: &str,
         body: &str,
         media_url: Option<&str>,
-    ) -> Result<String, String> {
+        to: Option<&str>,
+    ) -> Result<(String, Vec<String>, Option<String>), String> {
         let text = render(body, &exec.context).map_err(|e| format!("body: {e}"))?;
-        if text.trim().is_empty() {
-            let has_media = media_url.is_some_and(|m| !m.trim().is_empty());
-            return Err(if has_media {
-                "media messages are not supported; the body rendered empty".into()
-            } else {
-                "body: the message is empty".into()
-            });
+        let media: Vec<String> = match media_url.filter(|m| !m.trim().is_empty()) {
+            Some(m) => render(m, &exec.context)
+                .map_err(|e| format!("media_url: {e}"))?
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            None => Vec::new(),
+        };
+        if text.trim().is_empty() && media.is_empty() {
+            return Err("body: the message is empty".into());
         }
         let contact = exec
             .context
             .pointer("/contact/channel/address")
             .cloned()
             .unwrap_or(Value::Null);
+        // A Send Message widget may address someone else (a staff phone): the message goes
+        // there, never to the contact by mistake.
+        let recipient = match to.filter(|t| !t.trim().is_empty()) {
+            Some(t) => {
+                let to = render(t, &exec.context).map_err(|e| format!("to: {e}"))?;
+                let to = to.trim().to_owned();
+                crate::domain::address::Address::parse(&to).map_err(|e| format!("to: {e}"))?;
+                (contact.as_str() != Some(to.as_str())).then_some(to)
+            }
+            None => None,
+        };
+        let shown_to = recipient
+            .clone()
+            .map(Value::String)
+            .unwrap_or_else(|| contact.clone());
         let channel = exec
             .context
             .pointer("/flow/channel/address")
@@ -564,10 +586,10 @@ impl<'a> Runner<'a> {
         exec.set_widget(
             name,
             "outbound",
-            json!({"Body": text, "To": contact, "From": channel, "Sid": placeholder_sid("SM"),
-                   "AccountSid": account, "Status": "queued"}),
+            json!({"Body": text, "To": shown_to, "From": channel, "Sid": placeholder_sid(if media.is_empty() { "SM" } else { "MM" }),
+                   "AccountSid": account, "Status": "queued", "MediaUrl": media.first()}),
         );
-        Ok(text)
+        Ok((text, media, recipient))
     }
 
     /// Resolves a `run-subflow` widget's flow and renders its parameters.

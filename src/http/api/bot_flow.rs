@@ -388,7 +388,16 @@ async fn execute(
         from: Address::parse(&from)
             .map_err(|e| ApiError::bad_request(format!("phoneNumber: {e}")))?,
     };
-    let texts: Vec<Text> = reply.messages.iter().map(Text::plain).collect();
+    let texts: Vec<Text> = reply
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, body)| Text {
+            media: reply.media_of(i).to_vec(),
+            to: reply.recipient_of(i).and_then(|to| Address::parse(to).ok()),
+            ..Text::plain(body)
+        })
+        .collect();
     let (messages, outbox) =
         render::render(&route, Some(&conversation_id), Author::Bot, None, &texts);
     let status = if reply.wake_at_ms.is_some() {
