@@ -132,16 +132,42 @@ fn acknowledge(channel: &dyn Channel) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-/// A callback's integration and the URL the provider called, or the bare status refusing it.
+/// An admitted callback: its body read, its integration loaded, the URL the provider called.
+struct Callback {
+    admitted: Admitted,
+    integration: Integration,
+    url: String,
+}
+
+impl Callback {
+    fn request(&self) -> CallbackRequest<'_> {
+        CallbackRequest {
+            url: &self.url,
+            headers: &self.admitted.headers,
+            body: &self.admitted.body,
+        }
+    }
+}
+
+/// Admits a callback and loads its integration, or the bare status refusing it.
 async fn callback(
+    gate: &Arc<Gate>,
     state: &AppState,
     id: &str,
     uri: &Uri,
-) -> Result<(Integration, String), Response> {
+    request: Request,
+) -> Result<Callback, Response> {
+    let admitted = admit(gate, request)
+        .await
+        .map_err(IntoResponse::into_response)?;
     let integration = integration(state, id)
         .await
         .map_err(IntoResponse::into_response)?;
-    Ok((integration, called_url(state, uri)))
+    Ok(Callback {
+        admitted,
+        integration,
+        url: called_url(state, uri),
+    })
 }
 
 async fn inbound(
@@ -152,25 +178,16 @@ async fn inbound(
     OriginalUri(uri): OriginalUri,
     request: Request,
 ) -> Response {
-    let admitted = match admit(&gate, request).await {
-        Ok(a) => a,
-        Err(status) => return status.into_response(),
-    };
-    let (headers, body) = (&admitted.headers, &admitted.body);
-    let (integration, url) = match callback(&state, &id, &uri).await {
-        Ok(found) => found,
+    let cb = match callback(&gate, &state, &id, &uri, request).await {
+        Ok(cb) => cb,
         Err(refused) => return refused,
     };
-    let request = CallbackRequest {
-        url: &url,
-        headers,
-        body,
-    };
-    let message = match channel.parse_inbound(&integration, request) {
+    let integration = &cb.integration;
+    let message = match channel.parse_inbound(integration, cb.request()) {
         Ok(m) => m,
-        Err(refusal) => return refused(&state, &id, &url, refusal),
+        Err(refusal) => return refused(&state, &id, &cb.url, refusal),
     };
-    match accept::inbound(&state, channel.name(), &integration, message).await {
+    match accept::inbound(&state, channel.name(), integration, message).await {
         Ok(Accepted::New | Accepted::Duplicate | Accepted::Ignored) => acknowledge(&*channel),
         // The provider retries on a 5xx; the message is not lost.
         Err(err) => {
@@ -188,25 +205,16 @@ async fn status(
     OriginalUri(uri): OriginalUri,
     request: Request,
 ) -> Response {
-    let admitted = match admit(&gate, request).await {
-        Ok(a) => a,
-        Err(status) => return status.into_response(),
-    };
-    let (headers, body) = (&admitted.headers, &admitted.body);
-    let (integration, url) = match callback(&state, &id, &uri).await {
-        Ok(found) => found,
+    let cb = match callback(&gate, &state, &id, &uri, request).await {
+        Ok(cb) => cb,
         Err(refused) => return refused,
     };
-    let request = CallbackRequest {
-        url: &url,
-        headers,
-        body,
-    };
-    let update = match channel.parse_status(&integration, request) {
+    let integration = &cb.integration;
+    let update = match channel.parse_status(integration, cb.request()) {
         Ok(u) => u,
-        Err(refusal) => return refused(&state, &id, &url, refusal),
+        Err(refusal) => return refused(&state, &id, &cb.url, refusal),
     };
-    match crate::outbox::apply_status(&state, &integration, &update).await {
+    match crate::outbox::apply_status(&state, integration, &update).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(err) => {
             tracing::error!(error = %err, "applying status callback");
