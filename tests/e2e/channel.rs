@@ -562,3 +562,66 @@ async fn cancel_on_whatsapp_reaches_the_bot_instead_of_opting_out() {
         rig.stop().await;
     }
 }
+
+/// Posts a webhook signed with the integration's own token (as Twilio would) with `params`.
+async fn signed_webhook(rig: &Rig, params: &[(&str, &str)]) -> u16 {
+    let url = format!(
+        "{}/v1/integration/twilio/{}/webhook",
+        rig.app.base, rig.integration
+    );
+    let pairs: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let token = rig.twilio.account().auth_token.clone();
+    let signature = chatwire::channel::twilio::signature::compute(&token, &url, &pairs);
+    rig.app
+        .client
+        .post(&url)
+        .header("x-twilio-signature", signature)
+        .form(&pairs)
+        .send()
+        .await
+        .expect("post")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_signed_webhook_for_another_account_is_refused() {
+    for backend in backends() {
+        let rig = Rig::start(backend).await;
+        let account = rig.twilio.account().sid.clone();
+        let base = [
+            ("MessageSid", "SM00000000000000000000000000000077"),
+            ("From", "+15551230077"),
+            ("Body", "hi"),
+        ];
+        let with = |extra: [(&'static str, String); 2]| {
+            let mut all: Vec<(&str, String)> =
+                base.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+            all.extend(extra);
+            all
+        };
+        for (why, params) in [(
+            "another account",
+            with([
+                ("AccountSid", "AC00000000000000000000000000000099".into()),
+                ("To", NUMBER.into()),
+            ]),
+        )] {
+            let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            assert_eq!(signed_webhook(&rig, &refs).await, 403, "{backend:?}: {why}");
+        }
+        let ok: Vec<(&str, String)> =
+            with([("AccountSid", account.clone()), ("To", NUMBER.into())]);
+        let refs: Vec<(&str, &str)> = ok.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(
+            signed_webhook(&rig, &refs).await,
+            200,
+            "{backend:?}: its own account and number"
+        );
+        assert_eq!(rig.replies(1).await[0].body, "hi");
+        rig.stop().await;
+    }
+}

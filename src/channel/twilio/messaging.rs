@@ -243,6 +243,19 @@ impl Channel for TwilioMessaging {
     ) -> Result<InboundMessage, Refusal> {
         let params = verified(integration, request)?;
         let m = TwilioInbound::parse(&params).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        // A valid signature proves only that the sender knows the token: the message must also
+        // be for this integration's account. (`To` is not checked against `phoneNumber`: one
+        // integration may serve a WhatsApp sender beside its SMS number, as the tests do.)
+        if integration
+            .account_sid
+            .as_deref()
+            .is_some_and(|ours| ours != m.account_sid)
+        {
+            return Err(Refusal::Unauthenticated(format!(
+                "AccountSid {} is not this integration's account",
+                m.account_sid
+            )));
+        }
         Ok(InboundMessage {
             id: ProviderId(m.message_sid),
             account: Some(m.account_sid),
