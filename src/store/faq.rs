@@ -44,13 +44,7 @@ pub async fn list_ratings(
          FROM faq_ratings WHERE bot_id = ",
     );
     sql.bind(bot_id);
-    if let Some(cursor) = cursor {
-        sql.push(" AND (created_at, id) < (SELECT created_at, id FROM faq_ratings WHERE id = ")
-            .bind(cursor)
-            .push(")");
-    }
-    sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-        .bind(take);
+    sql.newest_first_page("faq_ratings", cursor, take);
     Ok(db
         .fetch_all(&sql)
         .await?

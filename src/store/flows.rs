@@ -183,13 +183,7 @@ pub async fn list(
     if let Some(conversation) = conversation_id {
         sql.push(" AND conversation_id = ").bind(conversation);
     }
-    if let Some(cursor) = cursor {
-        sql.push(" AND (created_at, id) < (SELECT created_at, id FROM flow_executions WHERE id = ")
-            .bind(cursor)
-            .push(")");
-    }
-    sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-        .bind(take);
+    sql.newest_first_page("flow_executions", cursor, take);
     Ok(db
         .fetch_all(&sql)
         .await?

@@ -393,19 +393,7 @@ pub static MESSAGE: Resource = Resource {
         Field::rw(
             "type",
             "type",
-            Ty::Enum(
-                &[
-                    "user",
-                    "bot",
-                    "reasoning",
-                    "context",
-                    "instruction",
-                    "backstory",
-                    "activity",
-                    "checkpoint",
-                ],
-                "user",
-            ),
+            Ty::Enum(MESSAGE_TYPES, "user"),
             "The message type",
         ),
         Field::rw("text", "text", Ty::Text(""), "The message text"),
@@ -448,3 +436,15 @@ pub fn children(res: &Resource) -> Vec<&'static Resource> {
         })
         .collect()
 }
+
+/// ChatBotKit's message types.
+pub const MESSAGE_TYPES: &[&str] = &[
+    "user",
+    "bot",
+    "reasoning",
+    "context",
+    "instruction",
+    "backstory",
+    "activity",
+    "checkpoint",
+];

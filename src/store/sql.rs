@@ -120,3 +120,19 @@ impl Sql {
         q
     }
 }
+
+impl Sql {
+    /// Appends the newest-first keyset page of `table`: rows older than the `cursor` row (if
+    /// any), ordered by `(created_at, id)` descending, at most `take`.
+    pub fn newest_first_page(&mut self, table: &str, cursor: Option<&str>, take: i64) -> &mut Self {
+        if let Some(cursor) = cursor {
+            self.push(&format!(
+                " AND (created_at, id) < (SELECT created_at, id FROM {table} WHERE id = "
+            ))
+            .bind(cursor)
+            .push(")");
+        }
+        self.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .bind(take)
+    }
+}

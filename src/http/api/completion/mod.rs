@@ -43,16 +43,7 @@ const HISTORY_LIMIT: i64 = 200;
 const MAX_MESSAGES: usize = 1000;
 /// Longest message text accepted, in bytes.
 const MAX_TEXT: usize = 512 * 1024;
-const MESSAGE_TYPES: &[&str] = &[
-    "user",
-    "bot",
-    "reasoning",
-    "context",
-    "instruction",
-    "backstory",
-    "activity",
-    "checkpoint",
-];
+use crate::store::schema::MESSAGE_TYPES;
 
 pub fn register(r: Routes) -> Routes {
     let usage = json!({"type": "object", "properties": {"token": {"type": "number"}}});
