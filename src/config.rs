@@ -128,6 +128,20 @@ pub struct Config {
     /// `+` through the API, e.g. `US` (ChatBotKit's default) or `GB`.
     #[arg(long, env = "CHATWIRE_DEFAULT_REGION", default_value = "US")]
     pub default_region: crate::domain::phone::Region,
+
+    /// How long a person waits in the agents' queue before the bot takes the conversation back
+    /// (with a note to the person). Also how long a "leave a message" offer stays open.
+    #[arg(long, env = "CHATWIRE_QUEUE_TIMEOUT_MS", default_value_t = 900_000)]
+    pub queue_timeout_ms: i64,
+
+    /// How long an agent may stay silent in a conversation before it returns to the queue,
+    /// first in line, for another agent.
+    #[arg(
+        long,
+        env = "CHATWIRE_AGENT_IDLE_TIMEOUT_MS",
+        default_value_t = 1_800_000
+    )]
+    pub agent_idle_timeout_ms: i64,
 }
 
 impl Config {
@@ -166,6 +180,8 @@ impl Config {
             allow_private_http: true,
             webhook_client_limit: 128,
             default_region: crate::domain::phone::Region::US,
+            queue_timeout_ms: 900_000,
+            agent_idle_timeout_ms: 1_800_000,
         }
     }
 }

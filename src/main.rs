@@ -35,6 +35,35 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage human agents, who sign in to the inbox at /console.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Create an agent. The password is read from CHATWIRE_AGENT_PASSWORD, or else from the
+    /// first line of standard input; it is stored only as an argon2 hash.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// An integration the agent works on (repeat for several).
+        #[arg(long = "integration")]
+        integrations: Vec<String>,
+        /// Most conversations at once.
+        #[arg(long, default_value_t = 5)]
+        max_conversations: i64,
+        #[arg(
+            long,
+            env = "CHATWIRE_DATABASE_URL",
+            default_value = "sqlite://chatwire.db"
+        )]
+        database_url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -86,6 +115,38 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("creating token")?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Agent {
+            command:
+                AgentCommand::Create {
+                    email,
+                    name,
+                    integrations,
+                    max_conversations,
+                    database_url,
+                },
+        } => {
+            let password = match std::env::var("CHATWIRE_AGENT_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the password from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let db = chatwire::store::Db::connect(&database_url).await?;
+            let body = serde_json::json!({
+                "email": email, "name": name, "password": password,
+                "integrationIds": integrations, "maxConversations": max_conversations,
+            });
+            let body = body.as_object().cloned().unwrap_or_default();
+            let id = chatwire::handoff::accounts::create(&db, &body)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{id}");
             Ok(())
         }
     }

@@ -26,5 +26,7 @@ pub fn register(r: Routes) -> Routes {
     let r = super::twilio_setup::register(r);
     let r = super::bot_flow::register(r);
     let r = super::completion::register(r);
+    let r = super::agents::register(r);
+    let r = super::handoffs::register(r);
     super::dataset_search::register(r)
 }
