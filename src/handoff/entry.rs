@@ -26,7 +26,8 @@ pub struct Request {
 
 /// Opens a hand-off for `conversation_id`: queued when an agent of the integration is online
 /// with room, otherwise an offer to leave a message. `already_said` are the texts the turn
-/// sends anyway (the FAQ engine says `creating_chat` itself), so nothing is said twice.
+/// sends anyway: an engine that announced the hand-off itself (the FAQ's `creating_chat`, the
+/// LLM's own words) is not followed by a second announcement, only by the queue position.
 pub async fn enter(
     state: &AppState,
     route: &Route,
@@ -41,9 +42,8 @@ pub async fn enter(
     let (handoff_state, told, texts) = if online {
         let ahead = db.queue_ahead(&route.integration_id, i64::MAX, "").await?;
         let mut texts = Vec::new();
-        let creating = labels.get("creating_chat");
-        if !already_said.contains(&creating) {
-            texts.push(creating);
+        if already_said.iter().all(|t| t.trim().is_empty()) {
+            texts.push(labels.get("creating_chat"));
         }
         if ahead > 0 {
             texts.push(texts::position(labels, ahead));

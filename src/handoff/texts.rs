@@ -41,11 +41,11 @@ pub fn asks_for_agent(labels: &Labels, text: &str) -> bool {
     matches_any(text, &labels.list("handoff_keywords"))
 }
 
-/// Whether the person declines to leave a message for an absent team.
+/// Whether the person declines to leave a message for an absent team (a "no", or a word
+/// that leaves a form; on SMS, CANCEL and QUIT never get here: they are opt-out keywords).
 pub fn cancels(labels: &Labels, text: &str) -> bool {
-    let mut words = labels.list("form_abandon_keywords");
-    words.push("cancel".into());
-    words.extend(labels.list("no_synonyms"));
+    let mut words = labels.list("no_synonyms");
+    words.extend(labels.list("form_abandon_keywords"));
     matches_any(text, &words)
 }
 
@@ -103,7 +103,8 @@ mod tests {
         );
         assert!(asks_for_agent(&custom, "Help me"));
         assert!(!asks_for_agent(&custom, "agent"));
-        assert!(cancels(&en, "Cancel"));
+        assert!(cancels(&en, "NO"));
+        assert!(cancels(&Labels::new("de", None), "nein"));
         assert!(cancels(&en, "no"));
         assert!(!cancels(&en, "my order 123 is late"));
     }

@@ -7,6 +7,7 @@ mod common;
 mod completion;
 mod conformance;
 mod group_commit;
+mod handoff;
 mod hardening;
 mod llm;
 mod one_path;
