@@ -19,7 +19,7 @@ const FIXTURES: &[&str] = &[
     "webchat-send-to-flex",
 ];
 
-fn fixture(name: &str) -> Value {
+pub fn fixture(name: &str) -> Value {
     let path = format!(
         "{}/tests/fixtures/studio/{name}.json",
         env!("CARGO_MANIFEST_DIR")
@@ -28,7 +28,7 @@ fn fixture(name: &str) -> Value {
 }
 
 /// Points the named widgets' `url` at `base/<path>`.
-fn point(mut flow: Value, urls: &[(&str, String)]) -> Value {
+pub fn point(mut flow: Value, urls: &[(&str, String)]) -> Value {
     for state in flow["states"].as_array_mut().expect("states") {
         if let Some((_, url)) = urls.iter().find(|(name, _)| state["name"] == *name) {
             state["properties"]["url"] = json!(url);
@@ -37,7 +37,7 @@ fn point(mut flow: Value, urls: &[(&str, String)]) -> Value {
     flow
 }
 
-async fn serve(router: Router) -> String {
+pub async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
