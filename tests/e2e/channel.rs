@@ -67,8 +67,9 @@ impl Rig {
             .expect("configure");
     }
 
-    /// The WhatsApp user `from` writes `body` to [`WHATSAPP`]; returns the webhook status.
-    pub async fn whatsapp(&self, from: &str, body: &str) -> Option<u16> {
+    /// The WhatsApp user `from` writes `body` to [`WHATSAPP`]; returns the message's SID and
+    /// Chatwire's webhook status.
+    pub async fn whatsapp(&self, from: &str, body: &str) -> (String, Option<u16>) {
         let request = emulator::InboundRequest {
             from: from.into(),
             to: WHATSAPP.into(),
@@ -76,11 +77,8 @@ impl Rig {
             media: Vec::new(),
             profile_name: None,
         };
-        self.twilio
-            .inject_inbound(request)
-            .await
-            .expect("inject")
-            .status
+        let out = self.twilio.inject_inbound(request).await.expect("inject");
+        (out.message_sid, out.status)
     }
 
     /// The person at `from` texts `body` to our number; returns Chatwire's webhook status.
@@ -559,7 +557,7 @@ async fn cancel_on_whatsapp_reaches_the_bot_instead_of_opting_out() {
         rig.serve_whatsapp();
         for (i, word) in ["Cancel", "hello again"].into_iter().enumerate() {
             assert_eq!(
-                rig.whatsapp("whatsapp:+5215512345679", word).await,
+                rig.whatsapp("whatsapp:+5215512345679", word).await.1,
                 Some(200)
             );
             let sent = rig.replies(i + 1).await;
@@ -589,7 +587,7 @@ async fn whatsapp_keywords_apply_when_the_integration_opts_in() {
         rig.serve_whatsapp();
         let me = "whatsapp:+5215512345680";
         for word in ["Cancel", "are you there?", "START", "hello again", "help"] {
-            assert_eq!(rig.whatsapp(me, word).await, Some(200), "{word}");
+            assert_eq!(rig.whatsapp(me, word).await.1, Some(200), "{word}");
         }
         let sent: Vec<(String, String)> = rig
             .replies(2)

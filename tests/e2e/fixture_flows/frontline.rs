@@ -125,6 +125,17 @@ async fn frontline_airtable_greets_new_and_known_customers_and_routes_them() {
         // The conversation has a name now: the flow stays silent (its `noMatch` ends it).
         assert!(new.says("oi de novo").await.is_empty(), "{backend:?}");
 
+        // The same on WhatsApp, the channel the flow was written for.
+        rig.serve_whatsapp();
+        let whatsapp = Person::new(&rig, "whatsapp:+5511987650001");
+        assert_eq!(whatsapp.says("Oi").await, [WELCOME], "{backend:?}");
+        assert_eq!(whatsapp.says("Bia").await, [pleased("Bia")]);
+        assert_eq!(whatsapp.says("agente").await, [TRANSFER]);
+        assert_eq!(
+            calls.to("/add-convo-name")[1]["customerNumber"],
+            "whatsapp:+5511987650001"
+        );
+
         // A new customer who does not ask for an agent.
         let browsing = Person::new(&rig, "+15551140004");
         assert_eq!(browsing.says("oi").await, [WELCOME]);
@@ -142,7 +153,7 @@ async fn frontline_airtable_greets_new_and_known_customers_and_routes_them() {
         let other = Person::new(&rig, KNOWN[1]);
         assert_eq!(other.says("Olá").await, [welcome_back("Maria Souza")]);
         assert!(other.says("obrigado").await.is_empty());
-        assert_eq!(calls.to("/routing").len(), 2);
+        assert_eq!(calls.to("/routing").len(), 3);
 
         // A messaging path led into the voice widgets: nothing is sent and the execution ends
         // with the reason, as the README says.

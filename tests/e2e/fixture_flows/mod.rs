@@ -28,7 +28,8 @@ use std::time::Duration;
 /// How long a test waits for something that should happen within moments.
 const WAIT: Duration = Duration::from_secs(20);
 
-/// One person texting the flow's number.
+/// One person texting the flow's number, or its WhatsApp sender when `number` is a
+/// `whatsapp:` address (see [`Rig::serve_whatsapp`]).
 pub struct Person<'r> {
     rig: &'r Rig,
     pub number: String,
@@ -53,7 +54,11 @@ impl<'r> Person<'r> {
     /// in one transaction), then its replies are waited for at Twilio. An empty list means the
     /// flow answered nothing, not that the test stopped waiting.
     pub async fn says(&self, body: &str) -> Vec<String> {
-        let (sid, status) = self.rig.text(&self.number, body).await;
+        let (sid, status) = if self.number.starts_with("whatsapp:") {
+            self.rig.whatsapp(&self.number, body).await
+        } else {
+            self.rig.text(&self.number, body).await
+        };
         assert_eq!(status, Some(200), "webhook for {body:?}");
         sid.clone_into(&mut self.last_sid.lock().expect("lock"));
         let replies = self.turn_replies(&sid).await;
