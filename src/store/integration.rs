@@ -17,6 +17,8 @@ pub struct Integration {
     pub session_duration: Option<i64>,
     pub phone_number: Option<String>,
     pub send_rate: Option<f64>,
+    /// Carrier keywords apply to WhatsApp messages too (`whatsappKeywords`).
+    pub whatsapp_keywords: bool,
 }
 
 impl Db {
@@ -31,7 +33,7 @@ impl Db {
         }
         let sql = Sql::new(
             "SELECT id, bot_id, account_sid, auth_token, allow_from, contact_collection, session_duration, \
-             phone_number, send_rate FROM twilio_integrations WHERE id = $1",
+             phone_number, send_rate, whatsapp_keywords FROM twilio_integrations WHERE id = $1",
         )
         .arg(id);
         let Some(row) = self.fetch_optional(&sql).await? else {
@@ -57,6 +59,7 @@ impl Db {
                 .flatten(),
             phone_number: opt_text(&row, "phone_number"),
             send_rate: row.try_get::<Option<f64>, _>("send_rate").ok().flatten(),
+            whatsapp_keywords: int(&row, "whatsapp_keywords") != 0,
         };
         self.integrations.put(id, &integration);
         Ok(Some(integration))

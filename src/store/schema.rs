@@ -252,6 +252,12 @@ pub static TWILIO: Resource = Resource {
             Ty::Float(MIN_SEND_RATE, MAX_SEND_RATE),
             "Outbound messages per second for this number, 0.01 to 1000 (Chatwire)",
         ),
+        Field::rw(
+            "whatsappKeywords",
+            "whatsapp_keywords",
+            Ty::Bool(false),
+            "Apply the carrier keywords (STOP, START, HELP and the rest) to WhatsApp messages as to SMS; by default they reach the bot, as on Twilio, where they are an SMS rule (Chatwire)",
+        ),
     ],
     list_filters: &[("blueprintId", "blueprint_id"), ("botId", "bot_id")],
     list_asc: false,

@@ -6,6 +6,7 @@ mod channel;
 mod common;
 mod completion;
 mod conformance;
+mod fixture_flows;
 mod group_commit;
 mod handoff;
 mod hardening;
