@@ -1,4 +1,5 @@
-//! The Twilio integration as the channel uses it (typed, auth token opened).
+//! An integration as the channels use it (typed, Twilio auth token opened): a Twilio number's
+//! or a web chat widget's.
 use super::channel::{int, opt_text, text};
 use super::{Db, Sql};
 use crate::crypto::Cipher;
@@ -31,9 +32,13 @@ impl Db {
         if let Some(hit) = self.integrations.get(id) {
             return Ok(Some(hit));
         }
+        // A web chat widget is an integration without a provider account: its visitors are
+        // allowed as a whole (the widget's `origin` guards who embeds it).
         let sql = Sql::new(
             "SELECT id, bot_id, account_sid, auth_token, allow_from, contact_collection, session_duration, \
-             phone_number, send_rate, whatsapp_keywords FROM twilio_integrations WHERE id = $1",
+             phone_number, send_rate, whatsapp_keywords FROM twilio_integrations WHERE id = $1 \
+             UNION ALL SELECT id, bot_id, NULL, NULL, '*', contact_collection, session_duration, \
+             NULL, NULL, 0 FROM widget_integrations WHERE id = $1",
         )
         .arg(id);
         let Some(row) = self.fetch_optional(&sql).await? else {

@@ -26,6 +26,7 @@ pub mod schema;
 pub mod search;
 pub mod sql;
 pub mod tokens;
+pub mod visitor;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -265,6 +265,62 @@ pub static TWILIO: Resource = Resource {
     required: &[],
 };
 
+pub static WIDGET: Resource = Resource {
+    path: "integration/widget",
+    label: "Widget integration",
+    table: "widget_integrations",
+    parent: None,
+    fields: &[
+        NAME,
+        DESCRIPTION,
+        META,
+        BLUEPRINT_ID,
+        Field::rw("botId", "bot_id", Ty::Ref("bots", "Bot"), "The ID of the bot this widget talks to"),
+        Field::rw("theme", "theme", Ty::OptStr, "The widget's theme"),
+        Field::rw("layout", "layout", Ty::OptStr, "The widget's layout"),
+        Field::rw("title", "title", Ty::OptStr, "The title shown at the top of the chat"),
+        Field::rw("intro", "intro", Ty::OptStr, "The text shown under the title"),
+        Field::rw("initial", "initial", Ty::OptStr, "The first message shown by the bot"),
+        Field::rw("placeholder", "placeholder", Ty::OptStr, "The input's placeholder"),
+        Field::rw(
+            "origin",
+            "origin",
+            Ty::OptStr,
+            "Sites allowed to embed the widget: comma-separated origins such as `https://example.com`, or `*` (unset: any)",
+        ),
+        Field::rw(
+            "sessionDuration",
+            "session_duration",
+            Ty::Int(0, 2_592_000_000),
+            "The session duration (in milliseconds)",
+        ),
+        Field::rw("language", "language", Ty::OptStr, "The widget's language"),
+        Field::rw("plugins", "plugins", Ty::OptStr, "Widget plugins"),
+        Field::rw("stream", "stream", Ty::Bool(false), "Widget option `stream` (kept and returned as ChatBotKit does)"),
+        Field::rw("verbose", "verbose_mode", Ty::Bool(false), "Widget option `verbose` (kept and returned as ChatBotKit does)"),
+        Field::rw("tools", "tools", Ty::Bool(false), "Widget option `tools` (kept and returned as ChatBotKit does)"),
+        Field::rw("unfurl", "unfurl", Ty::Bool(false), "Widget option `unfurl` (kept and returned as ChatBotKit does)"),
+        Field::rw("math", "math", Ty::Bool(false), "Widget option `math` (kept and returned as ChatBotKit does)"),
+        Field::rw("carousel", "carousel", Ty::Bool(false), "Widget option `carousel` (kept and returned as ChatBotKit does)"),
+        Field::rw("form", "form", Ty::Bool(false), "Widget option `form` (kept and returned as ChatBotKit does)"),
+        Field::rw("attachments", "attachments", Ty::Bool(false), "Widget option `attachments` (kept and returned as ChatBotKit does)"),
+        Field::rw("autoScroll", "auto_scroll", Ty::Bool(false), "Widget option `autoScroll` (kept and returned as ChatBotKit does)"),
+        Field::rw("startFirst", "start_first", Ty::Bool(false), "Widget option `startFirst` (kept and returned as ChatBotKit does)"),
+        Field::rw("contactCollection", "contact_collection", Ty::Bool(false), "Widget option `contactCollection` (kept and returned as ChatBotKit does)"),
+        Field::rw("exportConversation", "export_conversation", Ty::Bool(false), "Widget option `exportConversation` (kept and returned as ChatBotKit does)"),
+        Field::rw("restartConversation", "restart_conversation", Ty::Bool(false), "Widget option `restartConversation` (kept and returned as ChatBotKit does)"),
+        Field::rw("maximize", "maximize", Ty::Bool(false), "Widget option `maximize` (kept and returned as ChatBotKit does)"),
+        Field::rw("messagePeek", "message_peek", Ty::Bool(false), "Widget option `messagePeek` (kept and returned as ChatBotKit does)"),
+        Field::rw("voiceIn", "voice_in", Ty::Bool(false), "Widget option `voiceIn` (kept and returned as ChatBotKit does)"),
+        Field::rw("voiceOut", "voice_out", Ty::Bool(false), "Widget option `voiceOut` (kept and returned as ChatBotKit does)"),
+        Field::rw("poweredBy", "powered_by", Ty::Bool(false), "Widget option `poweredBy` (kept and returned as ChatBotKit does)"),
+    ],
+    list_filters: &[("blueprintId", "blueprint_id"), ("botId", "bot_id")],
+    list_asc: false,
+    has_alias: false,
+    required: &[],
+};
+
 pub static CONTACT: Resource = Resource {
     path: "contact",
     label: "Contact",
@@ -419,12 +475,13 @@ pub static MESSAGE: Resource = Resource {
 };
 
 /// Every resource, for lookups such as [`children`].
-pub static ALL: [&Resource; 8] = [
+pub static ALL: [&Resource; 9] = [
     &BLUEPRINT,
     &DATASET,
     &DATASET_RECORD,
     &BOT,
     &TWILIO,
+    &WIDGET,
     &CONTACT,
     &CONVERSATION,
     &MESSAGE,

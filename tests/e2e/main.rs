@@ -15,4 +15,5 @@ mod one_path;
 mod operations;
 mod standins;
 mod studio;
+mod webchat;
 mod webhook_bot;

@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod resources;
 pub mod twilio_setup;
 pub mod validate;
+pub mod widget;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;

@@ -14,6 +14,12 @@ const FIRST_NAME: &str = "Please enter your first name.";
 const LAST_NAME: &str = "Please enter your last name.";
 const BIRTH: &str = "Please enter your date of birth (YYYY-mm-dd).";
 const THANKS: &str = "Thank you! Please hold on for just a few moments while I connect you with someone who can help.";
+/// The hand-off's answer when no agent is online (see `tests/e2e/handoff.rs`).
+const HANDED: [&str; 3] = [
+    THANKS,
+    "No agents available",
+    "Write your message and an agent will answer you here later, or reply NO to go back to the chatbot.",
+];
 
 /// Answers `answers` in turn after the greeting, checking each question.
 async fn intake(person: &Person<'_>, answers: &[&str]) {
@@ -33,7 +39,7 @@ async fn webchat_send_to_flex_hands_off_after_each_intake_path() {
         // The whole intake, then the hand-off with what was collected.
         let full = Person::new(&rig, "+15551160001");
         intake(&full, &["Parking", "new", "Ana", "Lima"]).await;
-        assert_eq!(full.says("1990-01-01").await, [THANKS], "{backend:?}");
+        assert_eq!(full.says("1990-01-01").await, HANDED, "{backend:?}");
         let execution = ended_execution(&rig, &full.number).await;
         let handed = &execution["context"]["widgets"]["send_to_flex_agent"]["attributes"];
         assert_eq!(handed["name"], "Ana Lima", "{backend:?}: {execution}");
@@ -43,10 +49,10 @@ async fn webchat_send_to_flex_hands_off_after_each_intake_path() {
         // A reason that is not offered, and an answer that is neither new nor existing.
         let other = Person::new(&rig, "+15551160002");
         intake(&other, &[]).await;
-        assert_eq!(other.says("Billing").await, [THANKS], "{backend:?}");
+        assert_eq!(other.says("Billing").await, HANDED, "{backend:?}");
         let unsure = Person::new(&rig, "+15551160003");
         intake(&unsure, &["hours"]).await;
-        assert_eq!(unsure.says("not sure").await, [THANKS], "{backend:?}");
+        assert_eq!(unsure.says("not sure").await, HANDED, "{backend:?}");
 
         // Nobody answers: each wait's timeout, shortened to a second for its own run.
         let timeouts = [
@@ -69,7 +75,7 @@ async fn webchat_send_to_flex_hands_off_after_each_intake_path() {
             )
             .await;
             if thanked {
-                assert_eq!(silent.receives(1).await, [THANKS], "{backend:?}: {widget}");
+                assert_eq!(silent.receives(3).await, HANDED, "{backend:?}: {widget}");
             } else {
                 // The first name's timeout leads nowhere: the execution ends quietly and the
                 // next text starts the intake again.
