@@ -15,7 +15,7 @@
   const css = `
     :host { all: initial; }
     .launcher { position: fixed; right: 20px; bottom: 20px; width: 56px; height: 56px; border-radius: 50%;
-      border: 0; background: #1f6feb; color: #fff; font: 600 22px system-ui, sans-serif; cursor: pointer;
+      border: 0; background: #1f6feb; color: #fff; display: grid; place-items: center; cursor: pointer;
       box-shadow: 0 4px 14px rgba(0,0,0,.25); z-index: 2147483000; }
     .panel { position: fixed; right: 20px; bottom: 88px; width: min(360px, calc(100vw - 40px)); height: min(520px, calc(100vh - 120px));
       display: flex; flex-direction: column; background: #fff; border: 1px solid #d9dde3; border-radius: 12px;
@@ -43,7 +43,7 @@
   host.id = "chatwire-widget";
   const root = host.attachShadow({ mode: "open" });
   root.innerHTML = `<style>${css}</style>
-    <button class="launcher" data-testid="chatwire-launcher" aria-label="Open chat">&#128172;</button>
+    <button class="launcher" data-testid="chatwire-launcher" aria-label="Open chat"><svg width="26" height="26" viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/></svg></button>
     <section class="panel" data-testid="chatwire-panel" hidden role="dialog" aria-label="Chat">
       <header><h2 data-testid="chatwire-title"></h2><p data-testid="chatwire-intro"></p></header>
       <ol data-testid="chatwire-messages" aria-live="polite"></ol>

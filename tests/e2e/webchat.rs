@@ -14,10 +14,12 @@ struct Widget {
 
 impl Widget {
     async fn start(backend: Backend, settings: Value) -> Self {
-        let app = spawn_app(backend).await;
-        let bot = app
-            .create("/bot", json!({"name": "Echo", "model": "echo"}))
-            .await;
+        let echo = json!({"name": "Echo", "model": "echo"});
+        Self::with(spawn_app(backend).await, echo, settings).await
+    }
+
+    async fn with(app: TestApp, bot: Value, settings: Value) -> Self {
+        let bot = app.create("/bot", bot).await;
         let mut body = json!({"name": "Site chat", "botId": bot, "title": "Ask us", "initial": "Hi! How can I help?"});
         if let (Some(b), Some(s)) = (body.as_object_mut(), settings.as_object()) {
             b.extend(s.clone());
@@ -341,4 +343,26 @@ async fn a_web_chat_visitor_is_handed_to_an_agent_who_answers_in_the_widget() {
             .any(|(a, t)| a == "system" && t == "Agent Ana has joined the conversation."));
         w.app.stop().await;
     }
+}
+
+#[tokio::test]
+async fn the_widget_shows_typing_while_the_bots_turn_runs() {
+    let llm = crate::standins::llm().await;
+    llm.script([crate::standins::Answer::Slow(Duration::from_millis(1_200))]);
+    let app = crate::standins::app_with_llm(Backend::Sqlite, &llm).await;
+    let w = Widget::with(
+        app,
+        json!({"name": "LLM", "model": "gpt-4o-mini"}),
+        json!({}),
+    )
+    .await;
+    let (token, _) = w.session(None).await;
+    w.post(&token, "tell me something", "m1").await;
+    let typing = w.view_until(&token, |v| v["typing"] == true).await;
+    assert_eq!(texts(&typing).len(), 0, "nothing answered yet: {typing}");
+    let answered = w
+        .view_until(&token, |v| v["typing"] == false && texts(v).len() == 2)
+        .await;
+    assert_eq!(texts(&answered)[1].0, "bot");
+    w.app.stop().await;
 }
