@@ -56,7 +56,7 @@ test('a visitor chats with a flow bot, reloads, and is handed to an agent', asyn
   const page = await context.newPage()
   await page.goto(siteUrl)
   await page.getByTestId('chatwire-launcher').click()
-  assert.equal(await page.getByTestId('chatwire-title').textContent(), 'Acme help')
+  await until('the title', async () => (await page.getByTestId('chatwire-title').textContent()) === 'Acme help')
   await until('the initial message', async () => (await messages(page)).includes('Hi! Say anything to start.'))
   assert.equal(await page.getByTestId('chatwire-input').getAttribute('placeholder'), 'Type here')
 
