@@ -1,5 +1,6 @@
 //! Building and running the server: `App::build` binds (port 0 in tests) and reports its
 //! address; `run_until_stopped` serves until the shutdown future resolves, then drains.
+use crate::channel::conversations::TwilioConversations;
 use crate::channel::twilio::messaging::TwilioMessaging;
 use crate::channel::{Channel, Channels};
 use crate::config::Config;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub channels: Channels,
     /// The Twilio Messaging channel itself, for its `setup` operation.
     pub twilio: Arc<TwilioMessaging>,
+    /// The Twilio Conversations channel itself, for its `setup` operation.
+    pub conversations: Arc<TwilioConversations>,
     /// Bumped whenever something the agents' consoles show changes (see `handoff::changed`).
     pub desk_events: Arc<tokio::sync::watch::Sender<u64>>,
 }
@@ -88,9 +91,16 @@ impl App {
             config.allow_private_http,
         ))?;
         let twilio = Arc::new(TwilioMessaging::new(&config.twilio_api_url, http.clone()));
-        let channels = extra
-            .into_iter()
-            .fold(Channels::default().with(twilio.clone()), Channels::with);
+        let conversations = Arc::new(TwilioConversations::new(
+            &config.twilio_conversations_url,
+            http.clone(),
+        ));
+        let channels = extra.into_iter().fold(
+            Channels::default()
+                .with(twilio.clone())
+                .with(conversations.clone()),
+            Channels::with,
+        );
         let state = AppState {
             db,
             cipher,
@@ -102,6 +112,7 @@ impl App {
             liveness: Arc::default(),
             channels,
             twilio,
+            conversations,
             http,
             outbound,
             desk_events: Arc::new(tokio::sync::watch::Sender::new(0)),
