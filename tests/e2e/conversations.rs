@@ -16,7 +16,6 @@ const BOT: &str = "chatwire-bot";
 struct ConvRig {
     app: TestApp,
     twilio: EmulatorHandle,
-    integration: String,
 }
 
 impl ConvRig {
