@@ -48,11 +48,7 @@ impl ConvRig {
             .await;
         assert_eq!(status, 200, "setup: {out}");
         assert_eq!(out["addresses"].as_array().map(Vec::len), Some(2), "{out}");
-        Self {
-            app,
-            twilio,
-            integration,
-        }
+        Self { app, twilio }
     }
 
     /// `from` writes `body` to our number or WhatsApp sender `to`.
