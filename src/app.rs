@@ -1,5 +1,6 @@
 //! Building and running the server: `App::build` binds (port 0 in tests) and reports its
 //! address; `run_until_stopped` serves until the shutdown future resolves, then drains.
+use crate::channel::conversations::TwilioConversations;
 use crate::channel::twilio::messaging::TwilioMessaging;
 use crate::channel::{Channel, Channels};
 use crate::config::Config;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub channels: Channels,
     /// The Twilio Messaging channel itself, for its `setup` operation.
     pub twilio: Arc<TwilioMessaging>,
+    /// The Twilio Conversations channel itself, for its `setup` operation.
+    pub conversations: Arc<TwilioConversations>,
     /// The web chat channel, for the widget's routes.
     pub webchat: Arc<crate::channel::webchat::WebChat>,
     /// Bumped whenever something the agents' consoles show changes (see `handoff::changed`).
@@ -90,10 +93,15 @@ impl App {
             config.allow_private_http,
         ))?;
         let twilio = Arc::new(TwilioMessaging::new(&config.twilio_api_url, http.clone()));
+        let conversations = Arc::new(TwilioConversations::new(
+            &config.twilio_conversations_url,
+            http.clone(),
+        ));
         let webchat = Arc::new(crate::channel::webchat::WebChat::new(cipher.clone()));
         let channels = extra.into_iter().fold(
             Channels::default()
                 .with(twilio.clone())
+                .with(conversations.clone())
                 .with(webchat.clone()),
             Channels::with,
         );
@@ -108,6 +116,7 @@ impl App {
             liveness: Arc::default(),
             channels,
             twilio,
+            conversations,
             webchat,
             http,
             outbound,

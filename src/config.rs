@@ -44,6 +44,14 @@ pub struct Config {
     )]
     pub twilio_api_url: String,
 
+    /// Twilio Conversations REST base URL (the emulator's in tests; it serves both APIs).
+    #[arg(
+        long,
+        env = "CHATWIRE_TWILIO_CONVERSATIONS_URL",
+        default_value = "https://conversations.twilio.com"
+    )]
+    pub twilio_conversations_url: String,
+
     /// Session length used when an integration's `sessionDuration` is null.
     #[arg(long, env = "CHATWIRE_SESSION_TIMEOUT_MS", default_value_t = 1_800_000)]
     pub session_timeout_ms: i64,
@@ -163,6 +171,7 @@ impl Config {
             secret_key: Some("0".repeat(64).into()),
             secret_key_file: None,
             twilio_api_url: "http://127.0.0.1:9".into(),
+            twilio_conversations_url: "http://127.0.0.1:9".into(),
             session_timeout_ms: 1_800_000,
             help_text: "Reply STOP to unsubscribe. Msg&data rates may apply.".into(),
             send_rate_per_sec: 1000.0,

@@ -5,9 +5,9 @@
 //! after the call may have reached the provider) is first looked for among the messages the
 //! provider already has; only if it is not there is it sent again.
 use crate::app::AppState;
-use crate::channel::{Channel, OutgoingPart, SendError, StatusUpdate};
-use crate::domain::address::Address;
-use crate::domain::now_ms;
+use crate::channel::{Channel, OutgoingPart, SendError, StatusUpdate, Template};
+use crate::domain::address::{Address, ChannelKind};
+use crate::domain::{now_ms, reply_window};
 use crate::metrics::Metrics;
 use crate::store::integration::Integration;
 use crate::store::outbox::OutboxRow;
@@ -97,12 +97,34 @@ pub async fn deliver(state: &AppState, limiter: &RateLimiter, row: OutboxRow) {
     let (Ok(to), Ok(from)) = (Address::parse(&row.recipient), Address::parse(&row.sender)) else {
         return give_up(None, "stored addresses do not parse".into()).await;
     };
+    let template = match window_template(state, &integration, &row, &to).await {
+        Ok(Window::Open) => None,
+        Ok(Window::Template(t)) => Some(t),
+        Ok(Window::Closed) => {
+            return give_up(Some(reply_window::OUTSIDE_WINDOW), reply_window::refusal()).await
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "reading the reply window");
+            let in_flight = row.in_flight_since.is_some();
+            let _ = db
+                .outbox_retry(
+                    &row.id,
+                    &row.claim_token,
+                    now_ms() + 1000,
+                    "database error",
+                    in_flight,
+                )
+                .await;
+            return;
+        }
+    };
     let part = OutgoingPart {
         to,
         from,
         body: row.body.clone(),
         media: row.media.clone(),
         status_callback: Some(status_url(state, channel.name(), &integration.id)),
+        template,
     };
     if let Some(since) = row.in_flight_since {
         match reconcile(state, &**channel, &integration, &row, &part, since).await {
@@ -278,4 +300,53 @@ pub async fn apply_status(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// What WhatsApp's 24-hour window allows for one outgoing row.
+enum Window {
+    Open,
+    /// Outside the window: sent as this template.
+    Template(Template),
+    /// Outside the window and no template: not sent.
+    Closed,
+}
+
+/// The window of the row's recipient: a WhatsApp address, or a thread (a Conversation) a
+/// WhatsApp participant wrote in. Other recipients have no window.
+async fn window_template(
+    state: &AppState,
+    integration: &Integration,
+    row: &OutboxRow,
+    to: &Address,
+) -> Result<Window, sqlx::Error> {
+    let last = match to.channel() {
+        ChannelKind::WhatsApp => {
+            state
+                .db
+                .whatsapp_last_inbound(&integration.id, &row.recipient)
+                .await?
+        }
+        ChannelKind::Chat => match state
+            .db
+            .whatsapp_last_inbound(&integration.id, &row.recipient)
+            .await?
+        {
+            Some(at) => Some(at),
+            None => return Ok(Window::Open),
+        },
+        ChannelKind::Sms => return Ok(Window::Open),
+    };
+    if reply_window::is_open(last, now_ms()) {
+        return Ok(Window::Open);
+    }
+    Ok(integration
+        .whatsapp_template
+        .as_ref()
+        .and_then(|setting| reply_window::template_for(setting, &row.body))
+        .map_or(Window::Closed, |(content_sid, variables)| {
+            Window::Template(Template {
+                content_sid,
+                variables,
+            })
+        }))
 }

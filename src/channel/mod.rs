@@ -7,6 +7,7 @@
 //! allows it, looks up messages an interrupted send may already have delivered. The pipeline,
 //! the outbox and the webhook edge know only this trait and the [`Channels`] registry; every
 //! queued row names its channel, so adding one needs no change to them.
+pub mod conversations;
 pub mod twilio;
 pub mod webchat;
 
@@ -63,6 +64,40 @@ pub struct InboundMessage {
     pub body: String,
     pub media: Vec<Media>,
     pub profile_name: Option<String>,
+    /// The person's own address when `from` names a shared thread (a Twilio Conversation with
+    /// several participants) rather than the person.
+    pub author: Option<Address>,
+}
+
+/// What a verified callback on a channel's message route carries. Providers with one event
+/// stream (Twilio Conversations' post-event webhook) send receipts and lifecycle changes on the
+/// same route as messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Message(InboundMessage),
+    Status(StatusUpdate),
+    /// The provider ended the thread (a Conversation closed on Twilio's side): its session ends.
+    Ended {
+        thread: Address,
+    },
+    /// Nothing for Chatwire to do (the bot's own message, a system message, an event it does
+    /// not use); acknowledged so the provider does not retry.
+    Ignored(String),
+}
+
+/// What a session's end does to the provider's thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadEnd {
+    Close,
+    Deactivate,
+}
+
+/// An approved template a message is sent as (Twilio's `ContentSid` + `ContentVariables`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub content_sid: String,
+    /// JSON object, as Twilio takes it.
+    pub variables: Option<String>,
 }
 
 /// A provider's delivery receipt, mapped to Chatwire's statuses.
@@ -93,6 +128,8 @@ pub struct OutgoingPart {
     pub media: Vec<String>,
     /// Where the provider should post delivery receipts for this part.
     pub status_callback: Option<String>,
+    /// Sent as this template instead of the free-form body (outside WhatsApp's window).
+    pub template: Option<Template>,
 }
 
 /// What the provider answered to an accepted send.
@@ -153,6 +190,28 @@ pub trait Channel: Send + Sync + 'static {
         integration: &Integration,
         request: CallbackRequest<'_>,
     ) -> Result<InboundMessage, Refusal>;
+
+    /// Verifies a callback on the message route and says what it carries. Channels whose message
+    /// route carries only messages keep this default.
+    fn parse_event(
+        &self,
+        integration: &Integration,
+        request: CallbackRequest<'_>,
+    ) -> Result<Event, Refusal> {
+        self.parse_inbound(integration, request).map(Event::Message)
+    }
+
+    /// Ends the provider's side of a thread whose session ended. Channels without threads keep
+    /// this default.
+    async fn end_thread(
+        &self,
+        integration: &Integration,
+        thread: &Address,
+        how: ThreadEnd,
+    ) -> Result<(), SendError> {
+        let _ = (integration, thread, how);
+        Ok(())
+    }
 
     /// Verifies a delivery-receipt callback and parses it.
     fn parse_status(

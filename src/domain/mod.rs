@@ -7,6 +7,7 @@ pub mod ids;
 pub mod keywords;
 pub mod message;
 pub mod phone;
+pub mod reply_window;
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp on the wire and in storage.
 pub fn now_ms() -> i64 {

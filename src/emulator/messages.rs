@@ -105,7 +105,17 @@ impl Emulator {
                 format!("The 'From' number {raw_from} is not a valid phone number."),
             )
         })?;
-        let body = first(form, "Body").unwrap_or_default();
+        let content_sid = first(form, "ContentSid");
+        // A template's text is Twilio's to render; the emulator keeps its SID and variables.
+        let templated = content_sid.map(|sid| {
+            format!(
+                "[template {sid}] {}",
+                first(form, "ContentVariables").unwrap_or("{}")
+            )
+        });
+        let body = templated
+            .as_deref()
+            .unwrap_or_else(|| first(form, "Body").unwrap_or_default());
         let media: Vec<&str> = form
             .iter()
             .filter(|(n, v)| n == "MediaUrl" && !v.is_empty())
@@ -172,6 +182,16 @@ impl Emulator {
             return Err(bad_request(
                 21610,
                 "Attempt to send to unsubscribed recipient".into(),
+            ));
+        }
+
+        if to.channel() == ChannelKind::WhatsApp
+            && content_sid.is_none()
+            && !inner.whatsapp_window_open(&pair)
+        {
+            return Err(bad_request(
+                63016,
+                "Failed to send freeform message because you are outside the allowed window. If you are using WhatsApp, please use a Message Template.".into(),
             ));
         }
 

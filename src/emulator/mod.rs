@@ -9,6 +9,7 @@
 //! State is in memory; tests drive it in-process through [`EmulatorHandle`].
 
 mod control;
+mod conversations;
 mod handle;
 mod messages;
 mod rest;
@@ -27,6 +28,10 @@ use axum::Router;
 use crate::channel::twilio::address::Address;
 
 pub use control::ControlError;
+pub use conversations::{
+    ConvMessage, Conversation, ConversationInbound, ConversationInboundResult, Participant,
+    DEFAULT_SERVICE_SID,
+};
 pub use handle::EmulatorHandle;
 pub use state::{
     AccountConfig, DeliveryRecord, Emulator, Fault, FaultKind, InboundRequest, InboundResult,
@@ -175,6 +180,7 @@ impl EmulatorConfig {
 fn router(emulator: Arc<Emulator>) -> Router {
     rest::routes()
         .merge(control::routes())
+        .merge(conversations::routes())
         .fallback(rest::not_found)
         .with_state(emulator)
 }

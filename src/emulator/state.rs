@@ -189,9 +189,25 @@ pub(crate) struct Inner {
     pub faults: VecDeque<PendingFault>,
     /// (our number, their number), both E.164: Twilio blocks per pair.
     pub opt_outs: HashSet<(String, String)>,
+    /// (our WhatsApp number, theirs), both E.164: when they last wrote, which opens WhatsApp's
+    /// 24-hour window for free-form messages.
+    pub whatsapp_inbound: HashMap<(String, String), SystemTime>,
+    /// The Conversations subset.
+    pub conversations: super::conversations::ConversationsState,
 }
 
+/// WhatsApp's customer-service window.
+pub(crate) const WHATSAPP_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl Inner {
+    /// Whether a free-form WhatsApp message may go from `pair.0` to `pair.1` now.
+    pub fn whatsapp_window_open(&self, pair: &(String, String)) -> bool {
+        self.whatsapp_inbound
+            .get(pair)
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age < WHATSAPP_WINDOW)
+    }
+
     pub fn number(&self, e164: &str) -> Option<&Number> {
         self.numbers.iter().find(|n| n.e164 == e164)
     }
@@ -297,6 +313,19 @@ impl Emulator {
             accounts,
             ..Inner::default()
         };
+        // Every account starts with a Conversations service, as Twilio's default one.
+        if let Some(first) = inner.accounts.first() {
+            inner
+                .conversations
+                .services
+                .push(super::conversations::Service {
+                    sid: super::conversations::DEFAULT_SERVICE_SID.to_owned(),
+                    account_sid: first.sid.clone(),
+                    friendly_name: "Default Conversations Service".to_owned(),
+                    post_webhook_url: None,
+                    filters: Vec::new(),
+                });
+        }
         for number in numbers {
             anyhow::ensure!(
                 inner.token(&number.account_sid).is_some(),
@@ -376,6 +405,18 @@ impl Emulator {
         inner.callbacks.clear();
         inner.faults.clear();
         inner.opt_outs.clear();
+        inner.whatsapp_inbound.clear();
+    }
+
+    /// Makes `theirs`' last WhatsApp message to `ours` (both E.164) `age` old, as if time had
+    /// passed: what tests of WhatsApp's 24-hour window need.
+    pub fn age_whatsapp_window(&self, ours: &str, theirs: &str, age: Duration) {
+        let at = SystemTime::now()
+            .checked_sub(age)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        self.lock()
+            .whatsapp_inbound
+            .insert((ours.to_owned(), theirs.to_owned()), at);
     }
 
     /// Adds or reconfigures a number; its account must exist.

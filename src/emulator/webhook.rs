@@ -21,10 +21,10 @@ use super::state::{
 };
 
 /// The outcome of delivering one webhook, possibly after retries.
-struct Delivery {
-    status: Option<u16>,
-    attempts: u32,
-    error: Option<String>,
+pub(super) struct Delivery {
+    pub status: Option<u16>,
+    pub attempts: u32,
+    pub error: Option<String>,
 }
 
 fn pairs(items: &[(&str, String)]) -> Vec<(String, String)> {
@@ -36,7 +36,7 @@ fn pairs(items: &[(&str, String)]) -> Vec<(String, String)> {
 
 impl Emulator {
     /// Signs and sends one webhook; retries network errors and 5xx up to `attempts` times.
-    async fn deliver(
+    pub(super) async fn deliver(
         &self,
         url: &str,
         method: &str,
@@ -138,6 +138,7 @@ impl Emulator {
             // Twilio's keyword handling applies to SMS long codes, not WhatsApp.
             let pair = (to.e164().to_owned(), from.e164().to_owned());
             let opt_out = if whatsapp {
+                inner.whatsapp_inbound.insert(pair, now);
                 None
             } else if crate::domain::keywords::OPT_OUT.contains(&keyword.as_str()) {
                 inner.opt_outs.insert(pair);

@@ -3,6 +3,7 @@
 //! never makes the provider time out and retry, and a retry never makes a second turn.
 use crate::app::AppState;
 use crate::channel::InboundMessage;
+use crate::domain::address::ChannelKind;
 use crate::domain::allow_from;
 use crate::metrics::Metrics;
 use crate::store::channel::NewInbound;
@@ -27,7 +28,12 @@ pub async fn inbound(
     message: InboundMessage,
 ) -> Result<Accepted, sqlx::Error> {
     let sender = message.from.to_string();
-    if !allow_from::allows(Some(&integration.allow_from), &sender) {
+    // In a thread, the allow list is about the person who wrote, not the thread.
+    let person = message
+        .author
+        .as_ref()
+        .map_or_else(|| sender.clone(), ToString::to_string);
+    if !allow_from::allows(Some(&integration.allow_from), &person) {
         Metrics::inc(&state.metrics.webhooks_blocked);
         tracing::info!(integration = %integration.id, "sender not in allowFrom; ignored");
         return Ok(Accepted::Ignored);
@@ -39,13 +45,23 @@ pub async fn inbound(
         integration_id: integration.id.clone(),
         channel: channel.to_owned(),
         message_sid: message.id.0,
-        sender,
+        sender: sender.clone(),
         recipient: message.to.to_string(),
         body: message.body,
         media,
         profile_name: message.profile_name,
     };
+    // A WhatsApp message (in a thread: from a WhatsApp participant) opens the 24-hour window
+    // for replies to its sender.
+    let on_whatsapp =
+        message.author.as_ref().unwrap_or(&message.from).channel() == ChannelKind::WhatsApp;
     if state.db.record_inbound(record).await? {
+        if on_whatsapp {
+            state
+                .db
+                .note_whatsapp_inbound(&integration.id, &sender, crate::domain::now_ms())
+                .await?;
+        }
         Metrics::inc(&state.metrics.webhooks_accepted);
         state.inbound_ready.notify_one();
         Ok(Accepted::New)

@@ -60,6 +60,10 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
     };
     let limiter = crate::outbox::RateLimiter::default();
     let clock = tokio::spawn(crate::handoff::sweep::run(state.clone(), stop.clone()));
+    let threads = tokio::spawn(crate::channel::conversations::lifecycle::run(
+        state.clone(),
+        stop.clone(),
+    ));
     let sends = {
         let db = state.db.clone();
         tokio::spawn(crate::dispatch::run(
@@ -91,7 +95,7 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
             },
         ))
     };
-    vec![turns, sends, clock]
+    vec![turns, sends, clock, threads]
 }
 
 /// Runs `work` while renewing its claim every third of `lease_ms`: a live worker keeps its

@@ -1,5 +1,5 @@
-//! An integration as the channels use it (typed, Twilio auth token opened): a Twilio number's
-//! or a web chat widget's.
+//! The integrations as the channels use them (typed, auth token opened): Twilio Messaging and
+//! Conversations integrations and web chat widgets, one id space, one type.
 use super::channel::{int, opt_text, text};
 use super::{Db, Sql};
 use crate::crypto::Cipher;
@@ -20,6 +20,21 @@ pub struct Integration {
     pub send_rate: Option<f64>,
     /// Carrier keywords apply to WhatsApp messages too (`whatsappKeywords`).
     pub whatsapp_keywords: bool,
+    /// The approved template (`{contentSid, contentVariables}`) for WhatsApp messages outside
+    /// the 24-hour window.
+    pub whatsapp_template: Option<serde_json::Value>,
+    /// Set for a Conversations integration.
+    pub conversations: Option<ConversationsSettings>,
+}
+
+/// What only a Conversations integration has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationsSettings {
+    pub service_sid: Option<String>,
+    /// The author of the bot's messages.
+    pub identity: String,
+    /// `closed` or `inactive`: what a session's end does to the Conversation.
+    pub session_end: String,
 }
 
 impl Db {
@@ -32,17 +47,32 @@ impl Db {
         if let Some(hit) = self.integrations.get(id) {
             return Ok(Some(hit));
         }
-        // A web chat widget is an integration without a provider account: its visitors are
-        // allowed as a whole (the widget's `origin` guards who embeds it).
-        let sql = Sql::new(
+        let messaging = Sql::new(
             "SELECT id, bot_id, account_sid, auth_token, allow_from, contact_collection, session_duration, \
-             phone_number, send_rate, whatsapp_keywords FROM twilio_integrations WHERE id = $1 \
-             UNION ALL SELECT id, bot_id, NULL, NULL, '*', contact_collection, session_duration, \
-             NULL, NULL, 0 FROM widget_integrations WHERE id = $1",
+             phone_number, send_rate, whatsapp_keywords, whatsapp_template FROM twilio_integrations WHERE id = $1",
         )
         .arg(id);
-        let Some(row) = self.fetch_optional(&sql).await? else {
-            return Ok(None);
+        let conversations = Sql::new(
+            "SELECT id, bot_id, account_sid, auth_token, allow_from, contact_collection, session_duration, \
+             send_rate, whatsapp_template, service_sid, identity, session_end FROM conversations_integrations WHERE id = $1",
+        )
+        .arg(id);
+        // A web chat widget has no provider account; its visitors are allowed as a whole (the
+        // widget's `origin` guards who embeds it).
+        let widget = Sql::new(
+            "SELECT id, bot_id, '*' AS allow_from, contact_collection, session_duration \
+             FROM widget_integrations WHERE id = $1",
+        )
+        .arg(id);
+        let (row, is_conversations) = match self.fetch_optional(&messaging).await? {
+            Some(row) => (row, false),
+            None => match self.fetch_optional(&conversations).await? {
+                Some(row) => (row, true),
+                None => match self.fetch_optional(&widget).await? {
+                    Some(row) => (row, false),
+                    None => return Ok(None),
+                },
+            },
         };
         let auth_token = opt_text(&row, "auth_token").and_then(|sealed| match cipher.open(&sealed) {
             Ok(token) => Some(SecretString::from(token)),
@@ -62,9 +92,19 @@ impl Db {
                 .try_get::<Option<i64>, _>("session_duration")
                 .ok()
                 .flatten(),
-            phone_number: opt_text(&row, "phone_number"),
+            phone_number: (!is_conversations)
+                .then(|| opt_text(&row, "phone_number"))
+                .flatten(),
             send_rate: row.try_get::<Option<f64>, _>("send_rate").ok().flatten(),
-            whatsapp_keywords: int(&row, "whatsapp_keywords") != 0,
+            whatsapp_keywords: !is_conversations && int(&row, "whatsapp_keywords") != 0,
+            whatsapp_template: opt_text(&row, "whatsapp_template")
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .filter(|t: &serde_json::Value| t.is_object()),
+            conversations: is_conversations.then(|| ConversationsSettings {
+                service_sid: opt_text(&row, "service_sid"),
+                identity: text(&row, "identity"),
+                session_end: text(&row, "session_end"),
+            }),
         };
         self.integrations.put(id, &integration);
         Ok(Some(integration))

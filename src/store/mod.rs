@@ -25,6 +25,7 @@ pub mod resource;
 pub mod schema;
 pub mod search;
 pub mod sql;
+pub mod threads;
 pub mod tokens;
 pub mod visitor;
 

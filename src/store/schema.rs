@@ -253,10 +253,77 @@ pub static TWILIO: Resource = Resource {
             "Outbound messages per second for this number, 0.01 to 1000 (Chatwire)",
         ),
         Field::rw(
+            "whatsappTemplate",
+            "whatsapp_template",
+            Ty::Json,
+            "The approved WhatsApp template a message goes out as when it would leave outside WhatsApp's 24-hour window: `{\"contentSid\": \"HX...\", \"contentVariables\": {\"1\": \"{{body}}\"}}` (`{{body}}` is the message's text); without one such a message is refused (Chatwire)",
+        ),
+        Field::rw(
             "whatsappKeywords",
             "whatsapp_keywords",
             Ty::Bool(false),
             "Apply the carrier keywords (STOP, START, HELP and the rest) to WhatsApp messages as to SMS; by default they reach the bot, as on Twilio, where they are an SMS rule (Chatwire)",
+        ),
+    ],
+    list_filters: &[("blueprintId", "blueprint_id"), ("botId", "bot_id")],
+    list_asc: false,
+    has_alias: true,
+    required: &[],
+};
+
+/// A Twilio Conversations service as one integration: every number or WhatsApp sender with an
+/// Address Configuration in the service reaches the bot (Chatwire).
+pub static CONVERSATIONS: Resource = Resource {
+    path: "integration/conversations",
+    label: "Conversations integration",
+    table: "conversations_integrations",
+    parent: None,
+    fields: &[
+        ALIAS,
+        NAME,
+        DESCRIPTION,
+        META,
+        BLUEPRINT_ID,
+        Field::rw("botId", "bot_id", Ty::Ref("bots", "Bot"), "The ID of the bot this configuration is using"),
+        Field::rw("accountSid", "account_sid", Ty::OptStr, "The Twilio account SID"),
+        Field::wo("authToken", "auth_token", Ty::Secret, "The Twilio auth token (write-only, encrypted at rest)"),
+        Field::rw("serviceSid", "service_sid", Ty::OptStr, "The Conversations service SID (IS...)"),
+        Field::rw(
+            "identity",
+            "identity",
+            Ty::Text("chatwire-bot"),
+            "The author the bot's messages are posted as; messages by this identity never start a turn",
+        ),
+        Field::rw("contactCollection", "contact_collection", Ty::Bool(false), "Whether to collect contacts"),
+        Field::rw(
+            "sessionDuration",
+            "session_duration",
+            Ty::Int(0, 2_592_000_000),
+            "The session duration (in milliseconds); when it ends the Conversation is closed (or made inactive)",
+        ),
+        Field::rw(
+            "sessionEnd",
+            "session_end",
+            Ty::Enum(&["closed", "inactive"], "closed"),
+            "What a session's end does to the Twilio Conversation",
+        ),
+        Field::rw(
+            "allowFrom",
+            "allow_from",
+            Ty::Text("*"),
+            "Newline-or-comma-separated list of allowed authors (E.164, `+` optional); `*` allows all, empty denies all",
+        ),
+        Field::rw(
+            "sendRate",
+            "send_rate",
+            Ty::Float(MIN_SEND_RATE, MAX_SEND_RATE),
+            "Outbound messages per second per conversation, 0.01 to 1000",
+        ),
+        Field::rw(
+            "whatsappTemplate",
+            "whatsapp_template",
+            Ty::Json,
+            "The approved WhatsApp template a message goes out as when a WhatsApp participant's 24-hour window has closed: `{\"contentSid\": \"HX...\", \"contentVariables\": {...}}`",
         ),
     ],
     list_filters: &[("blueprintId", "blueprint_id"), ("botId", "bot_id")],
@@ -475,12 +542,13 @@ pub static MESSAGE: Resource = Resource {
 };
 
 /// Every resource, for lookups such as [`children`].
-pub static ALL: [&Resource; 9] = [
+pub static ALL: [&Resource; 10] = [
     &BLUEPRINT,
     &DATASET,
     &DATASET_RECORD,
     &BOT,
     &TWILIO,
+    &CONVERSATIONS,
     &WIDGET,
     &CONTACT,
     &CONVERSATION,

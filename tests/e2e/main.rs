@@ -6,6 +6,7 @@ mod channel;
 mod common;
 mod completion;
 mod conformance;
+mod conversations;
 mod fixture_flows;
 mod group_commit;
 mod handoff;

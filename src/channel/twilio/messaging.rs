@@ -95,10 +95,18 @@ pub enum SetupError {
     Unreachable(&'static str, String),
     #[error("Twilio refused {0}: {1}")]
     Refused(&'static str, String),
+    #[error(
+        "No serviceSid set on the integration: set it to the Conversations service SID (IS...)"
+    )]
+    NoService,
+    #[error(
+        "The Conversations service {0} was not found on this Twilio account (Twilio error 20404)"
+    )]
+    ServiceNotFound(String),
 }
 
 impl SetupError {
-    fn twilio(err: TwilioError, what: &'static str) -> Self {
+    pub(crate) fn twilio(err: TwilioError, what: &'static str) -> Self {
         let code = err
             .code()
             .map(|c| format!(" (Twilio error {c})"))
@@ -117,7 +125,7 @@ impl SetupError {
     }
 }
 
-fn credentials(integration: &Integration) -> Option<Credentials<'_>> {
+pub(crate) fn credentials(integration: &Integration) -> Option<Credentials<'_>> {
     Some(Credentials {
         account_sid: integration.account_sid.as_deref()?,
         auth_token: integration.auth_token.as_ref()?.expose_secret(),
@@ -125,7 +133,7 @@ fn credentials(integration: &Integration) -> Option<Credentials<'_>> {
 }
 
 /// The callback's parameters once its signature checks out.
-fn verified(
+pub(crate) fn verified(
     integration: &Integration,
     request: CallbackRequest<'_>,
 ) -> Result<Vec<(String, String)>, Refusal> {
@@ -189,7 +197,7 @@ fn json_params(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn send_error(err: TwilioError) -> SendError {
+pub(crate) fn send_error(err: TwilioError) -> SendError {
     let message = err.to_string();
     match err {
         TwilioError::Retryable {
@@ -264,6 +272,7 @@ impl Channel for TwilioMessaging {
             body: m.body,
             media: m.media,
             profile_name: m.profile_name,
+            author: None,
         })
     }
 
@@ -297,6 +306,8 @@ impl Channel for TwilioMessaging {
             body: part.body.clone(),
             media_urls: part.media.clone(),
             status_callback: part.status_callback.clone(),
+            content_sid: part.template.as_ref().map(|t| t.content_sid.clone()),
+            content_variables: part.template.as_ref().and_then(|t| t.variables.clone()),
         };
         let sent = self
             .client

@@ -51,6 +51,10 @@ pub struct SendMessage {
     pub media_urls: Vec<String>,
     /// Where Twilio posts status changes for this message.
     pub status_callback: Option<String>,
+    /// An approved template (`ContentSid`); Body and media are then not sent.
+    pub content_sid: Option<String>,
+    /// The template's `ContentVariables` (a JSON object).
+    pub content_variables: Option<String>,
 }
 
 /// Filters for [`TwilioClient::list_messages`]; unset fields do not filter.
@@ -177,7 +181,7 @@ fn network_error(error: reqwest::Error) -> TwilioError {
 }
 
 /// SIDs go into URL paths; anything but ASCII alphanumerics could redirect the request.
-fn checked_sid<'a>(what: &str, sid: &'a str) -> Result<&'a str, TwilioError> {
+pub(crate) fn checked_sid<'a>(what: &str, sid: &'a str) -> Result<&'a str, TwilioError> {
     if !sid.is_empty() && sid.len() <= 64 && sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(sid)
     } else {
@@ -231,7 +235,12 @@ impl TwilioClient {
         ))
     }
 
-    fn request(&self, method: Method, url: &str, creds: &Credentials<'_>) -> RequestBuilder {
+    pub(crate) fn request(
+        &self,
+        method: Method,
+        url: &str,
+        creds: &Credentials<'_>,
+    ) -> RequestBuilder {
         self.http
             .request(method, url)
             .basic_auth(creds.account_sid, Some(creds.auth_token))
@@ -239,7 +248,7 @@ impl TwilioClient {
             .timeout(self.timeout)
     }
 
-    async fn execute<T: DeserializeOwned>(
+    pub(crate) async fn execute<T: DeserializeOwned>(
         &self,
         request: RequestBuilder,
     ) -> Result<T, TwilioError> {
@@ -268,10 +277,17 @@ impl TwilioClient {
     ) -> Result<MessageResource, TwilioError> {
         let url = self.account_url(creds, "/Messages.json")?;
         let mut form: Vec<(&str, &str)> = vec![("To", &message.to), ("From", &message.from)];
-        if !message.body.is_empty() || message.media_urls.is_empty() {
-            form.push(("Body", &message.body));
+        if let Some(sid) = &message.content_sid {
+            form.push(("ContentSid", sid));
+            if let Some(variables) = &message.content_variables {
+                form.push(("ContentVariables", variables));
+            }
+        } else {
+            if !message.body.is_empty() || message.media_urls.is_empty() {
+                form.push(("Body", &message.body));
+            }
+            form.extend(message.media_urls.iter().map(|u| ("MediaUrl", u.as_str())));
         }
-        form.extend(message.media_urls.iter().map(|u| ("MediaUrl", u.as_str())));
         if let Some(callback) = &message.status_callback {
             form.push(("StatusCallback", callback));
         }

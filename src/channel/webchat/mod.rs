@@ -118,6 +118,7 @@ impl Channel for WebChat {
             body: text.to_owned(),
             media: Vec::new(),
             profile_name: None,
+            author: None,
         })
     }
 

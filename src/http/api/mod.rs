@@ -11,6 +11,7 @@ pub mod completion;
 pub mod contact_conversations;
 pub mod contact_ensure;
 pub mod conversation_create;
+pub mod conversations_setup;
 pub mod crud;
 pub mod dataset_search;
 pub mod handoffs;

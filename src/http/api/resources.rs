@@ -2,7 +2,8 @@
 //! `store::schema`, then each resource's own extras.
 use super::{Routes, Verb};
 use crate::store::schema::{
-    BLUEPRINT, BOT, CONTACT, CONVERSATION, DATASET, DATASET_RECORD, MESSAGE, TWILIO, WIDGET,
+    BLUEPRINT, BOT, CONTACT, CONVERSATION, CONVERSATIONS, DATASET, DATASET_RECORD, MESSAGE, TWILIO,
+    WIDGET,
 };
 
 /// Registers every resource's routes, generic verbs first, then each resource's extras (which
@@ -14,6 +15,7 @@ pub fn register(r: Routes) -> Routes {
         .crud(&DATASET_RECORD, "datasetRecord")
         .crud(&BOT, "bot")
         .crud(&TWILIO, "twilioIntegration")
+        .crud(&CONVERSATIONS, "conversationsIntegration")
         .crud(&WIDGET, "widgetIntegration")
         .crud(&CONTACT, "contact")
         .crud_except(&CONVERSATION, "conversation", &[Verb::Create])
@@ -25,6 +27,7 @@ pub fn register(r: Routes) -> Routes {
     let r = super::conversation_create::register(r);
     let r = super::message_create::register(r);
     let r = super::twilio_setup::register(r);
+    let r = super::conversations_setup::register(r);
     let r = super::bot_flow::register(r);
     let r = super::completion::register(r);
     let r = super::agents::register(r);

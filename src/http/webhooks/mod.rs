@@ -6,9 +6,9 @@
 //! answer). Refusals are bare statuses: providers read no body, and an attacker learns nothing
 //! from one.
 use crate::app::AppState;
-use crate::channel::{CallbackRequest, Channel, Channels, Refusal};
+use crate::channel::{CallbackRequest, Channel, Channels, Event, Refusal};
 use crate::metrics::Metrics;
-use crate::pipeline::accept::{self, Accepted};
+use crate::pipeline::accept;
 use crate::store::integration::Integration;
 use axum::extract::{ConnectInfo, OriginalUri, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -183,15 +183,30 @@ async fn inbound(
         Err(refused) => return refused,
     };
     let integration = &cb.integration;
-    let message = match channel.parse_inbound(integration, cb.request()) {
-        Ok(m) => m,
+    let event = match channel.parse_event(integration, cb.request()) {
+        Ok(e) => e,
         Err(refusal) => return refused(&state, &id, &cb.url, refusal),
     };
-    match accept::inbound(&state, channel.name(), integration, message).await {
-        Ok(Accepted::New | Accepted::Duplicate | Accepted::Ignored) => acknowledge(&*channel),
+    let handled = match event {
+        Event::Message(message) => accept::inbound(&state, channel.name(), integration, message)
+            .await
+            .map(|_| ()),
+        Event::Status(update) => crate::outbox::apply_status(&state, integration, &update).await,
+        Event::Ended { thread } => state
+            .db
+            .end_session(&integration.id, &thread.to_string())
+            .await
+            .map(|()| tracing::info!(integration = %integration.id, %thread, "thread ended by the provider; session ended")),
+        Event::Ignored(why) => {
+            tracing::debug!(integration = %integration.id, reason = %why, "callback ignored");
+            Ok(())
+        }
+    };
+    match handled {
+        Ok(()) => acknowledge(&*channel),
         // The provider retries on a 5xx; the message is not lost.
         Err(err) => {
-            tracing::error!(error = %err, "recording inbound message");
+            tracing::error!(error = %err, "recording inbound callback");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
