@@ -81,7 +81,11 @@ pub async fn fields(db: &Db, body: &Map<String, Value>, creating: bool) -> DeskR
                     ));
                 };
                 let mut found = false;
-                for res in [&crate::store::schema::TWILIO, &crate::store::schema::WIDGET] {
+                for res in [
+                    &crate::store::schema::TWILIO,
+                    &crate::store::schema::CONVERSATIONS,
+                    &crate::store::schema::WIDGET,
+                ] {
                     found = found || db.fetch_resource(res, None, id).await?.is_some();
                 }
                 if !found {

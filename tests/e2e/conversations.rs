@@ -122,7 +122,7 @@ const FLOW: &str = r#"{"description": "Conversations greeter", "initial_state": 
      {"event": "incomingConversationMessage", "next": "greet"}, {"event": "incomingRequest"}, {"event": "incomingParent"}]},
   {"name": "greet", "type": "send-message", "properties": {"offset": {"x": 0, "y": 200},
      "from": "{{flow.channel.address}}", "to": "{{contact.channel.address}}",
-     "body": "Flow heard: {{trigger.conversation.Body}}"},
+     "body": "Flow heard: {{trigger.conversation.Body}} in {{trigger.conversation.ConversationSid | slice: 0, 2}}"},
    "transitions": [{"event": "sent"}, {"event": "failed"}]}]}"#;
 
 #[tokio::test]
@@ -135,7 +135,7 @@ async fn a_first_text_to_a_number_with_auto_creation_is_answered_by_echo_llm_and
             (json!({"model": "gpt-4o-mini"}), "Echo: hello there"),
             (
                 json!({"model": "flow", "flow": flow}),
-                "Flow heard: hello there",
+                "Flow heard: hello there in CH",
             ),
         ] {
             let rig = ConvRig::start(backend, bot, json!({}), Some(llm.url.clone())).await;
@@ -356,6 +356,78 @@ async fn a_whatsapp_message_outside_the_window_is_refused_with_the_reason_or_sen
             "{:?}",
             sent[1].body
         );
+        rig.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_person_on_conversations_is_handed_to_an_agent_who_answers_in_the_conversation() {
+    for backend in backends() {
+        let rig = ConvRig::start(backend, json!({"model": "echo"}), json!({}), None).await;
+        let (_, integrations) = rig.app.get("/integration/conversations/list").await;
+        let integration = integrations["items"][0]["id"].clone();
+        let agent = rig
+            .app
+            .create(
+                "/agent",
+                json!({"email": "ana@example.com", "name": "Ana", "password": "correct horse battery",
+                       "status": "online", "integrationIds": [integration]}),
+            )
+            .await;
+        let first = rig.write("+15551230090", NUMBER, "agent").await;
+        let sid = first.conversation_sid.clone();
+        assert_eq!(
+            rig.bot_said(&sid, 1).await,
+            ["I will try to connect you with an agent. Please wait."]
+        );
+        let (_, queued) = rig.app.get("/handoff/list?state=queued").await;
+        let handoff = queued["items"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(
+            queued["items"][0]["person"],
+            format!("chat:{sid}"),
+            "{queued}"
+        );
+        let (status, out) = rig
+            .app
+            .post(
+                &format!("/handoff/{handoff}/assign"),
+                json!({"agentId": agent}),
+            )
+            .await;
+        assert_eq!(status, 200, "{out}");
+        let (status, out) = rig
+            .app
+            .post(
+                &format!("/handoff/{handoff}/send"),
+                json!({"agentId": agent, "text": "Ana here."}),
+            )
+            .await;
+        assert_eq!(status, 200, "{out}");
+        let said = rig.bot_said(&sid, 3).await;
+        assert_eq!(
+            said[1..],
+            ["Agent Ana has joined the conversation.", "Ana here."]
+        );
+        // The person's next message is the agent's, not the bot's.
+        rig.write("+15551230090", NUMBER, "thanks Ana").await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(
+            rig.bot_said(&sid, 3).await.len(),
+            3,
+            "no bot answer while with an agent"
+        );
+        let (status, _) = rig
+            .app
+            .post(
+                &format!("/handoff/{handoff}/close"),
+                json!({"agentId": agent}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(rig.bot_said(&sid, 4).await[3], "Chat closed");
         rig.stop().await;
     }
 }

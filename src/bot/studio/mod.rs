@@ -417,10 +417,14 @@ fn message_trigger(turn: &Turn) -> Value {
     let message = inbound_params(turn);
     let mut conversation = message.clone();
     if let Value::Object(c) = &mut conversation {
-        c.insert(
-            "ConversationSid".into(),
-            Value::String(turn.conversation_id.clone()),
-        );
+        // On Twilio Conversations the thread is the Conversation itself (`chat:CH...`).
+        let sid = turn
+            .contact
+            .address
+            .strip_prefix("chat:")
+            .filter(|s| s.starts_with("CH"))
+            .unwrap_or(&turn.conversation_id);
+        c.insert("ConversationSid".into(), Value::String(sid.to_owned()));
         c.insert("Author".into(), Value::String(turn.contact.address.clone()));
         c.insert(
             "Source".into(),
