@@ -128,6 +128,11 @@ pub struct Config {
     /// `+` through the API, e.g. `US` (ChatBotKit's default) or `GB`.
     #[arg(long, env = "CHATWIRE_DEFAULT_REGION", default_value = "US")]
     pub default_region: crate::domain::phone::Region,
+
+    /// Days the channel log (refused webhooks, send attempts, status callbacks) is kept.
+    #[arg(long, env = "CHATWIRE_CHANNEL_LOG_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub channel_log_days: u32,
 }
 
 impl Config {
@@ -166,6 +171,7 @@ impl Config {
             allow_private_http: true,
             webhook_client_limit: 128,
             default_region: crate::domain::phone::Region::US,
+            channel_log_days: 7,
         }
     }
 }

@@ -20,10 +20,10 @@ pub fn fallback_text(config: &Config, bot: &BotConfig) -> String {
 pub fn fallback_reply(
     ctx: &EngineContext,
     turn: &Turn,
-    engine: &'static str,
+    engine: &str,
     err: &EngineError,
 ) -> Reply {
-    crate::metrics::Metrics::inc(&ctx.metrics.engine_failures);
+    ctx.metrics.engine_failed(engine);
     tracing::warn!(
         conversation_id = %turn.conversation_id,
         bot_id = %turn.bot.id,

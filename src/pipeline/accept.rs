@@ -4,7 +4,6 @@
 use crate::app::AppState;
 use crate::channel::InboundMessage;
 use crate::domain::allow_from;
-use crate::metrics::Metrics;
 use crate::store::channel::NewInbound;
 use crate::store::integration::Integration;
 
@@ -26,10 +25,17 @@ pub async fn inbound(
     integration: &Integration,
     message: InboundMessage,
 ) -> Result<Accepted, sqlx::Error> {
+    let count = |outcome: &str| {
+        state
+            .metrics
+            .webhooks
+            .with_label_values(&[channel, integration.id.as_str(), outcome])
+            .inc();
+    };
     let sender = message.from.to_string();
     if !allow_from::allows(Some(&integration.allow_from), &sender) {
-        Metrics::inc(&state.metrics.webhooks_blocked);
-        tracing::info!(integration = %integration.id, "sender not in allowFrom; ignored");
+        count("ignored");
+        tracing::info!(integration = %integration.id, channel, message_sid = %message.id, correlation = %message.id, status = "ignored", "message received; sender not in allowFrom");
         return Ok(Accepted::Ignored);
     }
     let media = (!message.media.is_empty())
@@ -45,13 +51,15 @@ pub async fn inbound(
         media,
         profile_name: message.profile_name,
     };
+    // No conversation yet: the turn finds or starts it, and logs under the same correlation.
     if state.db.record_inbound(record).await? {
-        Metrics::inc(&state.metrics.webhooks_accepted);
+        count("accepted");
+        tracing::info!(integration = %integration.id, channel, message_sid = %id, correlation = %id, status = "accepted", "message received");
         state.inbound_ready.notify_one();
         Ok(Accepted::New)
     } else {
-        Metrics::inc(&state.metrics.webhooks_duplicate);
-        tracing::info!(integration = %integration.id, id = %id, "duplicate webhook (provider retry); already recorded");
+        count("duplicate");
+        tracing::info!(integration = %integration.id, channel, message_sid = %id, correlation = %id, status = "duplicate", "message received again (provider retry); already recorded");
         Ok(Accepted::Duplicate)
     }
 }

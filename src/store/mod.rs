@@ -8,6 +8,7 @@ pub mod batch;
 pub mod cache;
 pub mod cascade;
 pub mod channel;
+pub mod channel_log;
 pub mod contacts;
 pub mod delivery;
 pub mod engine;
@@ -64,6 +65,7 @@ struct Writes {
     outgoing: batch::Batcher<outgoing::Outgoing, outgoing::Outcome>,
     sent: batch::Batcher<outbox::Sent, bool>,
     statuses: batch::Batcher<outbox::StatusChange, bool>,
+    channel_log: batch::Batcher<channel_log::NewEntry, ()>,
 }
 
 impl Writes {
@@ -82,6 +84,7 @@ impl Writes {
             outgoing: after_webhooks(pool, priority, outgoing::MAX_BATCH, outgoing::record_batch),
             sent: after_webhooks(pool, priority, BATCH, outbox::record_sent),
             statuses: after_webhooks(pool, priority, BATCH, outbox::record_statuses),
+            channel_log: after_webhooks(pool, priority, BATCH, channel_log::record_batch),
         }
     }
 }

@@ -198,7 +198,7 @@ async fn model_failures_answer_with_the_fallback_text_and_the_next_turn_works() 
                 out
             }
         };
-        let before = metric(&app, "chatwire_engine_failures_total").await;
+        let before = metric(&app, "chatwire_engine_failures_total{engine=\"llm\"}").await;
         let cases = [
             (
                 "5xx after retries",
@@ -235,7 +235,7 @@ async fn model_failures_answer_with_the_fallback_text_and_the_next_turn_works() 
             assert_eq!(out["end"]["reason"], "stop");
         }
         assert_eq!(
-            metric(&app, "chatwire_engine_failures_total").await,
+            metric(&app, "chatwire_engine_failures_total{engine=\"llm\"}").await,
             before + 5,
             "each failure is counted"
         );

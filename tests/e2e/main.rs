@@ -3,12 +3,17 @@
 mod api;
 mod bad_input;
 mod channel;
+mod channel_log;
 mod common;
 mod completion;
 mod conformance;
+mod dev;
+mod first_minute;
 mod group_commit;
 mod hardening;
 mod llm;
+mod logs;
+mod observability;
 mod one_path;
 mod operations;
 mod standins;

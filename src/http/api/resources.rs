@@ -26,5 +26,7 @@ pub fn register(r: Routes) -> Routes {
     let r = super::twilio_setup::register(r);
     let r = super::bot_flow::register(r);
     let r = super::completion::register(r);
+    let r = super::tokens::register(r);
+    let r = super::channel_log::register(r);
     super::dataset_search::register(r)
 }
