@@ -182,7 +182,10 @@ async fn first_start_notice(config: &Config, db: &Db) {
              Set CHATWIRE_API_TOKEN, or create a token with `chatwire token create --name admin` \
              (same CHATWIRE_DATABASE_URL); it is printed once"
         ),
-        Ok(n) => tracing::info!(tokens = n, "management API accepts the stored API tokens (CHATWIRE_API_TOKEN not set)"),
+        Ok(n) => tracing::info!(
+            tokens = n,
+            "management API accepts the stored API tokens (CHATWIRE_API_TOKEN not set)"
+        ),
         Err(err) => tracing::warn!(error = %err, "could not count API tokens"),
     }
 }
@@ -200,7 +203,11 @@ async fn prune_channel_log(state: AppState, mut stop: tokio::sync::watch::Receiv
             .await
         {
             Ok(0) => {}
-            Ok(n) => tracing::info!(entries = n, days = state.config.channel_log_days, "old channel log entries deleted"),
+            Ok(n) => tracing::info!(
+                entries = n,
+                days = state.config.channel_log_days,
+                "old channel log entries deleted"
+            ),
             Err(err) => tracing::warn!(error = %err, "pruning the channel log failed"),
         }
         tokio::select! {

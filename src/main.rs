@@ -112,9 +112,7 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create { name, database_url } => {
             let db = chatwire::store::Db::connect(&database_url).await?;
-            let (_, token) = tokens::create(&db, &name)
-                .await
-                .context("creating token")?;
+            let (_, token) = tokens::create(&db, &name).await.context("creating token")?;
             println!("{token}");
         }
         TokenCommand::List { database_url } => {
@@ -132,13 +130,19 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
             database_url,
         } => {
             let db = chatwire::store::Db::connect(&database_url).await?;
-            match tokens::revoke(&db, &token).await.context("revoking token")? {
+            match tokens::revoke(&db, &token)
+                .await
+                .context("revoking token")?
+            {
                 Revoked::One(t) => println!("revoked {} ({})", t.id, t.name),
                 Revoked::NotFound => anyhow::bail!("no token has the id or name \"{token}\""),
                 Revoked::Ambiguous(all) => anyhow::bail!(
                     "{} tokens are named \"{token}\"; revoke one by id: {}",
                     all.len(),
-                    all.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")
+                    all.iter()
+                        .map(|t| t.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }
         }
@@ -150,7 +154,10 @@ async fn token(command: TokenCommand) -> anyhow::Result<()> {
 fn iso_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| ms.to_string())
 }
 

@@ -176,12 +176,9 @@ struct Attempt {
 
 impl Attempt {
     fn record(self, state: &AppState, row: &OutboxRow) {
-        state.metrics.send_outcome(
-            &row.channel,
-            &row.integration_id,
-            self.outcome,
-            self.code,
-        );
+        state
+            .metrics
+            .send_outcome(&row.channel, &row.integration_id, self.outcome, self.code);
         let correlation = row.correlation_id.as_deref().unwrap_or("-");
         let conversation = row.conversation_id.as_deref().unwrap_or("-");
         let sid = self.sid.as_deref().unwrap_or("-");
@@ -244,13 +241,11 @@ async fn failed(
                 .await;
         }
         SendError::Permanent { code, message } => {
-
             let _ = db
                 .outbox_failed(&row.id, &row.claim_token, code, &message)
                 .await;
         }
         SendError::OptedOut { code, message } => {
-
             let _ = db
                 .outbox_failed(&row.id, &row.claim_token, code, &message)
                 .await;

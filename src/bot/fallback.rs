@@ -17,12 +17,7 @@ pub fn fallback_text(config: &Config, bot: &BotConfig) -> String {
 }
 
 /// Logs and counts `err`, and answers with the fallback text instead.
-pub fn fallback_reply(
-    ctx: &EngineContext,
-    turn: &Turn,
-    engine: &str,
-    err: &EngineError,
-) -> Reply {
+pub fn fallback_reply(ctx: &EngineContext, turn: &Turn, engine: &str, err: &EngineError) -> Reply {
     ctx.metrics.engine_failed(engine);
     tracing::warn!(
         conversation_id = %turn.conversation_id,

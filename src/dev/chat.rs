@@ -42,7 +42,9 @@ impl Screen {
                 println!("{name}: {}", m.body);
             }
             if matches!(m.status.as_str(), "failed" | "undelivered") {
-                let code = m.error_code.map_or_else(String::new, |c| format!(" (error {c})"));
+                let code = m
+                    .error_code
+                    .map_or_else(String::new, |c| format!(" (error {c})"));
                 println!("  (message {} {}{code})", m.sid, m.status);
             }
         }

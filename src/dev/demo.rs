@@ -102,17 +102,30 @@ pub async fn create(base: &str, token: &str) -> anyhow::Result<Vec<DemoBot>> {
         token,
         http: reqwest::Client::new(),
     };
-    let dataset = api
-        .create("dataset", json!({"name": "Demo FAQ"}))
-        .await?;
+    let dataset = api.create("dataset", json!({"name": "Demo FAQ"})).await?;
     for text in FAQ {
         api.create(&format!("dataset/{dataset}/record"), json!({"text": text}))
             .await?;
     }
     let bots = [
-        ("echo", "Echo", json!({"name": "Echo", "model": "echo"}), "replies with what you text"),
-        ("flow", "Studio flow", json!({"name": "Studio flow", "model": "flow", "flow": flow()}), "asks your name, then offers a choice"),
-        ("faq", "FAQ", json!({"name": "FAQ", "model": "faq", "datasetId": dataset}), "try \"when are you open?\" or \"parking\""),
+        (
+            "echo",
+            "Echo",
+            json!({"name": "Echo", "model": "echo"}),
+            "replies with what you text",
+        ),
+        (
+            "flow",
+            "Studio flow",
+            json!({"name": "Studio flow", "model": "flow", "flow": flow()}),
+            "asks your name, then offers a choice",
+        ),
+        (
+            "faq",
+            "FAQ",
+            json!({"name": "FAQ", "model": "faq", "datasetId": dataset}),
+            "try \"when are you open?\" or \"parking\"",
+        ),
     ];
     let mut out = Vec::new();
     for ((key, name, body, hint), number) in bots.into_iter().zip(NUMBERS) {
@@ -128,8 +141,11 @@ pub async fn create(base: &str, token: &str) -> anyhow::Result<Vec<DemoBot>> {
                 }),
             )
             .await?;
-        api.post(&format!("integration/twilio/{integration_id}/setup"), json!({}))
-            .await?;
+        api.post(
+            &format!("integration/twilio/{integration_id}/setup"),
+            json!({}),
+        )
+        .await?;
         out.push(DemoBot {
             key,
             name,

@@ -128,7 +128,11 @@ pub async fn run(
         }
     }));
     let outcome = async {
-        let bots = Arc::new(demo::create(&base, &token).await.context("creating the demo bots")?);
+        let bots = Arc::new(
+            demo::create(&base, &token)
+                .await
+                .context("creating the demo bots")?,
+        );
         let dev = Dev {
             emulator: emulator.state().clone(),
             bots: bots.clone(),

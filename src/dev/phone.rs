@@ -40,16 +40,15 @@ impl Slot {
     pub fn get(&self) -> Option<Dev> {
         self.0.get().cloned()
     }
+}
 
-    fn ready(&self) -> Result<Dev, Response> {
-        self.get().ok_or_else(|| {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"message": "The demo is still being set up; try again in a second", "code": "NOT_READY"})),
-            )
-                .into_response()
-        })
-    }
+/// The answer while the demo is still being created.
+fn not_ready() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"message": "The demo is still being set up; try again in a second", "code": "NOT_READY"})),
+    )
+        .into_response()
 }
 
 /// One message on the person's phone.
@@ -73,7 +72,12 @@ pub fn messages(emulator: &Emulator) -> Vec<PhoneMessage> {
         .webhooks()
         .into_iter()
         .filter_map(|w| {
-            let param = |k: &str| w.params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            let param = |k: &str| {
+                w.params
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+            };
             (param("From")? == PERSON).then(|| PhoneMessage {
                 sid: w.message_sid.clone(),
                 direction: "in",
@@ -115,7 +119,9 @@ impl Feed {
     pub fn poll(&mut self, emulator: &Emulator) -> Vec<PhoneMessage> {
         messages(emulator)
             .into_iter()
-            .filter(|m| self.seen.insert(m.sid.clone(), m.status.clone()).as_ref() != Some(&m.status))
+            .filter(|m| {
+                self.seen.insert(m.sid.clone(), m.status.clone()).as_ref() != Some(&m.status)
+            })
             .collect()
     }
 }
@@ -132,13 +138,16 @@ pub fn routes(slot: Slot) -> Router<AppState> {
             "/dev/phone/send",
             post(move |body: axum::body::Bytes| send(send_slot.clone(), body)),
         )
-        .route("/dev/phone/events", get(move || events(events_slot.clone())))
+        .route(
+            "/dev/phone/events",
+            get(move || events(events_slot.clone())),
+        )
 }
 
 async fn bots(slot: Slot) -> Response {
-    match slot.ready() {
-        Ok(dev) => Json(json!({"person": PERSON, "bots": *dev.bots})).into_response(),
-        Err(not_ready) => not_ready,
+    match slot.get() {
+        Some(dev) => Json(json!({"person": PERSON, "bots": *dev.bots})).into_response(),
+        None => not_ready(),
     }
 }
 
@@ -157,9 +166,8 @@ fn bad_request(message: &str) -> Response {
 }
 
 async fn send(slot: Slot, body: axum::body::Bytes) -> Response {
-    let dev = match slot.ready() {
-        Ok(dev) => dev,
-        Err(not_ready) => return not_ready,
+    let Some(dev) = slot.get() else {
+        return not_ready();
     };
     let Ok(text) = serde_json::from_slice::<Text>(&body) else {
         return bad_request("Send {\"to\": \"<a demo number>\", \"body\": \"<text>\"}");
@@ -170,8 +178,14 @@ async fn send(slot: Slot, body: axum::body::Bytes) -> Response {
     if text.body.trim().is_empty() || text.body.len() > 1600 {
         return bad_request("\"body\" must be 1 to 1600 bytes");
     }
-    match dev.emulator.inject_inbound(&request(&text.to, &text.body)).await {
-        Ok(result) => Json(json!({"messageSid": result.message_sid, "status": result.status})).into_response(),
+    match dev
+        .emulator
+        .inject_inbound(&request(&text.to, &text.body))
+        .await
+    {
+        Ok(result) => {
+            Json(json!({"messageSid": result.message_sid, "status": result.status})).into_response()
+        }
         Err(err) => (
             StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_GATEWAY),
             Json(json!({"message": err.message, "code": err.code})),
@@ -192,9 +206,8 @@ pub fn request(to: &str, body: &str) -> InboundRequest {
 }
 
 async fn events(slot: Slot) -> Response {
-    let dev = match slot.ready() {
-        Ok(dev) => dev,
-        Err(not_ready) => return not_ready,
+    let Some(dev) = slot.get() else {
+        return not_ready();
     };
     let stream = futures::stream::unfold(
         (Feed::default(), dev, Vec::<PhoneMessage>::new()),

@@ -188,10 +188,11 @@ impl Db {
 
     /// Marks an entry replayed with what the replay came to.
     pub async fn channel_log_replayed(&self, id: &str, outcome: &str) -> Result<(), sqlx::Error> {
-        let sql = Sql::new("UPDATE channel_log SET replayed_at = $1, replay_outcome = $2 WHERE id = $3")
-            .arg(now_ms())
-            .arg(outcome)
-            .arg(id);
+        let sql =
+            Sql::new("UPDATE channel_log SET replayed_at = $1, replay_outcome = $2 WHERE id = $3")
+                .arg(now_ms())
+                .arg(outcome)
+                .arg(id);
         self.exec(&sql).await.map(|_| ())
     }
 

@@ -409,10 +409,12 @@ impl Db {
                (SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts > 0) AS retrying",
         );
         let row = self.fetch_optional(&sql).await?;
-        Ok(row.map_or_else(Default::default, |r| crate::metrics::QueueDepths {
-            pending_turns: int(&r, "turns"),
-            pending_sends: int(&r, "fresh"),
-            retrying_sends: int(&r, "retrying"),
-        }))
+        Ok(
+            row.map_or_else(Default::default, |r| crate::metrics::QueueDepths {
+                pending_turns: int(&r, "turns"),
+                pending_sends: int(&r, "fresh"),
+                retrying_sends: int(&r, "retrying"),
+            }),
+        )
     }
 }

@@ -220,7 +220,9 @@ async fn forged_or_unsigned_webhook_is_refused_and_stores_nothing() {
             .await
             .expect("text");
         assert!(
-            metrics.contains("chatwire_webhooks_refused_total{channel=\"twilio\",reason=\"bad_signature\"} 2"),
+            metrics.contains(
+                "chatwire_webhooks_refused_total{channel=\"twilio\",reason=\"bad_signature\"} 2"
+            ),
             "{metrics}"
         );
         rig.stop().await;

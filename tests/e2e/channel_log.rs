@@ -23,13 +23,18 @@ async fn wait_log(app: &TestApp, query: &str, n: usize) -> Vec<Value> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("channel log never had {n} entries for {query}: {:?}", log(app, query).await);
+    panic!(
+        "channel log never had {n} entries for {query}: {:?}",
+        log(app, query).await
+    );
 }
 
 #[tokio::test]
 async fn a_webhook_refused_for_a_wrong_public_url_is_logged_and_replayed_after_the_fix() {
     for backend in backends() {
-        let twilio = emulator::spawn(EmulatorConfig::default()).await.expect("emulator");
+        let twilio = emulator::spawn(EmulatorConfig::default())
+            .await
+            .expect("emulator");
         let (url, dir) = crate::common::fresh_database(backend).await;
         let mut config = Config::for_tests(&url);
         config.twilio_api_url = twilio.url().to_owned();
@@ -54,7 +59,10 @@ async fn a_webhook_refused_for_a_wrong_public_url_is_logged_and_replayed_after_t
                 status_callback: Some(format!("{real}/status")),
             })
             .expect("number configured");
-        let sent = twilio.send_text("+15551230001", NUMBER, "hello").await.expect("inject");
+        let sent = twilio
+            .send_text("+15551230001", NUMBER, "hello")
+            .await
+            .expect("inject");
         assert_eq!(sent.status, Some(403));
 
         let refused = wait_log(&app, "outcome=refused&kind=message", 1).await;
@@ -62,16 +70,28 @@ async fn a_webhook_refused_for_a_wrong_public_url_is_logged_and_replayed_after_t
         assert_eq!(entry["reason"], "bad_signature");
         assert_eq!(entry["integrationId"], integration.as_str());
         assert_eq!(entry["replayable"], true);
-        let checked = format!("https://chatwire.example.com/v1/integration/twilio/{integration}/webhook");
+        let checked =
+            format!("https://chatwire.example.com/v1/integration/twilio/{integration}/webhook");
         assert_eq!(entry["url"], checked.as_str());
-        assert!(entry["detail"].as_str().unwrap_or("").contains("CHATWIRE_PUBLIC_URL"), "{entry}");
+        assert!(
+            entry["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("CHATWIRE_PUBLIC_URL"),
+            "{entry}"
+        );
         let id = entry["id"].as_str().expect("id").to_owned();
         let (status, fetched) = app.get(&format!("/channel/log/{id}/fetch")).await;
         assert_eq!(status, 200);
-        assert!(fetched["request"]["headers"]["x-twilio-signature"].is_string(), "{fetched}");
+        assert!(
+            fetched["request"]["headers"]["x-twilio-signature"].is_string(),
+            "{fetched}"
+        );
 
         // Replaying before the fix is refused again, and says so.
-        let (status, again) = app.post(&format!("/channel/log/{id}/replay"), json!({})).await;
+        let (status, again) = app
+            .post(&format!("/channel/log/{id}/replay"), json!({}))
+            .await;
         assert_eq!(status, 200, "{again}");
         assert_eq!(again["outcome"], "refused: bad_signature");
         assert!(twilio.sent_messages().is_empty());
@@ -84,19 +104,26 @@ async fn a_webhook_refused_for_a_wrong_public_url_is_logged_and_replayed_after_t
         fixed.twilio_api_url = twilio.url().to_owned();
         fixed.public_url = Some(old_base);
         let app = start(fixed, dir).await;
-        let (status, replayed) = app.post(&format!("/channel/log/{id}/replay"), json!({})).await;
+        let (status, replayed) = app
+            .post(&format!("/channel/log/{id}/replay"), json!({}))
+            .await;
         assert_eq!(status, 200, "{replayed}");
         assert_eq!(replayed["outcome"], "accepted");
         let replies = twilio
             .wait_for_messages(1, Duration::from_secs(15))
             .await
             .expect("the replayed message is answered");
-        assert_eq!((replies[0].to.as_str(), replies[0].body.as_str()), ("+15551230001", "hello"));
+        assert_eq!(
+            (replies[0].to.as_str(), replies[0].body.as_str()),
+            ("+15551230001", "hello")
+        );
         let (_, entry) = app.get(&format!("/channel/log/{id}/fetch")).await;
         assert_eq!(entry["replayOutcome"], "accepted");
         assert!(entry["replayedAt"].as_i64().is_some());
         // A second replay finds the message already recorded: no second reply.
-        let (_, twice) = app.post(&format!("/channel/log/{id}/replay"), json!({})).await;
+        let (_, twice) = app
+            .post(&format!("/channel/log/{id}/replay"), json!({}))
+            .await;
         assert_eq!(twice["outcome"], "duplicate");
         app.stop().await;
         twilio.shutdown().await;
@@ -112,11 +139,23 @@ async fn sends_and_status_callbacks_are_logged_with_the_providers_answer() {
         let sends = wait_log(&rig.app, "kind=send", 1).await;
         assert_eq!(sends[0]["outcome"], "sent");
         assert_eq!(sends[0]["messageSid"], sent[0].sid.as_str());
-        assert_eq!(sends[0]["correlationId"], inbound_sid.as_str(), "the send names the webhook that caused it");
+        assert_eq!(
+            sends[0]["correlationId"],
+            inbound_sid.as_str(),
+            "the send names the webhook that caused it"
+        );
         assert!(sends[0]["elapsedMs"].as_i64().is_some());
         // The emulator posts sent, then delivered.
-        let statuses = wait_log(&rig.app, &format!("kind=status&messageSid={}", sent[0].sid), 2).await;
-        let words: Vec<&str> = statuses.iter().filter_map(|e| e["detail"].as_str()).collect();
+        let statuses = wait_log(
+            &rig.app,
+            &format!("kind=status&messageSid={}", sent[0].sid),
+            2,
+        )
+        .await;
+        let words: Vec<&str> = statuses
+            .iter()
+            .filter_map(|e| e["detail"].as_str())
+            .collect();
         assert!(words.contains(&"delivered"), "{words:?}");
 
         // A send Twilio refuses is logged with its error code.
@@ -160,7 +199,10 @@ async fn a_webhook_for_an_unknown_integration_is_logged_without_its_body() {
     assert_eq!(status, 404);
     let entries = wait_log(&rig.app, "reason=unknown_integration", 1).await;
     assert_eq!(entries[0]["replayable"], false);
-    assert!(entries[0]["detail"].as_str().unwrap_or("").contains("\"gone\""));
+    assert!(entries[0]["detail"]
+        .as_str()
+        .unwrap_or("")
+        .contains("\"gone\""));
     assert!(!entries[0].to_string().contains("secret words"));
     rig.stop().await;
 }
@@ -177,7 +219,10 @@ async fn entries_older_than_the_retention_are_pruned() {
         rig.app
             .state
             .db
-            .exec(&chatwire::store::Sql::new("UPDATE channel_log SET created_at = $1").arg(ten_days_ago))
+            .exec(
+                &chatwire::store::Sql::new("UPDATE channel_log SET created_at = $1")
+                    .arg(ten_days_ago),
+            )
             .await
             .expect("aged");
         let database = rig.app.database_url.clone();

@@ -28,17 +28,27 @@ fn dev(args: &[&str]) -> Command {
 async fn chat_mode_answers_a_text_in_the_terminal() {
     let mut child = dev(&["--chat"]).spawn().expect("chatwire dev starts");
     let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(b"hello from the terminal\n/bot faq\nwhere can I park?\n").await.expect("write");
+    stdin
+        .write_all(b"hello from the terminal\n/bot faq\nwhere can I park?\n")
+        .await
+        .expect("write");
     drop(stdin);
     let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
         .await
         .expect("chat ends at the end of input")
         .expect("output");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("Echo: hello from the terminal"), "{stdout}");
     assert!(stdout.contains("Now chatting with FAQ"), "{stdout}");
-    assert!(stdout.contains("FAQ: Free parking behind the building."), "{stdout}");
+    assert!(
+        stdout.contains("FAQ: Free parking behind the building."),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
@@ -57,19 +67,45 @@ async fn the_phone_page_texts_a_bot_and_shows_the_reply_and_its_delivery_live() 
             let token = rest.split_whitespace().next().expect("token").to_owned();
             let page = seen
                 .iter()
-                .find_map(|l| l.trim().strip_prefix("Phone page").map(|r| r.split_whitespace().next().unwrap_or("").to_owned()))
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix("Phone page")
+                        .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
+                })
                 .expect("phone page line");
             break (page, token);
         }
     };
     let base = page.trim_end_matches("/dev/phone").to_owned();
     let client = reqwest::Client::new();
-    let html = client.get(&page).send().await.expect("page").text().await.expect("html");
+    let html = client
+        .get(&page)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
     assert!(html.contains("Chatwire dev phone") && html.contains("/dev/phone/events"));
-    let bots: Value = client.get(format!("{base}/dev/phone/bots")).send().await.expect("bots").json().await.expect("json");
-    let keys: Vec<&str> = bots["bots"].as_array().expect("bots").iter().filter_map(|b| b["key"].as_str()).collect();
+    let bots: Value = client
+        .get(format!("{base}/dev/phone/bots"))
+        .send()
+        .await
+        .expect("bots")
+        .json()
+        .await
+        .expect("json");
+    let keys: Vec<&str> = bots["bots"]
+        .as_array()
+        .expect("bots")
+        .iter()
+        .filter_map(|b| b["key"].as_str())
+        .collect();
     assert_eq!(keys, ["echo", "flow", "faq"]);
-    let echo = bots["bots"][0]["number"].as_str().expect("number").to_owned();
+    let echo = bots["bots"][0]["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
     // The printed token works against the API, and the demo bots are there.
     let listed: Value = client
         .get(format!("{base}/v1/bot/list"))
@@ -82,7 +118,11 @@ async fn the_phone_page_texts_a_bot_and_shows_the_reply_and_its_delivery_live() 
         .expect("json");
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(3));
 
-    let events = client.get(format!("{base}/dev/phone/events")).send().await.expect("sse");
+    let events = client
+        .get(format!("{base}/dev/phone/events"))
+        .send()
+        .await
+        .expect("sse");
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     let mut stream = events.bytes_stream();
     let sent: Value = client
@@ -113,7 +153,10 @@ async fn the_phone_page_texts_a_bot_and_shows_the_reply_and_its_delivery_live() 
             .filter_map(|m| m["status"].as_str().map(str::to_owned))
             .collect();
     }
-    assert!(buffer.contains("\"direction\":\"in\""), "the person's own text is on the phone too");
+    assert!(
+        buffer.contains("\"direction\":\"in\""),
+        "the person's own text is on the phone too"
+    );
     let bad = client
         .post(format!("{base}/dev/phone/send"))
         .json(&json!({"to": "+19999999999", "body": "hi"}))

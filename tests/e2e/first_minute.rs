@@ -18,7 +18,10 @@ async fn a_401_says_whether_the_token_was_missing_or_unknown() {
     let missing: Value = missing.json().await.expect("json");
     assert_eq!(missing["code"], "NOT_AUTHENTICATED");
     assert!(
-        missing["message"].as_str().unwrap_or("").contains("no token given"),
+        missing["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no token given"),
         "{missing}"
     );
     let unknown = app
@@ -32,7 +35,10 @@ async fn a_401_says_whether_the_token_was_missing_or_unknown() {
     let unknown: Value = unknown.json().await.expect("json");
     assert_eq!(unknown["code"], "NOT_AUTHENTICATED");
     assert!(
-        unknown["message"].as_str().unwrap_or("").contains("not known"),
+        unknown["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not known"),
         "{unknown}"
     );
     app.stop().await;
@@ -89,7 +95,10 @@ async fn revoking_by_a_shared_name_asks_for_an_id() {
     }
     let (status, out) = app.post("/token/twin/revoke", json!({})).await;
     assert_eq!(status, 409, "{out}");
-    assert!(out["message"].as_str().unwrap_or("").contains("by id"), "{out}");
+    assert!(
+        out["message"].as_str().unwrap_or("").contains("by id"),
+        "{out}"
+    );
     app.stop().await;
 }
 
@@ -114,7 +123,10 @@ async fn a_second_integration_on_a_taken_number_is_refused_naming_the_first() {
         assert_eq!(status, 409, "{out}");
         assert_eq!(out["code"], "CONFLICT");
         let message = out["message"].as_str().unwrap_or("");
-        assert!(message.contains("Support SMS") && message.contains(&first), "{message}");
+        assert!(
+            message.contains("Support SMS") && message.contains(&first),
+            "{message}"
+        );
         // An update onto the taken number is refused too; the integration itself may keep it.
         let other = app
             .create(
@@ -156,7 +168,10 @@ async fn a_second_integration_on_a_taken_number_is_refused_naming_the_first() {
 async fn an_llm_bot_without_an_llm_endpoint_is_refused_naming_the_setting() {
     let app = spawn_app(crate::common::Backend::Sqlite).await;
     let (status, out) = app
-        .post("/bot/create", json!({"model": "gpt-4o", "backstory": "Be brief."}))
+        .post(
+            "/bot/create",
+            json!({"model": "gpt-4o", "backstory": "Be brief."}),
+        )
         .await;
     assert_eq!(status, 400, "{out}");
     let message = out["message"].as_str().unwrap_or("");
@@ -172,7 +187,10 @@ async fn an_llm_bot_without_an_llm_endpoint_is_refused_naming_the_setting() {
     let (status, out) = app.post("/bot/create", json!({"name": "Later"})).await;
     assert_eq!(status, 200, "{out}");
     assert!(
-        out["warnings"][0].as_str().unwrap_or("").contains("CHATWIRE_LLM_URL"),
+        out["warnings"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("CHATWIRE_LLM_URL"),
         "{out}"
     );
     app.stop().await;
@@ -210,7 +228,10 @@ async fn setup_answers_with_what_it_configured_and_the_previous_values() {
         );
         assert_eq!(out["id"], rig.integration.as_str());
         assert_eq!(out["phoneNumber"], NUMBER);
-        assert!(out["numberSid"].as_str().unwrap_or("").starts_with("PN"), "{out}");
+        assert!(
+            out["numberSid"].as_str().unwrap_or("").starts_with("PN"),
+            "{out}"
+        );
         assert_eq!(out["webhookUrl"], webhook.as_str());
         assert_eq!(out["statusUrl"], status_url.as_str());
         assert_eq!(out["previous"]["webhookUrl"], webhook.as_str());
@@ -221,7 +242,12 @@ async fn setup_answers_with_what_it_configured_and_the_previous_values() {
 
 #[tokio::test]
 async fn twilio_refusals_read_without_rust_syntax() {
-    let rig = Rig::with(crate::common::Backend::Sqlite, json!({"model": "echo"}), json!({})).await;
+    let rig = Rig::with(
+        crate::common::Backend::Sqlite,
+        json!({"model": "echo"}),
+        json!({}),
+    )
+    .await;
     let (status, _) = rig
         .app
         .post(

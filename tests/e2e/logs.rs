@@ -29,7 +29,10 @@ impl Server {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("CHATWIRE_LISTEN", "127.0.0.1:0")
-            .env("CHATWIRE_DATABASE_URL", format!("sqlite://{}", dir.path().join("c.db").display()))
+            .env(
+                "CHATWIRE_DATABASE_URL",
+                format!("sqlite://{}", dir.path().join("c.db").display()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -39,8 +42,14 @@ impl Server {
         let mut child = cmd.spawn().expect("chatwire starts");
         let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
         for out in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
         ]
         .into_iter()
         .flatten()
@@ -53,7 +62,12 @@ impl Server {
                 }
             });
         }
-        Self { child, lines, base: None, _dir: dir }
+        Self {
+            child,
+            lines,
+            base: None,
+            _dir: dir,
+        }
     }
 
     /// Output lines until one satisfies `want` (which sees every line), within 20 s.
@@ -101,16 +115,24 @@ async fn a_first_start_without_a_token_says_so_and_how_to_make_one() {
         .iter()
         .find(|l| l.contains("no API token"))
         .unwrap_or_else(|| panic!("no notice in:\n{}", seen.join("\n")));
-    assert!(notice.contains("CHATWIRE_API_TOKEN") && notice.contains("chatwire token create"), "{notice}");
+    assert!(
+        notice.contains("CHATWIRE_API_TOKEN") && notice.contains("chatwire token create"),
+        "{notice}"
+    );
     for line in &seen {
-        assert!(!line.contains('\u{1b}'), "no ANSI escape codes when not on a terminal: {line:?}");
+        assert!(
+            !line.contains('\u{1b}'),
+            "no ANSI escape codes when not on a terminal: {line:?}"
+        );
     }
     let _ = server.child.kill().await;
 }
 
 #[tokio::test]
 async fn json_logs_carry_one_line_per_message_in_and_out_with_a_correlation_id_and_no_body() {
-    let twilio = emulator::spawn(EmulatorConfig::default()).await.expect("emulator");
+    let twilio = emulator::spawn(EmulatorConfig::default())
+        .await
+        .expect("emulator");
     let mut server = Server::start(&[
         ("CHATWIRE_LOG_FORMAT", "json"),
         ("CHATWIRE_API_TOKEN", "t0ken"),
@@ -120,8 +142,12 @@ async fn json_logs_carry_one_line_per_message_in_and_out_with_a_correlation_id_a
     ]);
     let startup = server.until(|l| l.contains("chatwire listening")).await;
     for line in &startup {
-        let parsed: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        assert!(parsed["level"].is_string() && parsed["message"].is_string(), "{line}");
+        let parsed: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            parsed["level"].is_string() && parsed["message"].is_string(),
+            "{line}"
+        );
     }
     let base = server.base.clone().expect("address logged");
     let client = reqwest::Client::new();
@@ -132,7 +158,12 @@ async fn json_logs_carry_one_line_per_message_in_and_out_with_a_correlation_id_a
             .json(&body)
             .send()
     };
-    let bot: Value = post("bot/create", json!({"model": "echo"})).await.expect("bot").json().await.expect("json");
+    let bot: Value = post("bot/create", json!({"model": "echo"}))
+        .await
+        .expect("bot")
+        .json()
+        .await
+        .expect("json");
     let account = twilio.account();
     let int: Value = post(
         "integration/twilio/create",
@@ -144,29 +175,56 @@ async fn json_logs_carry_one_line_per_message_in_and_out_with_a_correlation_id_a
     .await
     .expect("json");
     let int = int["id"].as_str().expect("id").to_owned();
-    let setup = post(&format!("integration/twilio/{int}/setup"), json!({})).await.expect("setup");
+    let setup = post(&format!("integration/twilio/{int}/setup"), json!({}))
+        .await
+        .expect("setup");
     assert_eq!(setup.status(), 200);
     let secret_words = "my confidential words";
-    let inbound = twilio.send_text("+15551230001", "+15005550006", secret_words).await.expect("inject");
+    let inbound = twilio
+        .send_text("+15551230001", "+15005550006", secret_words)
+        .await
+        .expect("inject");
     let sid = inbound.message_sid;
     let lines = server.until(|l| l.contains("message sent")).await;
-    let events: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let events: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     assert_eq!(events.len(), lines.len(), "every line is JSON");
-    let received = events.iter().find(|e| e["message"] == "message received").expect("received line");
+    let received = events
+        .iter()
+        .find(|e| e["message"] == "message received")
+        .expect("received line");
     assert_eq!(received["level"], "INFO");
     assert_eq!(received["integration"], int.as_str());
     assert_eq!(received["message_sid"], sid.as_str());
     assert_eq!(received["correlation"], sid.as_str());
-    let sent = events.iter().find(|e| e["message"] == "message sent").expect("sent line");
+    let sent = events
+        .iter()
+        .find(|e| e["message"] == "message sent")
+        .expect("sent line");
     assert_eq!(sent["level"], "INFO");
     assert_eq!(sent["integration"], int.as_str());
-    assert_eq!(sent["correlation"], sid.as_str(), "the send carries the webhook's correlation id");
-    assert!(sent["conversation"].as_str().is_some_and(|c| c != "-"), "{sent}");
-    let reply = twilio.wait_for_messages(1, Duration::from_secs(10)).await.expect("reply");
+    assert_eq!(
+        sent["correlation"],
+        sid.as_str(),
+        "the send carries the webhook's correlation id"
+    );
+    assert!(
+        sent["conversation"].as_str().is_some_and(|c| c != "-"),
+        "{sent}"
+    );
+    let reply = twilio
+        .wait_for_messages(1, Duration::from_secs(10))
+        .await
+        .expect("reply");
     assert_eq!(sent["sid"], reply[0].sid.as_str());
     for line in startup.iter().chain(&lines) {
         assert!(!line.contains(secret_words), "a body was logged: {line}");
-        assert!(!line.contains(&account.auth_token), "a secret was logged: {line}");
+        assert!(
+            !line.contains(&account.auth_token),
+            "a secret was logged: {line}"
+        );
         assert!(!line.contains("t0ken"), "the API token was logged: {line}");
     }
     let _ = server.child.kill().await;
@@ -195,7 +253,11 @@ async fn tokens_are_listed_and_revoked_from_the_command_line() {
             .args(["--database-url", &db])
             .output()
             .expect("runs");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (ok, token, _) = run(&["token", "create", "--name", "deploy"]);
     assert!(ok);
@@ -203,7 +265,10 @@ async fn tokens_are_listed_and_revoked_from_the_command_line() {
     assert!(token.starts_with("cw_"));
     let (ok, listed, _) = run(&["token", "list"]);
     assert!(ok);
-    let line = listed.lines().find(|l| l.ends_with("\tdeploy")).unwrap_or_else(|| panic!("{listed}"));
+    let line = listed
+        .lines()
+        .find(|l| l.ends_with("\tdeploy"))
+        .unwrap_or_else(|| panic!("{listed}"));
     assert!(!listed.contains(&token), "list shows no token value");
     let id = line.split('\t').next().expect("id").to_owned();
     let (ok, revoked, _) = run(&["token", "revoke", &id]);

@@ -54,40 +54,78 @@ async fn metrics_parse_and_their_labelled_series_move_as_messages_flow() {
         let int = rig.integration.as_str();
         let (before, _) = scrape(&rig.app).await;
         assert_eq!(
-            value(&before, "chatwire_webhooks_refused_total", &[("channel", "twilio"), ("reason", "bad_signature")]),
+            value(
+                &before,
+                "chatwire_webhooks_refused_total",
+                &[("channel", "twilio"), ("reason", "bad_signature")]
+            ),
             Some(0.0),
             "refusal series start at 0"
         );
-        assert_eq!(value(&before, "chatwire_queue_depth", &[("queue", "pending_turns")]), Some(0.0));
-        assert_eq!(value(&before, "chatwire_webhooks_total", &[("integration", int)]), None);
+        assert_eq!(
+            value(
+                &before,
+                "chatwire_queue_depth",
+                &[("queue", "pending_turns")]
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&before, "chatwire_webhooks_total", &[("integration", int)]),
+            None
+        );
 
         rig.text("+15551230001", "hello").await;
         rig.replies(1).await;
         let after = wait_for(
             &rig.app,
             "chatwire_sends_total",
-            &[("channel", "twilio"), ("integration", int), ("outcome", "sent")],
+            &[
+                ("channel", "twilio"),
+                ("integration", int),
+                ("outcome", "sent"),
+            ],
             1.0,
         )
         .await;
         assert_eq!(
-            value(&after, "chatwire_webhooks_total", &[("channel", "twilio"), ("integration", int), ("outcome", "accepted")]),
+            value(
+                &after,
+                "chatwire_webhooks_total",
+                &[
+                    ("channel", "twilio"),
+                    ("integration", int),
+                    ("outcome", "accepted")
+                ]
+            ),
             Some(1.0)
         );
         assert_eq!(
-            value(&after, "chatwire_turns_total", &[("integration", int), ("outcome", "replied")]),
+            value(
+                &after,
+                "chatwire_turns_total",
+                &[("integration", int), ("outcome", "replied")]
+            ),
             Some(1.0)
         );
         // Histograms: one observation each, in buckets.
         for (name, labels) in [
-            ("chatwire_webhook_duration_seconds", vec![("channel", "twilio"), ("kind", "message")]),
+            (
+                "chatwire_webhook_duration_seconds",
+                vec![("channel", "twilio"), ("kind", "message")],
+            ),
             ("chatwire_turn_duration_seconds", vec![("integration", int)]),
-            ("chatwire_delivery_duration_seconds", vec![("channel", "twilio"), ("integration", int)]),
+            (
+                "chatwire_delivery_duration_seconds",
+                vec![("channel", "twilio"), ("integration", int)],
+            ),
         ] {
             let sample = after
                 .samples
                 .iter()
-                .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+                .find(|s| {
+                    s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+                })
                 .unwrap_or_else(|| panic!("{name} has a series for {labels:?}"));
             let Metric::Histogram(buckets) = &sample.value else {
                 panic!("{name} is a histogram");
@@ -115,9 +153,17 @@ async fn metrics_parse_and_their_labelled_series_move_as_messages_flow() {
         let refused = rig
             .app
             .client
-            .post(rig.app.url(&format!("/v1/integration/twilio/{int}/webhook")))
+            .post(
+                rig.app
+                    .url(&format!("/v1/integration/twilio/{int}/webhook")),
+            )
             .header("X-Twilio-Signature", "bm90IGEgc2lnbmF0dXJl")
-            .form(&[("MessageSid", "SM00000000000000000000000000000099"), ("From", "+15551230003"), ("To", NUMBER), ("Body", "hi")])
+            .form(&[
+                ("MessageSid", "SM00000000000000000000000000000099"),
+                ("From", "+15551230003"),
+                ("To", NUMBER),
+                ("Body", "hi"),
+            ])
             .send()
             .await
             .expect("post");
@@ -125,7 +171,10 @@ async fn metrics_parse_and_their_labelled_series_move_as_messages_flow() {
         let unknown = rig
             .app
             .client
-            .post(rig.app.url("/v1/integration/twilio/no-such-integration/webhook"))
+            .post(
+                rig.app
+                    .url("/v1/integration/twilio/no-such-integration/webhook"),
+            )
             .form(&[("Body", "hi")])
             .send()
             .await
@@ -133,11 +182,19 @@ async fn metrics_parse_and_their_labelled_series_move_as_messages_flow() {
         assert_eq!(unknown.status(), 404);
         let (last, _) = scrape(&rig.app).await;
         assert_eq!(
-            value(&last, "chatwire_webhooks_refused_total", &[("channel", "twilio"), ("reason", "bad_signature")]),
+            value(
+                &last,
+                "chatwire_webhooks_refused_total",
+                &[("channel", "twilio"), ("reason", "bad_signature")]
+            ),
             Some(1.0)
         );
         assert_eq!(
-            value(&last, "chatwire_webhooks_refused_total", &[("channel", "twilio"), ("reason", "unknown_integration")]),
+            value(
+                &last,
+                "chatwire_webhooks_refused_total",
+                &[("channel", "twilio"), ("reason", "unknown_integration")]
+            ),
             Some(1.0)
         );
         let (_, text) = scrape(&rig.app).await;
@@ -151,8 +208,14 @@ async fn metrics_parse_and_their_labelled_series_move_as_messages_flow() {
             "chatwire_turn_duration_seconds",
             "chatwire_delivery_duration_seconds",
         ] {
-            assert!(text.contains(&format!("# HELP {family} ")), "HELP for {family}:\n{text}");
-            assert!(text.contains(&format!("# TYPE {family} ")), "TYPE for {family}:\n{text}");
+            assert!(
+                text.contains(&format!("# HELP {family} ")),
+                "HELP for {family}:\n{text}"
+            );
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "TYPE for {family}:\n{text}"
+            );
         }
 
         rig.stop().await;
@@ -207,11 +270,18 @@ async fn the_openapi_document_covers_webhooks_operations_and_jsonl_answers() {
         assert!(paths.contains_key(path), "{path} is documented");
     }
     let webhook = &paths["/integration/twilio/{integrationId}/webhook"]["post"];
-    assert_eq!(webhook["security"], json!([]), "webhooks are signed, not authenticated");
+    assert_eq!(
+        webhook["security"],
+        json!([]),
+        "webhooks are signed, not authenticated"
+    );
     assert!(webhook["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object());
     assert_eq!(paths["/healthz"]["servers"][0]["url"], "/");
     for jsonl in ["/bot/list", "/conversation/{conversationId}/complete"] {
-        let op = paths[jsonl].as_object().and_then(|p| p.values().next()).expect("op");
+        let op = paths[jsonl]
+            .as_object()
+            .and_then(|p| p.values().next())
+            .expect("op");
         assert!(
             op["responses"]["200"]["content"]["application/jsonl"].is_object(),
             "{jsonl} documents its JSONL answer"
@@ -219,17 +289,32 @@ async fn the_openapi_document_covers_webhooks_operations_and_jsonl_answers() {
     }
     let mut empty = Vec::new();
     empty_required(&doc, "", &mut empty);
-    assert!(empty.is_empty(), "OpenAPI 3.0 forbids empty required lists: {empty:?}");
+    assert!(
+        empty.is_empty(),
+        "OpenAPI 3.0 forbids empty required lists: {empty:?}"
+    );
     // Every served management path is documented: a documented path answers, an undocumented
     // one is the fallback's 404.
     for (path, item) in paths {
         if path.contains('{') || item.get("servers").is_some() {
             continue;
         }
-        let method = item.as_object().and_then(|m| m.keys().find(|k| *k == "get" || *k == "post")).expect("method");
+        let method = item
+            .as_object()
+            .and_then(|m| m.keys().find(|k| *k == "get" || *k == "post"))
+            .expect("method");
         let url = app.url(&format!("/v1{path}"));
-        let request = if method == "get" { app.client.get(url) } else { app.client.post(url).json(&json!({})) };
-        let status = request.bearer_auth(crate::common::TOKEN).send().await.expect("request").status();
+        let request = if method == "get" {
+            app.client.get(url)
+        } else {
+            app.client.post(url).json(&json!({}))
+        };
+        let status = request
+            .bearer_auth(crate::common::TOKEN)
+            .send()
+            .await
+            .expect("request")
+            .status();
         assert_ne!(status, 404, "{method} {path} is served");
         assert_ne!(status, 405, "{method} {path} is served with its method");
     }
@@ -241,7 +326,10 @@ async fn queue_depth_counts_stored_messages_until_their_turn_runs() {
     for backend in backends() {
         let app = spawn_app(backend).await;
         let db = app.state.db.clone();
-        assert_eq!(db.queue_depths().await.expect("depths"), chatwire::metrics::QueueDepths::default());
+        assert_eq!(
+            db.queue_depths().await.expect("depths"),
+            chatwire::metrics::QueueDepths::default()
+        );
         // With the workers stopped, a stored message waits, and the gauge shows it.
         app.stop().await;
         let stored = db
@@ -259,6 +347,13 @@ async fn queue_depth_counts_stored_messages_until_their_turn_runs() {
             .expect("stored");
         assert!(stored);
         let depths = db.queue_depths().await.expect("depths");
-        assert_eq!((depths.pending_turns, depths.pending_sends, depths.retrying_sends), (1, 0, 0));
+        assert_eq!(
+            (
+                depths.pending_turns,
+                depths.pending_sends,
+                depths.retrying_sends
+            ),
+            (1, 0, 0)
+        );
     }
 }

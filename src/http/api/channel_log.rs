@@ -57,9 +57,21 @@ pub fn register(r: Routes) -> Routes {
         list = list.query(name, json!({"type": "string"}), doc);
     }
     let list = list
-        .query("since", json!({"type": "integer"}), "Entries at or after this time (ms)")
-        .query("cursor", json!({"type": "string"}), "The id of the last entry of the previous page")
-        .query("take", json!({"type": "integer", "minimum": 1, "maximum": MAX_TAKE}), "Most entries (default 50)");
+        .query(
+            "since",
+            json!({"type": "integer"}),
+            "Entries at or after this time (ms)",
+        )
+        .query(
+            "cursor",
+            json!({"type": "string"}),
+            "The id of the last entry of the previous page",
+        )
+        .query(
+            "take",
+            json!({"type": "integer", "minimum": 1, "maximum": MAX_TAKE}),
+            "Most entries (default 50)",
+        );
     r.add(list, list_handler)
         .add(
             Op::get(
@@ -120,7 +132,14 @@ async fn list_handler(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let known = [
-        "integrationId", "kind", "outcome", "reason", "messageSid", "since", "cursor", "take",
+        "integrationId",
+        "kind",
+        "outcome",
+        "reason",
+        "messageSid",
+        "since",
+        "cursor",
+        "take",
     ];
     if let Some(k) = q.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!(

@@ -254,9 +254,21 @@ impl Routes {
             self = self.add(
                 op("get", format!("{base}/list"), "list", None, list_response)
                     .jsonl(list_line)
-                    .query("cursor", json!({"type": "string"}), "The id of the last item of the previous page")
-                    .query("order", json!({"type": "string", "enum": ["asc", "desc"]}), "Sort order by creation time")
-                    .query("take", json!({"type": "integer", "minimum": 1}), "Most items in the page"),
+                    .query(
+                        "cursor",
+                        json!({"type": "string"}),
+                        "The id of the last item of the previous page",
+                    )
+                    .query(
+                        "order",
+                        json!({"type": "string", "enum": ["asc", "desc"]}),
+                        "Sort order by creation time",
+                    )
+                    .query(
+                        "take",
+                        json!({"type": "integer", "minimum": 1}),
+                        "Most items in the page",
+                    ),
                 move |State(s): State<AppState>,
                       Path(p): Path<Vec<String>>,
                       headers: HeaderMap,

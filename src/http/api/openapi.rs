@@ -96,8 +96,10 @@ fn operation(op: &Op) -> Value {
 /// A provider's callbacks for `channel`: signed, unauthenticated, form-encoded.
 fn webhook_paths(paths: &mut Map<String, Value>, channel: &str) {
     let path_param = json!([{"name": "integrationId", "in": "path", "required": true, "schema": {"type": "string"}}]);
-    let form = |fields: Value, required: Value| json!({"required": true, "content": {
-        "application/x-www-form-urlencoded": {"schema": {"type": "object", "required": required, "properties": fields, "additionalProperties": {"type": "string"}}}}});
+    let form = |fields: Value, required: Value| {
+        json!({"required": true, "content": {
+        "application/x-www-form-urlencoded": {"schema": {"type": "object", "required": required, "properties": fields, "additionalProperties": {"type": "string"}}}}})
+    };
     let refusals = json!({
         "400": {"description": "Signed, but not a message callback Chatwire understands (recorded in the channel log)"},
         "403": {"description": "The signature does not match the public URL, or the integration has no auth token or another account (recorded in the channel log)"},
@@ -154,19 +156,28 @@ fn operations_paths(paths: &mut Map<String, Value>) {
         json!({"servers": root, "get": {"operationId": id, "summary": summary, "tags": ["operations"],
             "security": [], "responses": responses}})
     };
-    paths.insert("/healthz".into(), plain("healthz", "The process answers", text("`ok`"), json!({})));
+    paths.insert(
+        "/healthz".into(),
+        plain("healthz", "The process answers", text("`ok`"), json!({})),
+    );
     paths.insert(
         "/readyz".into(),
-        plain("readyz", "Able to accept: the database takes a write within 2 s and both claim loops are alive",
+        plain(
+            "readyz",
+            "Able to accept: the database takes a write within 2 s and both claim loops are alive",
             text("`ready`"),
-            json!({"503": text("`database not writable` or `claim loop stalled: ...`")})),
+            json!({"503": text("`database not writable` or `claim loop stalled: ...`")}),
+        ),
     );
     paths.insert(
         "/metrics".into(),
-        plain("metrics", "Prometheus metrics (text exposition format 0.0.4)",
+        plain(
+            "metrics",
+            "Prometheus metrics (text exposition format 0.0.4)",
             json!({"description": "Counters, gauges and histograms with HELP and TYPE lines",
                    "content": {"text/plain": {"schema": {"type": "string"}}}}),
-            json!({})),
+            json!({}),
+        ),
     );
     paths.insert(
         "/openapi.json".into(),

@@ -85,7 +85,10 @@ async fn revoke(
         Revoked::Ambiguous(all) => Err(ApiError::conflict(format!(
             "{} tokens are named \"{key}\"; revoke one by id: {}",
             all.len(),
-            all.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")
+            all.iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }

@@ -181,7 +181,13 @@ async fn refused(
 }
 
 /// Counts, logs and records a callback naming no integration.
-async fn unknown_integration(state: &AppState, kind: &'static str, channel: &str, id: &str, uri: &Uri) {
+async fn unknown_integration(
+    state: &AppState,
+    kind: &'static str,
+    channel: &str,
+    id: &str,
+    uri: &Uri,
+) {
     state
         .metrics
         .refused(channel, RefusedReason::UnknownIntegration);

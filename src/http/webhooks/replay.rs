@@ -3,7 +3,7 @@
 //! runs with, the integration's current credentials), and on to the pipeline if it passes.
 //! Twilio's signature covers the URL it called, so a webhook refused because
 //! `CHATWIRE_PUBLIC_URL` was wrong passes once the setting is fixed.
-use super::{classify, called_url};
+use super::{called_url, classify};
 use crate::app::AppState;
 use crate::channel::CallbackRequest;
 use crate::pipeline::accept::{self, Accepted};
@@ -88,11 +88,12 @@ pub async fn replay(state: &AppState, entry: &Entry) -> Result<Replayed, sqlx::E
         },
         _ => match channel.parse_inbound(&integration, callback) {
             Ok(message) => {
-                let word = match accept::inbound(state, channel.name(), &integration, message).await? {
-                    Accepted::New => "accepted",
-                    Accepted::Duplicate => "duplicate",
-                    Accepted::Ignored => "ignored",
-                };
+                let word =
+                    match accept::inbound(state, channel.name(), &integration, message).await? {
+                        Accepted::New => "accepted",
+                        Accepted::Duplicate => "duplicate",
+                        Accepted::Ignored => "ignored",
+                    };
                 return Ok(Replayed::Passed(word));
             }
             Err(refusal) => refusal,
