@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as README and CI run it: Rust unit and end-to-end tests on SQLite and
-# PostgreSQL, then ChatBotKit's JS SDK against the real binary. Exits non-zero on any failure.
+# PostgreSQL, then ChatBotKit's JS SDK and the /console inbox (Debian's headless Chromium, installed
+# with apt when missing) against the real binary. Exits non-zero on any failure.
 #
 # PostgreSQL: the local server on 127.0.0.1:5432 (trust auth) is started if it is down; each
 # run gets a fresh database chatwire_ci_<timestamp> and tests create their own databases
@@ -60,5 +61,16 @@ cargo test --all-targets
 echo "== ChatBotKit SDK against target/debug/chatwire"
 npm ci --prefix tests/sdk --no-audit --no-fund
 CHATWIRE_BIN="${CHATWIRE_BIN:-$PWD/target/debug/chatwire}" node --test tests/sdk/
+
+echo "== the /console inbox in headless Chromium against target/debug/chatwire"
+if ! command -v chromium >/dev/null 2>&1; then
+    # Debian's Chromium: test tools may not download their own browser here.
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get install -y -q chromium >/dev/null \
+        || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
+fi
+npm ci --prefix tests/browser --no-audit --no-fund
+CHATWIRE_BIN="${CHATWIRE_BIN:-$PWD/target/debug/chatwire}" node --test --test-concurrency=1 tests/browser/
 
 echo "== all tests passed"

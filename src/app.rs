@@ -36,6 +36,8 @@ pub struct AppState {
     pub channels: Channels,
     /// The Twilio Messaging channel itself, for its `setup` operation.
     pub twilio: Arc<TwilioMessaging>,
+    /// Bumped whenever something the agents' consoles show changes (see `handoff::changed`).
+    pub desk_events: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl AppState {
@@ -109,6 +111,7 @@ impl App {
             twilio,
             http,
             outbound,
+            desk_events: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         Ok(Self {
             listener,

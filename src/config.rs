@@ -133,6 +133,19 @@ pub struct Config {
     #[arg(long, env = "CHATWIRE_CHANNEL_LOG_DAYS", default_value_t = 7,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub channel_log_days: u32,
+    /// How long a person waits in the agents' queue before the bot takes the conversation back
+    /// (with a note to the person). Also how long a "leave a message" offer stays open.
+    #[arg(long, env = "CHATWIRE_QUEUE_TIMEOUT_MS", default_value_t = 900_000)]
+    pub queue_timeout_ms: i64,
+
+    /// How long an agent may stay silent in a conversation before it returns to the queue,
+    /// first in line, for another agent.
+    #[arg(
+        long,
+        env = "CHATWIRE_AGENT_IDLE_TIMEOUT_MS",
+        default_value_t = 1_800_000
+    )]
+    pub agent_idle_timeout_ms: i64,
 }
 
 impl Config {
@@ -172,6 +185,8 @@ impl Config {
             webhook_client_limit: 128,
             default_region: crate::domain::phone::Region::US,
             channel_log_days: 7,
+            queue_timeout_ms: 900_000,
+            agent_idle_timeout_ms: 1_800_000,
         }
     }
 }

@@ -40,6 +40,35 @@ enum Command {
     /// Try Chatwire in one command: SQLite, the Twilio emulator in-process, demo bots and a
     /// phone page in the browser (or `--chat` in this terminal).
     Dev(chatwire::dev::DevArgs),
+    /// Manage human agents, who sign in to the inbox at /console.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Create an agent. The password is read from CHATWIRE_AGENT_PASSWORD, or else from the
+    /// first line of standard input; it is stored only as an argon2 hash.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// An integration the agent works on (repeat for several).
+        #[arg(long = "integration")]
+        integrations: Vec<String>,
+        /// Most conversations at once.
+        #[arg(long, default_value_t = 5)]
+        max_conversations: i64,
+        #[arg(
+            long,
+            env = "CHATWIRE_DATABASE_URL",
+            default_value = "sqlite://chatwire.db"
+        )]
+        database_url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,6 +133,38 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dev(args) => chatwire::dev::run(args, shutdown_signal()).await,
+        Command::Agent {
+            command:
+                AgentCommand::Create {
+                    email,
+                    name,
+                    integrations,
+                    max_conversations,
+                    database_url,
+                },
+        } => {
+            let password = match std::env::var("CHATWIRE_AGENT_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the password from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let db = chatwire::store::Db::connect(&database_url).await?;
+            let body = serde_json::json!({
+                "email": email, "name": name, "password": password,
+                "integrationIds": integrations, "maxConversations": max_conversations,
+            });
+            let body = body.as_object().cloned().unwrap_or_default();
+            let id = chatwire::handoff::accounts::create(&db, &body)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{id}");
+            Ok(())
+        }
     }
 }
 

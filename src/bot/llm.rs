@@ -318,6 +318,7 @@ fn parse_value(value: &Value) -> Result<Said, EngineError> {
                         .and_then(Value::as_str)
                         .map(str::to_owned)
                         .filter(|s| !s.is_empty()),
+                    attributes: None,
                 },
                 "end_conversation" => Action::EndConversation,
                 other => {
@@ -424,7 +425,8 @@ mod tests {
         assert_eq!(
             said.actions,
             [Action::Handoff {
-                reason: Some("asked".into())
+                reason: Some("asked".into()),
+                attributes: None,
             }]
         );
         assert_eq!(said.tool_call_ids, ["c1"]);

@@ -104,8 +104,13 @@ pub struct Turn {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
-    /// Hand the conversation to a human agent.
-    Handoff { reason: Option<String> },
+    /// Hand the conversation to a human agent, with what the bot collected for them (a Studio
+    /// `send-to-flex` widget's attributes).
+    Handoff {
+        reason: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attributes: Option<Value>,
+    },
     /// The conversation is over; the next message starts a new one.
     EndConversation,
 }

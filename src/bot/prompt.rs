@@ -87,17 +87,21 @@ pub fn messages(parts: &PromptParts<'_>) -> Vec<Value> {
     let mut budget = parts
         .history_tokens
         .saturating_sub(estimate_tokens(&new_message) + MESSAGE_OVERHEAD);
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     let mut kept: Vec<(&'static str, &str)> = Vec::new();
     for message in &turn.history {
-        if matches!(
-            message.kind.as_str(),
-            "instruction" | "context" | "backstory"
-        ) && !message.text.trim().is_empty()
-        {
-            notes.push(message.text.trim());
+        let text = message.text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        match message.kind.as_str() {
+            "instruction" | "context" | "backstory" | "handoff" => notes.push(text.to_owned()),
+            // People wrote these on the bot's behalf: context, never the model's own words.
+            "agent" => notes.push(format!("A human agent wrote to the person: {text}")),
+            _ => {}
         }
     }
+    let notes: Vec<&str> = notes.iter().map(String::as_str).collect();
     // Newest first until the budget runs out; a gap in the middle would confuse the model more
     // than a shorter history does, so the first message that does not fit ends the walk.
     for message in turn.history.iter().rev() {
@@ -299,6 +303,28 @@ mod tests {
         let content = m[1]["content"].as_str().unwrap_or_default();
         assert_eq!(content.chars().count(), 400);
         assert!(content.ends_with('…'));
+    }
+
+    #[test]
+    fn a_human_agents_part_is_context_never_the_models_own_words() {
+        let t = turn(
+            ChannelKind::Sms,
+            vec![
+                ("user", "I want a refund"),
+                ("handoff", "The conversation was handed to a human agent."),
+                ("agent", "Your refund of $20 is on its way."),
+                ("handoff", "Human agent Ana closed the conversation."),
+            ],
+            "thanks",
+        );
+        let m = messages(&parts(&t, &Knowledge::default(), 1000));
+        let system = m[0]["content"].as_str().unwrap_or_default();
+        assert!(system.contains("A human agent wrote to the person: Your refund of $20"));
+        assert!(system.contains("Ana closed the conversation"));
+        assert!(
+            m[1..].iter().all(|x| x["role"] != "assistant"),
+            "no agent text as the model's own: {m:?}"
+        );
     }
 
     #[test]

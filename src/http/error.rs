@@ -38,6 +38,10 @@ impl ApiError {
             "Not authenticated",
         )
     }
+    /// 401 with the reason (a console login's wrong password).
+    pub fn not_authenticated_because(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "NOT_AUTHENTICATED", message)
+    }
     pub fn not_authorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "NOT_AUTHORIZED", message)
     }
@@ -113,3 +117,26 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<crate::handoff::DeskError> for ApiError {
+    fn from(err: crate::handoff::DeskError) -> Self {
+        use crate::handoff::DeskError;
+        match err {
+            DeskError::NotFound => Self::not_found(),
+            DeskError::Conflict(why) => Self::conflict(capitalized(&why)),
+            DeskError::Forbidden(why) => Self::not_authorized(capitalized(&why)),
+            DeskError::Invalid(why) => Self::bad_request(capitalized(&why)),
+            DeskError::Store(err) => err.into(),
+            DeskError::Other(err) => err.into(),
+        }
+    }
+}
+
+/// A reason as a sentence for the `message` field.
+fn capitalized(why: &str) -> String {
+    let mut chars = why.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

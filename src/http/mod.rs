@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .nest("/v1", v1.clone())
         .nest("/api/v1", v1)
+        .merge(crate::console::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(TraceLayer::new_for_http())
         .with_state(state)

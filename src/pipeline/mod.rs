@@ -7,6 +7,7 @@
 //! * this module: both claim loops (turns and deliveries) and the lease keeping they share.
 pub mod accept;
 pub mod compliance;
+pub mod held;
 pub mod render;
 pub mod turn;
 
@@ -58,13 +59,14 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
         ))
     };
     let limiter = crate::outbox::RateLimiter::default();
+    let clock = tokio::spawn(crate::handoff::sweep::run(state.clone(), stop.clone()));
     let sends = {
         let db = state.db.clone();
         tokio::spawn(crate::dispatch::run(
             "outbox",
             (state.config.workers / 2).max(2),
             state.outbox_ready.clone(),
-            stop,
+            stop.clone(),
             state.liveness.outbox.clone(),
             move |n| {
                 let db = db.clone();
@@ -89,7 +91,7 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
             },
         ))
     };
-    vec![turns, sends]
+    vec![turns, sends, clock]
 }
 
 /// Runs `work` while renewing its claim every third of `lease_ms`: a live worker keeps its

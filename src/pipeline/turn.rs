@@ -8,9 +8,11 @@
 use super::compliance::{self, Verdict};
 use super::render::{self, Route, Text};
 use crate::app::AppState;
+use crate::bot::labels::Labels;
 use crate::bot::{self, BotConfig, ContactInfo, Turn};
 use crate::domain::address::{Address, ChannelKind};
 use crate::domain::{ids, now_ms};
+use crate::handoff::entry::{self, Request};
 use crate::store::channel::{Inbound, LiveConversation};
 use crate::store::integration::Integration;
 use crate::store::outgoing::{
@@ -122,6 +124,13 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+    // A human owns the conversation, or is being waited for: no engine runs.
+    if let Some(open) = sender.handoff {
+        if is_timer {
+            return Ok(finish("the conversation is with a human agent").await?);
+        }
+        return super::held::hold(state, &integration, &route, m, open).await;
+    }
     let Some(bot_id) = integration.bot_id.clone() else {
         return Ok(finish("integration has no bot").await?);
     };
@@ -176,7 +185,41 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         message_sid: (!is_timer).then(|| m.message_sid.clone()),
         account_sid: integration.account_sid.clone(),
     };
-    let reply = respond(state, &turn).await;
+    let labels = Labels::for_bot(&turn.bot.raw);
+    // The person asking for a human is answered by the queue, not by the bot.
+    let reply = if !is_timer && crate::handoff::texts::asks_for_agent(&labels, &m.body) {
+        bot::Reply {
+            state: turn.state.clone(),
+            actions: vec![bot::Action::Handoff {
+                reason: Some("the person asked for an agent".into()),
+                attributes: None,
+            }],
+            ..bot::Reply::default()
+        }
+    } else {
+        respond(state, &turn).await
+    };
+    let handoff = match reply.actions.iter().find_map(|a| match a {
+        bot::Action::Handoff { reason, attributes } => Some(Request {
+            reason: reason.clone(),
+            attributes: attributes.clone(),
+        }),
+        _ => None,
+    }) {
+        Some(request) => Some(
+            entry::enter(
+                state,
+                &route,
+                &conversation.id,
+                Some(&bot_id),
+                &labels,
+                request,
+                &reply.messages,
+            )
+            .await?,
+        ),
+        None => None,
+    };
 
     let markdown = bot::writes_markdown(&turn.bot);
     let texts: Vec<Text> = reply
@@ -193,8 +236,27 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
     let tokens = reply
         .usage
         .map(|u| (u.prompt_tokens + u.completion_tokens) as i64);
-    let (messages, mut outbox) =
+    let (mut messages, mut outbox) =
         render::render(&route, Some(&conversation.id), Author::Bot, tokens, &texts);
+    if let Some(entry) = &handoff {
+        let notices: Vec<Text> = entry.texts.iter().map(Text::plain).collect();
+        let (m2, o2) = render::render(
+            &route,
+            Some(&conversation.id),
+            Author::System,
+            None,
+            &notices,
+        );
+        let (marker, _) = render::render(
+            &route,
+            Some(&conversation.id),
+            Author::Marker,
+            None,
+            &[Text::plain(entry.marker.clone())],
+        );
+        messages.extend(m2.into_iter().chain(marker));
+        outbox.extend(o2);
+    }
     // The sends carry the webhook's correlation id (its MessageSid) into logs.
     for row in &mut outbox {
         row.correlation_id = Some(m.message_sid.clone());
@@ -207,16 +269,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             token: m.claim_token.clone(),
         }),
         // The person's message is written with the reply, in the turn's one transaction.
-        user_message: (!is_timer).then(|| UserMessage {
-            id: m.id.clone(),
-            text: m.body.clone(),
-            meta: json!({m.channel.as_str(): {
-                "messageSid": m.message_sid,
-                "media": m.media.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
-            }})
-            .to_string(),
-            created_at: m.created_at,
-        }),
+        user_message: (!is_timer).then(|| user_message(m)),
         messages,
         outbox,
         session: session_slide(is_timer, duration, now, reply.wake_at_ms).map(|at| Session {
@@ -235,6 +288,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             at,
         }),
         idempotency: None,
+        handoff: handoff.map(|e| e.write),
     };
     match db.record_outgoing(write).await? {
         Recorded::Written => {
@@ -246,6 +300,9 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             state.outbox_ready.notify_one();
             after_turn(state, &integration, m, &conversation.id, &reply).await?;
         }
+        // The sender got an open hand-off meanwhile (an agent took the conversation over): the
+        // next attempt stores the message for the agent instead.
+        Recorded::Conflict => anyhow::bail!("the conversation's owner changed during the turn"),
         Recorded::ClaimLost | Recorded::Repeated(_) => {
             tracing::warn!(sid = %m.message_sid, "claim lost before the reply was recorded; another worker owns it");
         }
@@ -284,12 +341,27 @@ async fn after_turn(
             bot::Action::EndConversation => {
                 state.db.end_session(&integration.id, &m.sender).await?;
             }
-            bot::Action::Handoff { reason } => {
-                tracing::info!(conversation = %conversation_id, reason = ?reason, "bot asked for a human agent");
+            bot::Action::Handoff { reason, .. } => {
+                tracing::info!(conversation = %conversation_id, reason = ?reason, "conversation handed to the agents' queue");
+                crate::handoff::changed(state);
             }
         }
     }
     Ok(())
+}
+
+/// The person's message as stored with the turn that answers it.
+pub(super) fn user_message(m: &Inbound) -> UserMessage {
+    UserMessage {
+        id: m.id.clone(),
+        text: m.body.clone(),
+        meta: json!({m.channel.as_str(): {
+            "messageSid": m.message_sid,
+            "media": m.media.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
+        }})
+        .to_string(),
+        created_at: m.created_at,
+    }
 }
 
 fn existing(live: LiveConversation) -> Conversation {

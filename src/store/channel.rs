@@ -49,6 +49,16 @@ impl Inbound {
 pub struct SenderState {
     pub opted_out: bool,
     pub live: Option<LiveConversation>,
+    /// The sender's open hand-off: a human owns the conversation (or is being waited for).
+    pub handoff: Option<OpenHandoff>,
+}
+
+/// An open hand-off, as a turn needs it.
+#[derive(Debug, Clone)]
+pub struct OpenHandoff {
+    pub id: String,
+    pub state: super::handoff::HandoffState,
+    pub conversation_id: String,
 }
 
 /// A sender's live conversation.
@@ -202,10 +212,13 @@ impl Db {
     ) -> Result<SenderState, sqlx::Error> {
         let sql = Sql::new(
             "SELECT (SELECT COUNT(*) FROM opt_outs o WHERE o.integration_id = $1 AND o.address = $2) AS opted_out, \
-             c.id AS conversation_id, c.engine_state, c.contact_id \
+             c.id AS conversation_id, c.engine_state, c.contact_id, \
+             h.id AS handoff_id, h.state AS handoff_state, h.conversation_id AS handoff_conversation \
              FROM (SELECT 1 AS one) AS here \
              LEFT JOIN sessions s ON s.integration_id = $1 AND s.address = $2 AND s.last_activity_at >= $3 \
-             LEFT JOIN conversations c ON c.id = s.conversation_id",
+             LEFT JOIN conversations c ON c.id = s.conversation_id \
+             LEFT JOIN handoffs h ON h.integration_id = $1 AND h.person = $2 \
+               AND h.state IN ('queued', 'agent', 'leaving_message')",
         )
         .arg(integration_id)
         .arg(address)
@@ -219,6 +232,12 @@ impl Db {
                 id,
                 engine_state: opt_text(&row, "engine_state"),
                 contact_id: opt_text(&row, "contact_id"),
+            }),
+            handoff: opt_text(&row, "handoff_id").map(|id| OpenHandoff {
+                id,
+                state: super::handoff::HandoffState::parse(&text(&row, "handoff_state"))
+                    .unwrap_or(super::handoff::HandoffState::Queued),
+                conversation_id: text(&row, "handoff_conversation"),
             }),
         })
     }

@@ -1,5 +1,5 @@
 //! The channel log: what passed between Chatwire and its providers (see the migration
-//! `0009_operator_channel_log.sql`). Entries are written in batches beside the hot path and
+//! `0010_operator_channel_log.sql`). Entries are written in batches beside the hot path and
 //! pruned after the configured number of days.
 use super::channel::{int, opt_text, text};
 use super::{Db, Param, Sql};
@@ -63,6 +63,8 @@ pub struct Entry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     pub integration_id: Option<String>,
+    /// Only entries of these integrations (a console agent's); `None` does not restrict.
+    pub integrations: Option<Vec<String>>,
     pub kind: Option<String>,
     pub outcome: Option<String>,
     pub reason: Option<String>,
@@ -139,6 +141,22 @@ pub(super) async fn record_batch(
     Ok(vec![(); batch.len()])
 }
 
+/// ` IN ($n, ...)` for `values`; an empty list matches nothing.
+pub(super) fn in_list(sql: &mut Sql, values: &[String]) {
+    if values.is_empty() {
+        sql.push(" IN (NULL)");
+        return;
+    }
+    sql.push(" IN (");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(v.as_str());
+    }
+    sql.push(")");
+}
+
 const COLUMNS: &str = "id, created_at, kind, channel, integration_id, outcome, reason, detail, url, message_sid, \
      correlation_id, error_code, elapsed_ms, request_path, request_headers, request_body, replayed_at, replay_outcome";
 
@@ -175,6 +193,10 @@ impl Db {
         }
         if let Some(since) = filter.since {
             sql.push(" AND created_at >= ").bind(since);
+        }
+        if let Some(allowed) = &filter.integrations {
+            sql.push(" AND integration_id");
+            in_list(&mut sql, allowed);
         }
         sql.newest_first_page("channel_log", filter.cursor.as_deref(), filter.take);
         Ok(self.fetch_all(&sql).await?.iter().map(entry).collect())

@@ -4,6 +4,7 @@
 //! both), so every domain verb is written once; the few places where the dialects differ
 //! (full-text search, row claiming) branch on [`Backend`]. Each backend has its own migrations
 //! with the same table and column names. The conformance tests run every verb on both.
+pub mod agents;
 pub mod batch;
 pub mod cache;
 pub mod cascade;
@@ -14,10 +15,12 @@ pub mod delivery;
 pub mod engine;
 pub mod faq;
 pub mod flows;
+pub mod handoff;
 pub mod history;
 pub mod integration;
 pub mod outbox;
 pub mod outgoing;
+pub mod overview;
 pub mod priority;
 pub mod refs;
 pub mod resource;

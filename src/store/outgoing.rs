@@ -1,13 +1,15 @@
 //! The one door for outgoing messages. Whatever writes to a person (a bot's reply to a turn,
-//! the HELP answer, `initiate`, a flow started by `flow/execute`, and later agents and system
+//! the HELP answer, `initiate`, a flow started by `flow/execute`, agents' replies and the hand-off
 //! notices) records it here: the messages, the outbox rows that will send them, the
 //! conversation (new or existing), the session slide, the engine state and its timer, the
-//! inbound message's completion and the API call's idempotency key, all in ONE transaction. A
-//! crash leaves all of it or none of it, and nothing else writes outbox rows.
+//! inbound message's completion, the API call's idempotency key and the conversation's change
+//! of owner (see [`super::handoff`]), all in ONE transaction. A crash leaves all of it or none of
+//! it, and nothing else writes outbox rows.
 //!
 //! Writes made at about the same time are committed together (see [`super::batch`]): one
 //! statement per table for the whole batch.
 use super::channel::returned_pairs;
+use super::handoff::{self, HandoffWrite};
 use super::outbox::{insert_outbox, NewOutbox};
 use super::{Db, Param, Sql};
 use crate::domain::{ids, now_ms};
@@ -28,17 +30,34 @@ pub struct UserMessage {
 pub enum Author {
     /// A bot engine (or a flow, or `initiate` on the bot's behalf).
     Bot,
-    /// Chatwire itself (HELP answers and other notices).
+    /// Chatwire itself (HELP answers, queue positions and other notices).
     System,
+    /// A human agent.
+    Agent { id: String, name: String },
+    /// A marker in the history that is never sent (the hand-off's start and end), so an LLM
+    /// reading the history does not take an agent's words for its own.
+    Marker,
 }
 
 impl Author {
-    /// The ChatBotKit message type the message is stored as. Both are `bot` messages to an
-    /// SDK user; `meta.author` tells them apart.
-    fn label(&self) -> &'static str {
+    /// The ChatBotKit message type the message is stored as: what people read is a `bot`
+    /// message to an SDK user, whoever wrote it (`meta.author` tells them apart); a marker is
+    /// an `activity`.
+    fn kind(&self) -> &'static str {
         match self {
-            Author::Bot => "bot",
-            Author::System => "system",
+            Author::Marker => "activity",
+            _ => "bot",
+        }
+    }
+
+    fn meta(&self) -> String {
+        match self {
+            Author::Bot => r#"{"author":"bot"}"#.to_owned(),
+            Author::System => r#"{"author":"system"}"#.to_owned(),
+            Author::Marker => r#"{"author":"system","marker":"handoff"}"#.to_owned(),
+            Author::Agent { id, name } => {
+                serde_json::json!({"author": "agent", "agentId": id, "agentName": name}).to_string()
+            }
         }
     }
 }
@@ -111,6 +130,8 @@ pub struct Outgoing {
     pub expires_at: Option<i64>,
     pub timer: Option<Timer>,
     pub idempotency: Option<Idempotency>,
+    /// A change of the conversation's owner, applied only if its compare-and-set holds.
+    pub handoff: Option<HandoffWrite>,
 }
 
 /// What became of a write.
@@ -121,6 +142,9 @@ pub enum Recorded {
     ClaimLost,
     /// The idempotency key was used before: nothing was written; the first call's answer.
     Repeated(String),
+    /// The hand-off was no longer where the write expected it (another agent took it, it was
+    /// closed, the sender already has one open): nothing was written.
+    Conflict,
 }
 
 /// Per write of a batch, before repeated keys are looked up.
@@ -129,6 +153,7 @@ pub(super) enum Outcome {
     Written,
     ClaimLost,
     Repeated,
+    Conflict,
 }
 
 /// Most writes committed by one transaction.
@@ -141,9 +166,20 @@ impl Db {
             .idempotency
             .as_ref()
             .map(|i| (i.scope.clone(), i.key.clone()));
-        match self.writes.outgoing.submit(write).await? {
+        // A change of owner is a compare-and-set that may fail; it gets a transaction of its
+        // own so that a failed one rolls back nothing but itself. They are rare.
+        let outcome = if write.handoff.is_some() {
+            record_batch(self.pool.clone(), vec![write])
+                .await?
+                .pop()
+                .unwrap_or(Outcome::Conflict)
+        } else {
+            self.writes.outgoing.submit(write).await?
+        };
+        match outcome {
             Outcome::Written => Ok(Recorded::Written),
             Outcome::ClaimLost => Ok(Recorded::ClaimLost),
+            Outcome::Conflict => Ok(Recorded::Conflict),
             Outcome::Repeated => {
                 let (scope, key) = key.unwrap_or_default();
                 let first = self.idempotent_response(&scope, &key).await?;
@@ -252,6 +288,15 @@ pub(super) async fn record_batch(
         tx.commit().await?;
         return Ok(outcome);
     }
+    for w in &kept {
+        if let Some(change) = &w.handoff {
+            if !handoff::apply(&mut tx, change, now).await? {
+                // Only ever one write in a transaction with a hand-off (see `record_outgoing`).
+                tx.rollback().await?;
+                return Ok(vec![Outcome::Conflict; writes.len()]);
+            }
+        }
+    }
 
     let conversations: Vec<Vec<Param>> = kept
         .iter()
@@ -293,13 +338,12 @@ pub(super) async fn record_batch(
             ]);
         }
         for m in &w.messages {
-            let meta = serde_json::json!({"author": m.author.label()}).to_string();
             messages.push(vec![
                 Param::from(m.id.as_str()),
                 conversation_id.into(),
-                "bot".into(),
+                m.author.kind().into(),
                 m.text.as_str().into(),
-                Some(meta).into(),
+                Some(m.author.meta()).into(),
                 m.tokens.into(),
                 now.into(),
                 now.into(),

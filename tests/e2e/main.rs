@@ -10,6 +10,7 @@ mod conformance;
 mod dev;
 mod first_minute;
 mod group_commit;
+mod handoff;
 mod hardening;
 mod llm;
 mod logs;

@@ -419,6 +419,7 @@ impl Step<'_> {
         self.say(self.labels.get("creating_chat"));
         self.reply.actions.push(Action::Handoff {
             reason: Some(format!("FAQ: {reason}")),
+            attributes: None,
         });
     }
 

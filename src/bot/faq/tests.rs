@@ -261,7 +261,7 @@ async fn a_negative_rating_asks_why_and_counts_towards_escalation() {
         ]
     );
     assert!(
-        matches!(r.actions.as_slice(), [Action::Handoff { reason: Some(reason) }] if reason.contains("negative"))
+        matches!(r.actions.as_slice(), [Action::Handoff { reason: Some(reason), .. }] if reason.contains("negative"))
     );
     let mut ratings = faq::list_ratings(&scratch.db, "bot-1", None, 10)
         .await

@@ -499,9 +499,10 @@ impl<'a> Runner<'a> {
                 };
                 let parsed =
                     serde_json::from_str::<Value>(&attributes).unwrap_or(Value::String(attributes));
-                exec.set_widget(name, "attributes", parsed);
+                exec.set_widget(name, "attributes", parsed.clone());
                 out.actions.push(Action::Handoff {
                     reason: Some(format!("Studio flow widget \"{name}\" (send-to-flex)")),
+                    attributes: Some(parsed),
                 });
                 // Chatwire's human inbox takes the conversation from here; the flow is done.
                 (Next::End(None), None)

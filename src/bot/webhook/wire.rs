@@ -263,7 +263,8 @@ mod tests {
         assert_eq!(
             reply.actions,
             [Action::Handoff {
-                reason: Some("vip".into())
+                reason: Some("vip".into()),
+                attributes: None,
             }]
         );
         assert_eq!(reply.state, turn_state, "absent state is kept");

@@ -99,7 +99,8 @@ pub fn register(r: Routes) -> Routes {
         )
 }
 
-fn wire(e: &Entry, with_request: bool) -> Value {
+/// An entry on the wire; `with_request` adds the kept request (fetch).
+pub fn wire(e: &Entry, with_request: bool) -> Value {
     let mut out = json!({
         "id": e.id, "createdAt": e.created_at, "kind": e.kind, "channel": e.channel,
         "integrationId": e.integration_id, "outcome": e.outcome, "reason": e.reason,
@@ -127,10 +128,8 @@ fn number(q: &HashMap<String, String>, key: &str) -> ApiResult<Option<i64>> {
         .transpose()
 }
 
-async fn list_handler(
-    State(state): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+/// The filter a list query asks for (the API's and the console's).
+pub fn filter(q: &HashMap<String, String>) -> ApiResult<Filter> {
     let known = [
         "integrationId",
         "kind",
@@ -147,31 +146,43 @@ async fn list_handler(
             known.join(", ")
         )));
     }
-    let take = number(&q, "take")?.unwrap_or(DEFAULT_TAKE);
+    let take = number(q, "take")?.unwrap_or(DEFAULT_TAKE);
     if !(1..=MAX_TAKE).contains(&take) {
         return Err(ApiError::bad_request(format!(
             "\"take\" must be between 1 and {MAX_TAKE}"
         )));
     }
     let text = |key: &str| q.get(key).filter(|v| !v.is_empty()).cloned();
-    let filter = Filter {
+    Ok(Filter {
         integration_id: text("integrationId"),
+        integrations: None,
         kind: text("kind"),
         outcome: text("outcome"),
         reason: text("reason"),
         message_sid: text("messageSid"),
-        since: number(&q, "since")?,
+        since: number(q, "since")?,
         cursor: text("cursor"),
         take,
-    };
-    let entries = state.db.channel_log(&filter).await?;
+    })
+}
+
+/// One page of entries: `{items, cursor?}`.
+pub async fn page(state: &AppState, filter: &Filter) -> ApiResult<Value> {
+    let entries = state.db.channel_log(filter).await?;
     let mut out = json!({"items": entries.iter().map(|e| wire(e, false)).collect::<Vec<_>>()});
-    if entries.len() as i64 == take {
+    if entries.len() as i64 == filter.take {
         if let Some(last) = entries.last() {
             out["cursor"] = Value::String(last.id.clone());
         }
     }
-    Ok(Json(out))
+    Ok(out)
+}
+
+async fn list_handler(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(page(&state, &filter(&q)?).await?))
 }
 
 async fn existing(state: &AppState, id: &str) -> ApiResult<Entry> {
@@ -195,17 +206,22 @@ async fn replay_handler(
         return Err(ApiError::bad_request(format!("\"{k}\" is not allowed")));
     }
     let entry = existing(&state, &id).await?;
-    let replayed = replay::replay(&state, &entry).await?;
+    Ok(Json(replay_entry(&state, &entry).await?))
+}
+
+/// Replays `entry` and records the outcome: `{id, outcome, reason?, detail?}`.
+pub async fn replay_entry(state: &AppState, entry: &Entry) -> ApiResult<Value> {
+    let replayed = replay::replay(state, entry).await?;
     if let Replayed::Impossible(why) = &replayed {
         return Err(ApiError::conflict(format!("Cannot replay: {why}")));
     }
     let outcome = replayed.outcome();
     state.db.channel_log_replayed(&entry.id, &outcome).await?;
     tracing::info!(entry = %entry.id, outcome, "channel log entry replayed");
-    Ok(Json(match replayed {
+    Ok(match replayed {
         Replayed::Refused(reason, detail) => {
             json!({"id": entry.id, "outcome": outcome, "reason": reason, "detail": detail})
         }
         _ => json!({"id": entry.id, "outcome": outcome}),
-    }))
+    })
 }

@@ -39,7 +39,7 @@ pub async fn record(
     });
     match state.db.record_outgoing(write).await? {
         Recorded::Repeated(first) => Ok(Json(serde_json::from_str(&first).unwrap_or(response))),
-        Recorded::Written | Recorded::ClaimLost => {
+        Recorded::Written | Recorded::ClaimLost | Recorded::Conflict => {
             state.outbox_ready.notify_one();
             Ok(Json(response))
         }

@@ -2,6 +2,7 @@
 //!
 //! Routes are declared once in a [`Routes`] registry that builds both the axum router and the
 //! OpenAPI document, so the published spec cannot drift from what is served.
+pub mod agents;
 pub mod blueprint_delete;
 pub mod blueprint_resources;
 pub mod bot_flow;
@@ -13,6 +14,7 @@ pub mod contact_ensure;
 pub mod conversation_create;
 pub mod crud;
 pub mod dataset_search;
+pub mod handoffs;
 pub mod idempotent;
 pub mod integration_guard;
 pub mod lists;

@@ -28,5 +28,7 @@ pub fn register(r: Routes) -> Routes {
     let r = super::completion::register(r);
     let r = super::tokens::register(r);
     let r = super::channel_log::register(r);
+    let r = super::agents::register(r);
+    let r = super::handoffs::register(r);
     super::dataset_search::register(r)
 }

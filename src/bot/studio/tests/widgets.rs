@@ -492,7 +492,8 @@ async fn send_to_flex_hands_off_and_ends() {
     let (engine, bot) = chat_for(&ctx, states).await;
     let r = Chat::new(&engine, bot).say("Ana").await;
     assert!(
-        matches!(r.actions.as_slice(), [Action::Handoff { reason: Some(reason) }] if reason.contains("flex"))
+        matches!(r.actions.as_slice(), [Action::Handoff { reason: Some(reason), attributes: Some(a) }]
+            if reason.contains("flex") && a["name"] == json!("Ana"))
     );
     assert_eq!(r.wake_at_ms, None);
     let steps = last_steps(&scratch.db).await;
