@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");
+const SHARED_SCRIPT: &str = include_str!("assets/shared.js");
 const STYLE: &str = include_str!("assets/app.css");
 const OPERATIONS: &str = include_str!("assets/operations.html");
 const OPERATIONS_SCRIPT: &str = include_str!("assets/operations.js");
@@ -67,6 +68,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/console/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/console/shared.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SHARED_SCRIPT) }),
         )
         .route(
             "/console/operations",

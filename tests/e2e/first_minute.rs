@@ -2,45 +2,35 @@
 //! tokens that can be listed and revoked, and the guards that stop the silent mistakes (two
 //! integrations on one number, an LLM bot without an LLM endpoint), with errors for people.
 use crate::channel::{Rig, NUMBER};
-use crate::common::{backends, spawn_app, spawn_with};
+use crate::common::{backends, spawn_app, spawn_with, TestApp};
 use serde_json::{json, Value};
+
+/// A management call with `token` (or none): its status and body.
+async fn list_bots(app: &TestApp, token: Option<&str>) -> (u16, Value) {
+    let mut request = app.client.get(app.url("/v1/bot/list"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
 
 #[tokio::test]
 async fn a_401_says_whether_the_token_was_missing_or_unknown() {
     let app = spawn_app(crate::common::Backend::Sqlite).await;
-    let missing = app
-        .client
-        .get(app.url("/v1/bot/list"))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(missing.status(), 401);
-    let missing: Value = missing.json().await.expect("json");
-    assert_eq!(missing["code"], "NOT_AUTHENTICATED");
-    assert!(
-        missing["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("no token given"),
-        "{missing}"
-    );
-    let unknown = app
-        .client
-        .get(app.url("/v1/bot/list"))
-        .bearer_auth("cw_not_a_real_token")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(unknown.status(), 401);
-    let unknown: Value = unknown.json().await.expect("json");
-    assert_eq!(unknown["code"], "NOT_AUTHENTICATED");
-    assert!(
-        unknown["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("not known"),
-        "{unknown}"
-    );
+    for (token, says) in [
+        (None, "no token given"),
+        (Some("cw_not_a_real_token"), "not known"),
+    ] {
+        let (status, out) = list_bots(&app, token).await;
+        assert_eq!(status, 401);
+        assert_eq!(out["code"], "NOT_AUTHENTICATED");
+        assert!(
+            out["message"].as_str().unwrap_or("").contains(says),
+            "{out}"
+        );
+    }
     app.stop().await;
 }
 
@@ -53,15 +43,8 @@ async fn tokens_are_created_listed_and_revoked_through_the_api() {
         let token = made["token"].as_str().expect("token").to_owned();
         let id = made["id"].as_str().expect("id").to_owned();
         // The new token works.
-        let works = app
-            .client
-            .get(app.url("/v1/token/list"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(works.status(), 200);
-        let listed: Value = works.json().await.expect("json");
+        assert_eq!(list_bots(&app, Some(&token)).await.0, 200);
+        let (_, listed) = app.get("/token/list").await;
         let items = listed["items"].as_array().expect("items");
         assert_eq!(items.len(), 1);
         assert_eq!(items[0]["id"], id.as_str());
@@ -71,14 +54,11 @@ async fn tokens_are_created_listed_and_revoked_through_the_api() {
         assert!(!listed.to_string().contains(&token));
         let (status, revoked) = app.post(&format!("/token/{id}/revoke"), json!({})).await;
         assert_eq!((status, revoked["id"].as_str()), (200, Some(id.as_str())));
-        let after = app
-            .client
-            .get(app.url("/v1/bot/list"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(after.status(), 401, "a revoked token no longer works");
+        assert_eq!(
+            list_bots(&app, Some(&token)).await.0,
+            401,
+            "a revoked token no longer works"
+        );
         let (status, missing) = app.post("/token/nope/revoke", json!({})).await;
         assert_eq!(status, 404, "{missing}");
         assert!(missing["message"].as_str().unwrap_or("").contains("nope"));

@@ -2,36 +2,8 @@
 // replay. Plain JavaScript like the inbox; all text goes in through textContent.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
-let csrf = null;
 let cursor = null;
-
-async function api(path, options = {}) {
-  const headers = { "content-type": "application/json" };
-  if (csrf) headers["x-csrf-token"] = csrf;
-  const response = await fetch("/console/api" + path, {
-    method: options.method || "GET",
-    headers,
-    credentials: "same-origin",
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = new Error(data.message || response.statusText);
-    error.status = response.status;
-    throw error;
-  }
-  return data;
-}
-
-function toast(text) {
-  const t = $("toast");
-  t.textContent = text;
-  t.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { t.hidden = true; }, 6000);
-}
 
 function el(tag, text, className) {
   const e = document.createElement(tag);

@@ -267,12 +267,23 @@ async fn inbound(
     OriginalUri(uri): OriginalUri,
     request: Request,
 ) -> Response {
+    let handled = handle_inbound(&*channel, &gate, &state, &id, &uri, request);
+    timed(&state, channel.name(), "message", handled).await
+}
+
+/// Runs a callback's handling and records how long it took.
+async fn timed(
+    state: &AppState,
+    channel: &str,
+    kind: &str,
+    handling: impl std::future::Future<Output = Response>,
+) -> Response {
     let started = Instant::now();
-    let response = handle_inbound(&*channel, &gate, &state, &id, &uri, request).await;
+    let response = handling.await;
     state
         .metrics
         .webhook_seconds
-        .with_label_values(&[channel.name(), "message"])
+        .with_label_values(&[channel, kind])
         .observe(started.elapsed().as_secs_f64());
     response
 }
@@ -312,14 +323,8 @@ async fn status(
     OriginalUri(uri): OriginalUri,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
-    let response = handle_status(&*channel, &gate, &state, &id, &uri, request).await;
-    state
-        .metrics
-        .webhook_seconds
-        .with_label_values(&[channel.name(), "status"])
-        .observe(started.elapsed().as_secs_f64());
-    response
+    let handled = handle_status(&*channel, &gate, &state, &id, &uri, request);
+    timed(&state, channel.name(), "status", handled).await
 }
 
 async fn handle_status(
