@@ -40,6 +40,9 @@
 //!   into calls of `store`, `bot` (the completion API) and the pipeline's entry points.
 //! * `pipeline`, `outbox` (and their claim loop, `dispatch`): the message paths. They know the
 //!   store and the channel seam, and run engines through `bot::select`; they name no provider.
+//! * `dev`: `chatwire dev`, a composition root too: the app, the emulator in-process, demo
+//!   bots created through the management API, the phone page and the terminal chat.
+//! * `logging`, `metrics`: log output (pretty or JSON) and the Prometheus registry.
 //! * `app`: the composition root. Builds the `AppState` the edge and the workers share, and
 //!   the narrow context each engine gets from it.
 //!
