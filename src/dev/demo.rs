@@ -86,6 +86,22 @@ impl Api<'_> {
         Ok(out)
     }
 
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let resp = self
+            .http
+            .get(format!("{}/v1/{path}", self.base))
+            .bearer_auth(self.token)
+            .send()
+            .await
+            .with_context(|| format!("GET /v1/{path}"))?;
+        let status = resp.status();
+        let out: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("GET /v1/{path} answered {status}: {out}");
+        }
+        Ok(out)
+    }
+
     async fn create(&self, path: &str, body: Value) -> anyhow::Result<String> {
         let out = self.post(&format!("{path}/create"), body).await?;
         out["id"]
@@ -95,52 +111,58 @@ impl Api<'_> {
     }
 }
 
-/// Creates the demo bots and their integrations, and runs `setup` on each.
+/// Creates the demo bots and their integrations, and runs `setup` on each. A database kept
+/// from an earlier run (`--database`) already has them: they are reused, and only `setup` runs
+/// again (the emulator's numbers are new each run).
 pub async fn create(base: &str, token: &str) -> anyhow::Result<Vec<DemoBot>> {
     let api = Api {
         base,
         token,
         http: reqwest::Client::new(),
     };
-    let dataset = api.create("dataset", json!({"name": "Demo FAQ"})).await?;
-    for text in FAQ {
-        api.create(&format!("dataset/{dataset}/record"), json!({"text": text}))
-            .await?;
-    }
+    let listed = api.get("integration/twilio/list?take=100").await?;
+    let existing = |number: &str| {
+        listed["items"].as_array().and_then(|items| {
+            items
+                .iter()
+                .find(|i| i["phoneNumber"] == number)
+                .and_then(|i| {
+                    Some((
+                        i["id"].as_str()?.to_owned(),
+                        i["botId"].as_str()?.to_owned(),
+                    ))
+                })
+        })
+    };
     let bots = [
-        (
-            "echo",
-            "Echo",
-            json!({"name": "Echo", "model": "echo"}),
-            "replies with what you text",
-        ),
+        ("echo", "Echo", "replies with what you text"),
         (
             "flow",
             "Studio flow",
-            json!({"name": "Studio flow", "model": "flow", "flow": flow()}),
             "asks your name, then offers a choice",
         ),
-        (
-            "faq",
-            "FAQ",
-            json!({"name": "FAQ", "model": "faq", "datasetId": dataset}),
-            "try \"when are you open?\" or \"parking\"",
-        ),
+        ("faq", "FAQ", "try \"when are you open?\" or \"parking\""),
     ];
     let mut out = Vec::new();
-    for ((key, name, body, hint), number) in bots.into_iter().zip(NUMBERS) {
-        let bot_id = api.create("bot", body).await?;
-        let integration_id = api
-            .create(
-                "integration/twilio",
-                json!({
-                    "name": format!("{name} SMS"), "botId": bot_id,
-                    "accountSid": crate::emulator::DEFAULT_ACCOUNT_SID,
-                    "authToken": crate::emulator::DEFAULT_AUTH_TOKEN,
-                    "phoneNumber": number, "contactCollection": true,
-                }),
-            )
-            .await?;
+    for ((key, name, hint), number) in bots.into_iter().zip(NUMBERS) {
+        let (integration_id, bot_id) = match existing(number) {
+            Some(found) => found,
+            None => {
+                let bot_id = api.create("bot", bot_body(&api, key, name).await?).await?;
+                let integration_id = api
+                    .create(
+                        "integration/twilio",
+                        json!({
+                            "name": format!("{name} SMS"), "botId": bot_id,
+                            "accountSid": crate::emulator::DEFAULT_ACCOUNT_SID,
+                            "authToken": crate::emulator::DEFAULT_AUTH_TOKEN,
+                            "phoneNumber": number, "contactCollection": true,
+                        }),
+                    )
+                    .await?;
+                (integration_id, bot_id)
+            }
+        };
         api.post(
             &format!("integration/twilio/{integration_id}/setup"),
             json!({}),
@@ -156,4 +178,20 @@ pub async fn create(base: &str, token: &str) -> anyhow::Result<Vec<DemoBot>> {
         });
     }
     Ok(out)
+}
+
+/// The create body of the demo bot `key` (the FAQ's dataset is created with it).
+async fn bot_body(api: &Api<'_>, key: &str, name: &str) -> anyhow::Result<Value> {
+    Ok(match key {
+        "flow" => json!({"name": name, "model": "flow", "flow": flow()}),
+        "faq" => {
+            let dataset = api.create("dataset", json!({"name": "Demo FAQ"})).await?;
+            for text in FAQ {
+                api.create(&format!("dataset/{dataset}/record"), json!({"text": text}))
+                    .await?;
+            }
+            json!({"name": name, "model": "faq", "datasetId": dataset})
+        }
+        _ => json!({"name": name, "model": "echo"}),
+    })
 }

@@ -24,31 +24,54 @@ fn dev(args: &[&str]) -> Command {
     cmd
 }
 
-#[tokio::test]
-async fn chat_mode_answers_a_text_in_the_terminal() {
-    let mut child = dev(&["--chat"]).spawn().expect("chatwire dev starts");
+/// Runs `chatwire dev --chat` with `input` typed; its standard output.
+async fn chat(extra: &[&str], input: &str) -> String {
+    let mut args = vec!["--chat"];
+    args.extend_from_slice(extra);
+    let mut child = dev(&args).spawn().expect("chatwire dev starts");
     let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(b"hello from the terminal\n/bot faq\nwhere can I park?\n")
-        .await
-        .expect("write");
+    stdin.write_all(input.as_bytes()).await.expect("write");
     drop(stdin);
     let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
         .await
         .expect("chat ends at the end of input")
         .expect("output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+#[tokio::test]
+async fn chat_mode_answers_a_text_in_the_terminal() {
+    let stdout = chat(
+        &[],
+        "hello from the terminal\n/bot faq\nwhere can I park?\n",
+    )
+    .await;
     assert!(stdout.contains("Echo: hello from the terminal"), "{stdout}");
     assert!(stdout.contains("Now chatting with FAQ"), "{stdout}");
     assert!(
         stdout.contains("FAQ: Free parking behind the building."),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn a_kept_demo_database_starts_again_and_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("demo.db");
+    let db = db.to_str().expect("path");
+    for round in ["first", "second"] {
+        let stdout = chat(&["--database", db], &format!("{round} run\n")).await;
+        assert!(
+            stdout.contains(&format!("Echo: {round} run")),
+            "{round}: {stdout}"
+        );
+    }
 }
 
 #[tokio::test]
