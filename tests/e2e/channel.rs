@@ -209,16 +209,7 @@ async fn forged_or_unsigned_webhook_is_refused_and_stores_nothing() {
             rig.app.state.db.inbound_count("done").await.expect("count"),
             0
         );
-        let metrics = rig
-            .app
-            .client
-            .get(rig.app.url("/metrics"))
-            .send()
-            .await
-            .expect("send")
-            .text()
-            .await
-            .expect("text");
+        let metrics = rig.app.metrics_text().await;
         assert!(
             metrics.contains(
                 "chatwire_webhooks_refused_total{channel=\"twilio\",reason=\"bad_signature\"} 2"

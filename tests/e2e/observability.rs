@@ -8,15 +8,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 async fn scrape(app: &TestApp) -> (Scrape, String) {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics_text().await;
     let lines = text.lines().map(|l| Ok(l.to_owned()));
     (Scrape::parse(lines).expect("Prometheus text format"), text)
 }
