@@ -36,6 +36,8 @@ pub struct AppState {
     pub channels: Channels,
     /// The Twilio Messaging channel itself, for its `setup` operation.
     pub twilio: Arc<TwilioMessaging>,
+    /// The web chat channel, for the widget's routes.
+    pub webchat: Arc<crate::channel::webchat::WebChat>,
     /// Bumped whenever something the agents' consoles show changes (see `handoff::changed`).
     pub desk_events: Arc<tokio::sync::watch::Sender<u64>>,
 }
@@ -91,9 +93,13 @@ impl App {
             config.allow_private_http,
         ))?;
         let twilio = Arc::new(TwilioMessaging::new(&config.twilio_api_url, http.clone()));
-        let channels = extra
-            .into_iter()
-            .fold(Channels::default().with(twilio.clone()), Channels::with);
+        let webchat = Arc::new(crate::channel::webchat::WebChat::new(cipher.clone()));
+        let channels = extra.into_iter().fold(
+            Channels::default()
+                .with(twilio.clone())
+                .with(webchat.clone()),
+            Channels::with,
+        );
         let metrics = Arc::new(crate::metrics::Metrics::default());
         for channel in channels.iter() {
             metrics.register_channel(channel.name());
@@ -109,6 +115,7 @@ impl App {
             liveness: Arc::default(),
             channels,
             twilio,
+            webchat,
             http,
             outbound,
             desk_events: Arc::new(tokio::sync::watch::Sender::new(0)),

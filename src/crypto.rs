@@ -11,6 +11,9 @@ use std::path::Path;
 #[derive(Clone)]
 pub struct Cipher {
     aead: ChaCha20Poly1305,
+    /// Signs what Chatwire hands out and takes back (web chat visitor tokens); derived from the
+    /// same secret key, so every replica signs alike.
+    mac_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Cipher {
@@ -30,8 +33,12 @@ impl Cipher {
         if bytes.len() != 32 {
             bail!("secret key must be 32 bytes, got {}", bytes.len());
         }
+        let mut derive = Sha256::new();
+        derive.update(b"chatwire signing key v1\0");
+        derive.update(&bytes);
         Ok(Self {
             aead: ChaCha20Poly1305::new(Key::from_slice(&bytes)),
+            mac_key: derive.finalize().into(),
         })
     }
 
@@ -46,6 +53,24 @@ impl Cipher {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading key file {}", path.display()))?;
         Self::from_key_text(&text)
+    }
+
+    /// HMAC-SHA256 of `data` under the signing key, hex.
+    pub fn sign(&self, data: &str) -> String {
+        use hmac::{Hmac, Mac};
+        // HMAC takes keys of any length: this never fails.
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key) else {
+            return String::new();
+        };
+        mac.update(data.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `signature` is [`Cipher::sign`] of `data` (compared in constant time).
+    pub fn verify(&self, data: &str, signature: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let expected = self.sign(data);
+        !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
     }
 
     /// `base64(nonce || ciphertext)`.

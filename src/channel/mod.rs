@@ -8,6 +8,7 @@
 //! the outbox and the webhook edge know only this trait and the [`Channels`] registry; every
 //! queued row names its channel, so adding one needs no change to them.
 pub mod twilio;
+pub mod webchat;
 
 use crate::domain::address::Address;
 use crate::domain::delivery::MessageStatus;

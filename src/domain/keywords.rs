@@ -41,13 +41,19 @@ const TABLE: &[(Keyword, &[&str])] = &[
 ];
 
 /// The keyword `body` is on `kind`, if any. Carrier keywords (opt-out, opt-in, help) are an
-/// SMS rule, as Twilio applies them (and its emulator): on WhatsApp and chat channels only the
-/// reset words count, so a flow's "Cancel" branch can be reached there.
-pub fn classify(body: &str, kind: ChannelKind) -> Option<Keyword> {
+/// SMS rule, as Twilio applies them (and its emulator): on WhatsApp they count only when the
+/// integration opts in (`whatsapp_keywords`), so by default a flow's "Cancel" branch can be
+/// reached there; chat channels know only the reset words.
+pub fn classify(body: &str, kind: ChannelKind, whatsapp_keywords: bool) -> Option<Keyword> {
+    let carrier = match kind {
+        ChannelKind::Sms => true,
+        ChannelKind::WhatsApp => whatsapp_keywords,
+        ChannelKind::Chat => false,
+    };
     let word = body.trim();
     TABLE
         .iter()
-        .filter(|(k, _)| kind == ChannelKind::Sms || *k == Keyword::Reset)
+        .filter(|(k, _)| carrier || *k == Keyword::Reset)
         .find(|(_, words)| words.iter().any(|w| w.eq_ignore_ascii_case(word)))
         .map(|(k, _)| *k)
 }
@@ -58,32 +64,69 @@ mod tests {
 
     #[test]
     fn whole_message_any_case_is_a_keyword() {
-        assert_eq!(classify(" stop ", ChannelKind::Sms), Some(Keyword::OptOut));
         assert_eq!(
-            classify("Stop All", ChannelKind::Sms),
+            classify(" stop ", ChannelKind::Sms, false),
             Some(Keyword::OptOut)
         );
-        assert_eq!(classify("unstop", ChannelKind::Sms), Some(Keyword::OptIn));
-        assert_eq!(classify("info", ChannelKind::Sms), Some(Keyword::Help));
-        assert_eq!(classify("///RESET", ChannelKind::Sms), Some(Keyword::Reset));
-        assert_eq!(classify("please stop", ChannelKind::Sms), None);
+        assert_eq!(
+            classify("Stop All", ChannelKind::Sms, false),
+            Some(Keyword::OptOut)
+        );
+        assert_eq!(
+            classify("unstop", ChannelKind::Sms, false),
+            Some(Keyword::OptIn)
+        );
+        assert_eq!(
+            classify("info", ChannelKind::Sms, false),
+            Some(Keyword::Help)
+        );
+        assert_eq!(
+            classify("///RESET", ChannelKind::Sms, false),
+            Some(Keyword::Reset)
+        );
+        assert_eq!(classify("please stop", ChannelKind::Sms, false), None);
     }
 
     #[test]
     fn whatsapp_words_reach_the_bot_except_reset() {
-        assert_eq!(classify("Cancel", ChannelKind::WhatsApp), None);
-        assert_eq!(classify("STOP", ChannelKind::WhatsApp), None);
-        assert_eq!(classify("help", ChannelKind::WhatsApp), None);
+        assert_eq!(classify("Cancel", ChannelKind::WhatsApp, false), None);
+        assert_eq!(classify("STOP", ChannelKind::WhatsApp, false), None);
+        assert_eq!(classify("help", ChannelKind::WhatsApp, false), None);
         assert_eq!(
-            classify("///reset", ChannelKind::WhatsApp),
+            classify("///reset", ChannelKind::WhatsApp, false),
             Some(Keyword::Reset)
         );
     }
 
     #[test]
+    fn whatsapp_carrier_keywords_when_the_integration_opts_in() {
+        assert_eq!(
+            classify("Cancel", ChannelKind::WhatsApp, true),
+            Some(Keyword::OptOut)
+        );
+        assert_eq!(
+            classify("start", ChannelKind::WhatsApp, true),
+            Some(Keyword::OptIn)
+        );
+        assert_eq!(
+            classify("HELP", ChannelKind::WhatsApp, true),
+            Some(Keyword::Help)
+        );
+        assert_eq!(
+            classify("cancel my order", ChannelKind::WhatsApp, true),
+            None
+        );
+        // The opt-in is WhatsApp's; chat channels still know only the reset words.
+        assert_eq!(classify("stop", ChannelKind::Chat, true), None);
+    }
+
+    #[test]
     fn chat_channels_know_only_the_reset_words() {
-        assert_eq!(classify("stop", ChannelKind::Chat), None);
-        assert_eq!(classify("help", ChannelKind::Chat), None);
-        assert_eq!(classify("///new", ChannelKind::Chat), Some(Keyword::Reset));
+        assert_eq!(classify("stop", ChannelKind::Chat, false), None);
+        assert_eq!(classify("help", ChannelKind::Chat, false), None);
+        assert_eq!(
+            classify("///new", ChannelKind::Chat, false),
+            Some(Keyword::Reset)
+        );
     }
 }

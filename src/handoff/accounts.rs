@@ -80,13 +80,13 @@ pub async fn fields(db: &Db, body: &Map<String, Value>, creating: bool) -> DeskR
                         "\"integrationIds\" must be an array of strings".into(),
                     ));
                 };
-                if db
-                    .fetch_resource(&crate::store::schema::TWILIO, None, id)
-                    .await?
-                    .is_none()
-                {
+                let mut found = false;
+                for res in [&crate::store::schema::TWILIO, &crate::store::schema::WIDGET] {
+                    found = found || db.fetch_resource(res, None, id).await?.is_some();
+                }
+                if !found {
                     return Err(DeskError::Invalid(format!(
-                        "\"integrationIds\": no Twilio integration \"{id}\""
+                        "\"integrationIds\": no integration \"{id}\""
                     )));
                 }
                 ids.push(id.to_owned());

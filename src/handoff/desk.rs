@@ -287,6 +287,13 @@ pub async fn request(
     agent: Option<&Agent>,
 ) -> DeskResult<String> {
     let db = &state.db;
+    if db
+        .fetch_resource(&crate::store::schema::CONVERSATION, None, conversation_id)
+        .await?
+        .is_none()
+    {
+        return Err(DeskError::NotFound);
+    }
     let Some((integration_id, channel, person, ours, bot_id)) =
         db.conversation_route(conversation_id).await?
     else {

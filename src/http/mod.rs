@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod webhooks;
+pub mod widget;
 
 use crate::app::AppState;
 use axum::extract::State;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1.clone())
         .nest("/api/v1", v1)
         .merge(crate::console::routes())
+        .merge(widget::routes(&state))
         .fallback(|| async { ApiError::not_found() })
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -1,9 +1,11 @@
 //! Keywords and compliance, before any bot runs: opt-out words silence the sender (and fail
 //! every queued message to them), opt-in words lift it, a sender who opted out gets no turn,
 //! HELP answers with the help text, the reset words start a new conversation. The words are
-//! the one table in [`crate::domain::keywords`].
+//! the one table in [`crate::domain::keywords`]; on WhatsApp only the reset words count unless
+//! the integration sets `whatsappKeywords`.
 use super::render::{self, Route, Text};
 use crate::app::AppState;
+use crate::domain::address::ChannelKind;
 use crate::domain::keywords::{self, Keyword};
 use crate::store::channel::Inbound;
 use crate::store::outgoing::{Author, Claim, Outgoing, Recorded};
@@ -28,7 +30,14 @@ pub async fn screen(
             .map(|_| Verdict::Handled)
     };
     let integration = route.integration_id.as_str();
-    match keywords::classify(&m.body, route.to.channel()) {
+    let kind = route.to.channel();
+    // Only WhatsApp asks the integration (a cached read) whether carrier keywords apply.
+    let whatsapp_keywords = kind == ChannelKind::WhatsApp
+        && db
+            .integration(&state.cipher, integration)
+            .await?
+            .is_some_and(|i| i.whatsapp_keywords);
+    match keywords::classify(&m.body, kind, whatsapp_keywords) {
         Some(Keyword::OptOut) => {
             db.set_opt_out(integration, &m.sender, true).await?;
             db.outbox_fail_recipient(integration, &m.sender, "recipient opted out (STOP)")

@@ -1,5 +1,5 @@
 //! The channel log: what passed between Chatwire and its providers (see the migration
-//! `0010_operator_channel_log.sql`). Entries are written in batches beside the hot path and
+//! `0014_operator_channel_log.sql`). Entries are written in batches beside the hot path and
 //! pruned after the configured number of days.
 use super::channel::{int, opt_text, text};
 use super::{Db, Param, Sql};

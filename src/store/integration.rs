@@ -1,4 +1,5 @@
-//! The Twilio integration as the channel uses it (typed, auth token opened).
+//! An integration as the channels use it (typed, Twilio auth token opened): a Twilio number's
+//! or a web chat widget's.
 use super::channel::{int, opt_text, text};
 use super::{Db, Sql};
 use crate::crypto::Cipher;
@@ -17,6 +18,8 @@ pub struct Integration {
     pub session_duration: Option<i64>,
     pub phone_number: Option<String>,
     pub send_rate: Option<f64>,
+    /// Carrier keywords apply to WhatsApp messages too (`whatsappKeywords`).
+    pub whatsapp_keywords: bool,
 }
 
 impl Db {
@@ -29,9 +32,13 @@ impl Db {
         if let Some(hit) = self.integrations.get(id) {
             return Ok(Some(hit));
         }
+        // A web chat widget is an integration without a provider account: its visitors are
+        // allowed as a whole (the widget's `origin` guards who embeds it).
         let sql = Sql::new(
             "SELECT id, bot_id, account_sid, auth_token, allow_from, contact_collection, session_duration, \
-             phone_number, send_rate FROM twilio_integrations WHERE id = $1",
+             phone_number, send_rate, whatsapp_keywords FROM twilio_integrations WHERE id = $1 \
+             UNION ALL SELECT id, bot_id, NULL, NULL, '*', contact_collection, session_duration, \
+             NULL, NULL, 0 FROM widget_integrations WHERE id = $1",
         )
         .arg(id);
         let Some(row) = self.fetch_optional(&sql).await? else {
@@ -57,6 +64,7 @@ impl Db {
                 .flatten(),
             phone_number: opt_text(&row, "phone_number"),
             send_rate: row.try_get::<Option<f64>, _>("send_rate").ok().flatten(),
+            whatsapp_keywords: int(&row, "whatsapp_keywords") != 0,
         };
         self.integrations.put(id, &integration);
         Ok(Some(integration))

@@ -28,6 +28,7 @@ pub mod schema;
 pub mod search;
 pub mod sql;
 pub mod tokens;
+pub mod visitor;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, AnyRow};

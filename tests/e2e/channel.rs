@@ -51,6 +51,36 @@ impl Rig {
         }
     }
 
+    /// Points the emulator's WhatsApp sender ([`WHATSAPP`]) at this integration too.
+    pub fn serve_whatsapp(&self) {
+        let base = format!(
+            "{}/v1/integration/twilio/{}",
+            self.app.base, self.integration
+        );
+        self.twilio
+            .configure_number(&emulator::NumberConfig {
+                account_sid: self.twilio.account().sid,
+                address: WHATSAPP.parse().expect("address"),
+                sms_url: Some(format!("{base}/webhook")),
+                status_callback: Some(format!("{base}/status")),
+            })
+            .expect("configure");
+    }
+
+    /// The WhatsApp user `from` writes `body` to [`WHATSAPP`]; returns the message's SID and
+    /// Chatwire's webhook status.
+    pub async fn whatsapp(&self, from: &str, body: &str) -> (String, Option<u16>) {
+        let request = emulator::InboundRequest {
+            from: from.into(),
+            to: WHATSAPP.into(),
+            body: body.into(),
+            media: Vec::new(),
+            profile_name: None,
+        };
+        let out = self.twilio.inject_inbound(request).await.expect("inject");
+        (out.message_sid, out.status)
+    }
+
     /// The person at `from` texts `body` to our number; returns Chatwire's webhook status.
     pub async fn text(&self, from: &str, body: &str) -> (String, Option<u16>) {
         let out = self
@@ -285,16 +315,7 @@ async fn whatsapp_message_gets_a_whatsapp_reply_and_a_named_contact() {
             json!({"contactCollection": true}),
         )
         .await;
-        let account = rig.twilio.account();
-        let base = format!("{}/v1/integration/twilio/{}", rig.app.base, rig.integration);
-        rig.twilio
-            .configure_number(&emulator::NumberConfig {
-                account_sid: account.sid.clone(),
-                address: WHATSAPP.parse().expect("address"),
-                sms_url: Some(format!("{base}/webhook")),
-                status_callback: Some(format!("{base}/status")),
-            })
-            .expect("configure");
+        rig.serve_whatsapp();
         let request = emulator::InboundRequest {
             from: "whatsapp:+5215512345678".into(),
             to: WHATSAPP.into(),
@@ -527,32 +548,53 @@ async fn initiate_sends_a_proactive_message_and_the_reply_continues_that_convers
 async fn cancel_on_whatsapp_reaches_the_bot_instead_of_opting_out() {
     for backend in backends() {
         let rig = Rig::start(backend).await;
-        let account = rig.twilio.account();
-        let base = format!("{}/v1/integration/twilio/{}", rig.app.base, rig.integration);
-        rig.twilio
-            .configure_number(&emulator::NumberConfig {
-                account_sid: account.sid.clone(),
-                address: WHATSAPP.parse().expect("address"),
-                sms_url: Some(format!("{base}/webhook")),
-                status_callback: Some(format!("{base}/status")),
-            })
-            .expect("configure");
+        rig.serve_whatsapp();
         for (i, word) in ["Cancel", "hello again"].into_iter().enumerate() {
-            let request = emulator::InboundRequest {
-                from: "whatsapp:+5215512345679".into(),
-                to: WHATSAPP.into(),
-                body: word.into(),
-                media: Vec::new(),
-                profile_name: None,
-            };
-            let out = rig.twilio.inject_inbound(request).await.expect("inject");
-            assert_eq!(out.status, Some(200));
+            assert_eq!(
+                rig.whatsapp("whatsapp:+5215512345679", word).await.1,
+                Some(200)
+            );
             let sent = rig.replies(i + 1).await;
             assert_eq!(
                 sent[i].body, word,
                 "{backend:?}: the bot answers, the sender is not opted out"
             );
         }
+        rig.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn whatsapp_keywords_apply_when_the_integration_opts_in() {
+    for backend in backends() {
+        let rig = Rig::with(
+            backend,
+            json!({"model": "echo"}),
+            json!({"whatsappKeywords": true}),
+        )
+        .await;
+        let (_, fetched) = rig
+            .app
+            .get(&format!("/integration/twilio/{}/fetch", rig.integration))
+            .await;
+        assert_eq!(fetched["whatsappKeywords"], json!(true));
+        rig.serve_whatsapp();
+        let me = "whatsapp:+5215512345680";
+        for word in ["Cancel", "are you there?", "START", "hello again", "help"] {
+            assert_eq!(rig.whatsapp(me, word).await.1, Some(200), "{word}");
+        }
+        let sent: Vec<(String, String)> = rig
+            .replies(2)
+            .await
+            .into_iter()
+            .map(|m| (m.to, m.body))
+            .collect();
+        assert_eq!(
+            sent[0],
+            (me.to_owned(), "hello again".to_owned()),
+            "{backend:?}: Cancel opted out, so nothing was answered (in order) until START"
+        );
+        assert_eq!(sent[1].1, chatwire::config::Config::for_tests("").help_text);
         rig.stop().await;
     }
 }

@@ -832,3 +832,95 @@ async fn agents_are_managed_by_api_with_clear_errors_and_no_password_returned() 
     assert_eq!(status, 404);
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn a_silent_agent_loses_the_conversation_to_the_queue_first_in_line() {
+    for backend in backends() {
+        let twilio = emulator::spawn(EmulatorConfig::default())
+            .await
+            .expect("emulator");
+        let url = twilio.url().to_owned();
+        let app = spawn_with(backend, move |c| {
+            c.twilio_api_url = url;
+            c.agent_idle_timeout_ms = 1_000;
+        })
+        .await;
+        let bot = app
+            .create("/bot", json!({"name": "Echo", "model": "echo"}))
+            .await;
+        let account = twilio.account();
+        let integration = app
+            .create("/integration/twilio", json!({"name": "SMS", "botId": bot, "accountSid": account.sid, "authToken": account.auth_token, "phoneNumber": NUMBER}))
+            .await;
+        app.post(
+            &format!("/integration/twilio/{integration}/setup"),
+            json!({}),
+        )
+        .await;
+        let rig = Rig {
+            app,
+            twilio,
+            integration,
+            bot,
+        };
+        let ana = agent(&rig, "Ana", "online").await;
+        let me = "+15551230091";
+        rig.text(me, "agent").await;
+        let h = handoff_of(&rig, me, "queued").await;
+        let (status, _) = act(&rig, &h, "assign", json!({"agentId": ana})).await;
+        assert_eq!(status, 200);
+        let sent = said_to(&rig, me, 3).await;
+        assert!(
+            sent[2].starts_with("Your agent had to step away"),
+            "{sent:?}"
+        );
+        let back = handoff_of(&rig, me, "queued").await;
+        assert_eq!(back["id"], h["id"]);
+        assert_eq!(
+            back["queuedAt"], h["queuedAt"],
+            "it keeps its place in the queue"
+        );
+        assert!(back["agentId"].is_null());
+        rig.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_agent_can_take_a_conversation_over_from_the_bot() {
+    for backend in backends() {
+        let rig = Rig::start(backend).await;
+        let ana = agent(&rig, "Ana", "online").await;
+        let me = "+15551230101";
+        rig.text(me, "hello").await;
+        said_to(&rig, me, 1).await;
+        let (_, conversations) = rig.app.get("/conversation/list").await;
+        let conversation = conversations["items"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let (status, out) = rig
+            .app
+            .post(
+                &format!("/conversation/{conversation}/handoff"),
+                json!({"agentId": ana, "reason": "VIP"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{out}");
+        assert_eq!(
+            said_to(&rig, me, 2).await[1],
+            "Agent Ana has joined the conversation."
+        );
+        let h = handoff_of(&rig, me, "agent").await;
+        assert_eq!(h["reason"], "VIP");
+        rig.text(me, "oh, hi Ana").await;
+        nothing_more_to(&rig, me, 2).await;
+        let (status, out) = rig
+            .app
+            .post(&format!("/conversation/{conversation}/handoff"), json!({}))
+            .await;
+        assert_eq!(status, 409, "already with an agent: {out}");
+        let (status, out) = rig.app.post("/conversation/nope/handoff", json!({})).await;
+        assert_eq!(status, 404, "{out}");
+        rig.stop().await;
+    }
+}

@@ -1,13 +1,11 @@
 //! Studio flow and FAQ bots end to end: flows imported through the management API exactly as
 //! exported, conversations driven over the Twilio emulator, Twilio Functions and APIs played
-//! by local stand-ins.
+//! by local stand-ins. Every branch of the other fixture flows: `fixture_flows/`.
 use crate::channel::Rig;
 use crate::common::{backends, spawn_app};
-use axum::extract::Form;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::Duration;
 
 const FIXTURES: &[&str] = &[
@@ -19,7 +17,7 @@ const FIXTURES: &[&str] = &[
     "webchat-send-to-flex",
 ];
 
-fn fixture(name: &str) -> Value {
+pub fn fixture(name: &str) -> Value {
     let path = format!(
         "{}/tests/fixtures/studio/{name}.json",
         env!("CARGO_MANIFEST_DIR")
@@ -28,7 +26,7 @@ fn fixture(name: &str) -> Value {
 }
 
 /// Points the named widgets' `url` at `base/<path>`.
-fn point(mut flow: Value, urls: &[(&str, String)]) -> Value {
+pub fn point(mut flow: Value, urls: &[(&str, String)]) -> Value {
     for state in flow["states"].as_array_mut().expect("states") {
         if let Some((_, url)) = urls.iter().find(|(name, _)| state["name"] == *name) {
             state["properties"]["url"] = json!(url);
@@ -37,7 +35,7 @@ fn point(mut flow: Value, urls: &[(&str, String)]) -> Value {
     flow
 }
 
-async fn serve(router: Router) -> String {
+pub async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -325,59 +323,6 @@ async fn a_wait_times_out_over_twilio_when_nobody_answers() {
         .expect("timeout message");
     assert_eq!(sent[0].body, "Quick, your name?");
     assert_eq!(sent[1].body, "Too slow! Text again to retry.");
-    rig.stop().await;
-}
-
-#[tokio::test]
-async fn the_pride_astrology_flow_runs_over_twilio_with_function_stand_ins() {
-    let functions = serve(Router::new()
-        .route("/horoscope", post(|Form(f): Form<HashMap<String, String>>| async move {
-            Json(json!({"description": format!("Stars favour {}.", f.get("sign").cloned().unwrap_or_default()), "mood": "Bold"}))
-        }))
-        .route("/compatibility", post(|| async { Json(json!({"list": "Aries, Leo"})) }))
-        .route("/celebrity", post(|Form(f): Form<HashMap<String, String>>| async move {
-            Json(json!({"name": "Tracy Chapman", "description": format!("From {}.", f.get("compatibility_list").cloned().unwrap_or_default())}))
-        })))
-    .await;
-    let flow = point(
-        fixture("pride-astrology"),
-        &[
-            ("get_horoscope", format!("{functions}/horoscope")),
-            ("get_compatibility", format!("{functions}/compatibility")),
-            ("get_celebrity_match", format!("{functions}/celebrity")),
-        ],
-    );
-    let rig = Rig::with(
-        crate::common::Backend::Sqlite,
-        json!({"model": "flow", "flow": flow}),
-        json!({}),
-    )
-    .await;
-    let me = "+15551110020";
-    rig.text(me, "hello").await;
-    bodies(&rig, 1).await;
-    rig.text(me, "Leo").await;
-    let sent = bodies(&rig, 4).await;
-    assert_eq!(
-        sent[1].1,
-        "Oh you're a Leo? Please hold while we consult the stars ✨"
-    );
-    assert!(
-        sent[2].1.contains("Stars favour Leo.")
-            && sent[2].1.contains("Bold")
-            && sent[2].1.contains("Aries, Leo"),
-        "{:?}",
-        sent[2]
-    );
-    assert!(sent[3]
-        .1
-        .starts_with("Would you like to see who your celebrity match is"));
-    rig.text(me, "yes!").await;
-    let sent = bodies(&rig, 6).await;
-    assert_eq!(
-        sent[4].1,
-        "Oh la la your match is Tracy Chapman! From Aries, Leo."
-    );
     rig.stop().await;
 }
 

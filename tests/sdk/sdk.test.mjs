@@ -150,6 +150,28 @@ describe('the ChatBotKit SDK against chatwire serve', () => {
     await client.integration.twilio.delete(second.id)
   })
 
+  test('integration.widget create/fetch/update/setup/list/delete', async () => {
+    const bot = await client.bot.create({ name: 'Widget bot', model: 'echo' })
+    const created = await client.integration.widget.create({
+      name: 'Site chat', botId: bot.id, title: 'Ask us', initial: 'Hi!', origin: 'https://shop.example',
+      stream: true, poweredBy: false, sessionDuration: 600000,
+    })
+    assert.ok(created.id)
+    const fetched = await client.integration.widget.fetch(created.id)
+    assert.equal(fetched.title, 'Ask us')
+    assert.equal(fetched.botId, bot.id)
+    assert.equal(fetched.stream, true)
+    assert.equal(fetched.poweredBy, false)
+    assert.equal(fetched.sessionDuration, 600000)
+    await client.integration.widget.update(created.id, { title: 'Ask Acme' })
+    assert.equal((await client.integration.widget.fetch(created.id)).title, 'Ask Acme')
+    assert.deepEqual(await client.integration.widget.setup(created.id), { id: created.id })
+    const listed = await client.integration.widget.list()
+    assert.ok(listed.items.some((w) => w.id === created.id))
+    await client.integration.widget.delete(created.id)
+    await assert.rejects(client.integration.widget.fetch(created.id))
+  })
+
   test('bot create/fetch/update/list/delete', async () => {
     const { id } = await client.bot.create({ name: 'Helper', backstory: 'You help.', model: 'echo', meta: { team: 'a' } })
     const bot = await client.bot.fetch(id)

@@ -17,12 +17,12 @@
 //! has at most one active execution per flow: a new one ends the others, and an execution
 //! ended through the API is dropped on its next turn.
 //!
-//! Widgets and what Chatwire does with them: see `run.rs`. Limits worth knowing: messages always
-//! go to the conversation's contact from its number (`to`/`from` are rendered but not used for
-//! routing); `deliveryFailure` only follows a body that fails to render, because delivery
-//! happens later, in the outbox; media URLs are not sent; `send-to-flex` hands the conversation
-//! to Chatwire's human inbox and ends the execution; voice widgets end the execution (or take
-//! `failed`) with the reason recorded, and a flow that has some imports with a warning.
+//! Widgets and what Chatwire does with them: see `run.rs` (and the README's table). Limits worth
+//! knowing: messages go out from the integration's number (`from` is rendered but not used);
+//! `deliveryFailure` only follows a body that fails to render, because delivery happens later,
+//! in the outbox; `send-to-flex` hands the conversation to Chatwire's human inbox and ends the
+//! execution; voice widgets end the execution (or take `failed`) with the reason recorded, and
+//! a flow that has some imports with a warning.
 //! `run-subflow` runs another flow bot's flow (see `subflow.rs` and `run.rs`).
 //!
 //! Bot settings read here: `flow` (the export) and `meta.flowSid`, the Twilio flow SID the flow

@@ -9,13 +9,13 @@ use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::store::cascade::Member;
 use crate::store::resource::{ListQuery, Order};
-use crate::store::schema::{BLUEPRINT, BOT, CONTACT, DATASET, DATASET_RECORD, TWILIO};
+use crate::store::schema::{BLUEPRINT, BOT, CONTACT, DATASET, DATASET_RECORD, TWILIO, WIDGET};
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
 /// The resources that carry a `blueprintId`, by their category name in the answer.
-pub static MEMBERS: [(&str, Member); 4] = [
+pub static MEMBERS: [(&str, Member); 5] = [
     (
         "bot",
         Member {
@@ -34,6 +34,13 @@ pub static MEMBERS: [(&str, Member); 4] = [
         "twilioIntegration",
         Member {
             res: &TWILIO,
+            children: &[],
+        },
+    ),
+    (
+        "widgetIntegration",
+        Member {
+            res: &WIDGET,
             children: &[],
         },
     ),

@@ -24,6 +24,7 @@ pub mod resources;
 pub mod tokens;
 pub mod twilio_setup;
 pub mod validate;
+pub mod widget;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;

@@ -2,7 +2,7 @@
 //! `store::schema`, then each resource's own extras.
 use super::{Routes, Verb};
 use crate::store::schema::{
-    BLUEPRINT, BOT, CONTACT, CONVERSATION, DATASET, DATASET_RECORD, MESSAGE, TWILIO,
+    BLUEPRINT, BOT, CONTACT, CONVERSATION, DATASET, DATASET_RECORD, MESSAGE, TWILIO, WIDGET,
 };
 
 /// Registers every resource's routes, generic verbs first, then each resource's extras (which
@@ -14,6 +14,7 @@ pub fn register(r: Routes) -> Routes {
         .crud(&DATASET_RECORD, "datasetRecord")
         .crud(&BOT, "bot")
         .crud(&TWILIO, "twilioIntegration")
+        .crud(&WIDGET, "widgetIntegration")
         .crud(&CONTACT, "contact")
         .crud_except(&CONVERSATION, "conversation", &[Verb::Create])
         .crud_except(&MESSAGE, "conversationMessage", &[Verb::Create]);
@@ -30,5 +31,6 @@ pub fn register(r: Routes) -> Routes {
     let r = super::channel_log::register(r);
     let r = super::agents::register(r);
     let r = super::handoffs::register(r);
+    let r = super::widget::register(r);
     super::dataset_search::register(r)
 }

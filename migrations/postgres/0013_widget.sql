@@ -1,0 +1,42 @@
+-- ChatBotKit's `integration/widget`: the web chat widget's configuration, field for field as
+-- the SDK writes it (booleans as 0/1).
+-- (`verbose` is a reserved word in PostgreSQL, hence `verbose_mode`.)
+CREATE TABLE widget_integrations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    meta TEXT,
+    blueprint_id TEXT,
+    bot_id TEXT,
+    theme TEXT,
+    layout TEXT,
+    title TEXT,
+    intro TEXT,
+    initial TEXT,
+    placeholder TEXT,
+    origin TEXT,
+    session_duration BIGINT,
+    language TEXT,
+    plugins TEXT,
+    stream BIGINT NOT NULL DEFAULT 0,
+    verbose_mode BIGINT NOT NULL DEFAULT 0,
+    tools BIGINT NOT NULL DEFAULT 0,
+    unfurl BIGINT NOT NULL DEFAULT 0,
+    math BIGINT NOT NULL DEFAULT 0,
+    carousel BIGINT NOT NULL DEFAULT 0,
+    form BIGINT NOT NULL DEFAULT 0,
+    attachments BIGINT NOT NULL DEFAULT 0,
+    auto_scroll BIGINT NOT NULL DEFAULT 0,
+    start_first BIGINT NOT NULL DEFAULT 0,
+    contact_collection BIGINT NOT NULL DEFAULT 0,
+    export_conversation BIGINT NOT NULL DEFAULT 0,
+    restart_conversation BIGINT NOT NULL DEFAULT 0,
+    maximize BIGINT NOT NULL DEFAULT 0,
+    message_peek BIGINT NOT NULL DEFAULT 0,
+    voice_in BIGINT NOT NULL DEFAULT 0,
+    voice_out BIGINT NOT NULL DEFAULT 0,
+    powered_by BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX widget_integrations_order ON widget_integrations (created_at, id);

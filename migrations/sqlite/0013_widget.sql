@@ -1,0 +1,42 @@
+-- ChatBotKit's `integration/widget`: the web chat widget's configuration, field for field as
+-- the SDK writes it (booleans as 0/1).
+-- (`verbose` is a reserved word in PostgreSQL, hence `verbose_mode`.)
+CREATE TABLE widget_integrations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    meta TEXT,
+    blueprint_id TEXT,
+    bot_id TEXT,
+    theme TEXT,
+    layout TEXT,
+    title TEXT,
+    intro TEXT,
+    initial TEXT,
+    placeholder TEXT,
+    origin TEXT,
+    session_duration BIGINT,
+    language TEXT,
+    plugins TEXT,
+    stream INTEGER NOT NULL DEFAULT 0,
+    verbose_mode INTEGER NOT NULL DEFAULT 0,
+    tools INTEGER NOT NULL DEFAULT 0,
+    unfurl INTEGER NOT NULL DEFAULT 0,
+    math INTEGER NOT NULL DEFAULT 0,
+    carousel INTEGER NOT NULL DEFAULT 0,
+    form INTEGER NOT NULL DEFAULT 0,
+    attachments INTEGER NOT NULL DEFAULT 0,
+    auto_scroll INTEGER NOT NULL DEFAULT 0,
+    start_first INTEGER NOT NULL DEFAULT 0,
+    contact_collection INTEGER NOT NULL DEFAULT 0,
+    export_conversation INTEGER NOT NULL DEFAULT 0,
+    restart_conversation INTEGER NOT NULL DEFAULT 0,
+    maximize INTEGER NOT NULL DEFAULT 0,
+    message_peek INTEGER NOT NULL DEFAULT 0,
+    voice_in INTEGER NOT NULL DEFAULT 0,
+    voice_out INTEGER NOT NULL DEFAULT 0,
+    powered_by INTEGER NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX widget_integrations_order ON widget_integrations (created_at, id);
