@@ -442,7 +442,7 @@ async fn blueprint_resource_list_groups_linked_resources() {
         let (_, none) = app.get(&format!("/blueprint/{empty}/resource/list")).await;
         assert_eq!(
             none["resources"],
-            json!({"bot": [], "dataset": [], "twilioIntegration": [], "contact": []}),
+            json!({"bot": [], "dataset": [], "twilioIntegration": [], "widgetIntegration": [], "contact": []}),
             "{backend:?}"
         );
         assert_eq!(

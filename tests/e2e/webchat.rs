@@ -168,15 +168,25 @@ async fn a_visitor_chats_with_the_bot_and_finds_the_conversation_again_with_thei
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let (_, messages) = w
-            .app
-            .get(&format!("/conversation/{conversation}/message/list"))
-            .await;
-        let reply = messages["items"]
-            .as_array()
-            .and_then(|m| m.iter().find(|m| m["type"] == "bot"))
-            .cloned()
-            .unwrap_or_default();
+        // The view shows a reply once stored; the outbox marks it delivered right after.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let reply = loop {
+            let (_, messages) = w
+                .app
+                .get(&format!("/conversation/{conversation}/message/list"))
+                .await;
+            let reply = messages["items"]
+                .as_array()
+                .and_then(|m| m.iter().find(|m| m["type"] == "bot"))
+                .cloned()
+                .unwrap_or_default();
+            if reply["meta"]["delivery"]["status"] == "delivered"
+                || tokio::time::Instant::now() > deadline
+            {
+                break reply;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         assert_eq!(reply["meta"]["delivery"]["channel"], "webchat", "{reply}");
         assert_eq!(reply["meta"]["delivery"]["status"], "delivered", "{reply}");
         w.app.stop().await;
