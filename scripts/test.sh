@@ -42,6 +42,19 @@ echo "== PostgreSQL tests use $CHATWIRE_TEST_POSTGRES_URL"
 echo "== cargo build"
 cargo build
 
+echo "== OpenAPI document (chatwire openapi) valid under openapi-spec-validator"
+VENV=target/openapi-venv
+if [ ! -x "$VENV/bin/openapi-spec-validator" ]; then
+    # Debian's Python needs python3-venv for ensurepip.
+    python3 -m venv "$VENV" 2>/dev/null || {
+        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+        rm -rf "$VENV" && python3 -m venv "$VENV"
+    }
+    "$VENV/bin/pip" install --quiet "openapi-spec-validator>=0.7,<0.8"
+fi
+target/debug/chatwire openapi > target/openapi.json
+"$VENV/bin/openapi-spec-validator" target/openapi.json
+
 echo "== cargo test (SQLite and PostgreSQL)"
 cargo test --all-targets
 

@@ -63,6 +63,8 @@ impl AppState {
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    /// Routes served beside the application's own (`chatwire dev`'s phone page).
+    extra_routes: Option<axum::Router<AppState>>,
 }
 
 impl App {
@@ -80,6 +82,7 @@ impl App {
                 "contacts re-fingerprinted the way ChatBotKit fingerprints them"
             );
         }
+        first_start_notice(&config, &db).await;
         let cipher = load_cipher(&config, db.backend)?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -105,6 +108,10 @@ impl App {
                 .with(webchat.clone()),
             Channels::with,
         );
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        for channel in channels.iter() {
+            metrics.register_channel(channel.name());
+        }
         let state = AppState {
             db,
             cipher,
@@ -112,7 +119,7 @@ impl App {
             config: Arc::new(config),
             inbound_ready: Arc::new(Notify::new()),
             outbox_ready: Arc::new(Notify::new()),
-            metrics: Arc::default(),
+            metrics,
             liveness: Arc::default(),
             channels,
             twilio,
@@ -122,7 +129,20 @@ impl App {
             outbound,
             desk_events: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            extra_routes: None,
+        })
+    }
+
+    /// Serves `routes` beside the application's own.
+    pub fn with_routes(mut self, routes: axum::Router<AppState>) -> Self {
+        self.extra_routes = Some(match self.extra_routes.take() {
+            Some(existing) => existing.merge(routes),
+            None => routes,
+        });
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -142,8 +162,15 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let workers = crate::pipeline::spawn_workers(self.state.clone(), stop_rx.clone());
-        let router = crate::http::router(self.state.clone());
+        let mut workers = crate::pipeline::spawn_workers(self.state.clone(), stop_rx.clone());
+        workers.push(tokio::spawn(prune_channel_log(
+            self.state.clone(),
+            stop_rx.clone(),
+        )));
+        let mut router = crate::http::router(self.state.clone());
+        if let Some(extra) = self.extra_routes.clone() {
+            router = router.merge(extra.with_state(self.state.clone()));
+        }
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_base, "chatwire listening");
         // The peer address feeds the webhook edge's per-client cap.
         axum::serve(
@@ -159,6 +186,53 @@ impl App {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), worker).await;
         }
         Ok(())
+    }
+}
+
+/// Without any token the management API refuses every call; say so at start, with the way
+/// out, rather than leave a newcomer to find it from 401s.
+async fn first_start_notice(config: &Config, db: &Db) {
+    if config.api_token.is_some() {
+        return;
+    }
+    match crate::store::tokens::count(db).await {
+        Ok(0) => tracing::warn!(
+            "no API token: every management API call will answer 401 until one exists. \
+             Set CHATWIRE_API_TOKEN, or create a token with `chatwire token create --name admin` \
+             (same CHATWIRE_DATABASE_URL); it is printed once"
+        ),
+        Ok(n) => tracing::info!(
+            tokens = n,
+            "management API accepts the stored API tokens (CHATWIRE_API_TOKEN not set)"
+        ),
+        Err(err) => tracing::warn!(error = %err, "could not count API tokens"),
+    }
+}
+
+/// How often old channel log entries are deleted.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes channel log entries older than `CHATWIRE_CHANNEL_LOG_DAYS`, at start and hourly.
+async fn prune_channel_log(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let keep_ms = i64::from(state.config.channel_log_days) * 86_400_000;
+        match state
+            .db
+            .prune_channel_log(crate::domain::now_ms() - keep_ms)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                entries = n,
+                days = state.config.channel_log_days,
+                "old channel log entries deleted"
+            ),
+            Err(err) => tracing::warn!(error = %err, "pruning the channel log failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 

@@ -137,6 +137,10 @@ pub struct Config {
     #[arg(long, env = "CHATWIRE_DEFAULT_REGION", default_value = "US")]
     pub default_region: crate::domain::phone::Region,
 
+    /// Days the channel log (refused webhooks, send attempts, status callbacks) is kept.
+    #[arg(long, env = "CHATWIRE_CHANNEL_LOG_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub channel_log_days: u32,
     /// How long a person waits in the agents' queue before the bot takes the conversation back
     /// (with a note to the person). Also how long a "leave a message" offer stays open.
     #[arg(long, env = "CHATWIRE_QUEUE_TIMEOUT_MS", default_value_t = 900_000)]
@@ -189,6 +193,7 @@ impl Config {
             allow_private_http: true,
             webhook_client_limit: 128,
             default_region: crate::domain::phone::Region::US,
+            channel_log_days: 7,
             queue_timeout_ms: 900_000,
             agent_idle_timeout_ms: 1_800_000,
         }

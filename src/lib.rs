@@ -40,6 +40,9 @@
 //!   into calls of `store`, `bot` (the completion API) and the pipeline's entry points.
 //! * `pipeline`, `outbox` (and their claim loop, `dispatch`): the message paths. They know the
 //!   store and the channel seam, and run engines through `bot::select`; they name no provider.
+//! * `dev`: `chatwire dev`, a composition root too: the app, the emulator in-process, demo
+//!   bots created through the management API, the phone page and the terminal chat.
+//! * `logging`, `metrics`: log output (pretty or JSON) and the Prometheus registry.
 //! * `app`: the composition root. Builds the `AppState` the edge and the workers share, and
 //!   the narrow context each engine gets from it.
 //!
@@ -53,11 +56,13 @@ pub mod channel;
 pub mod config;
 pub mod console;
 pub mod crypto;
+pub mod dev;
 pub mod dispatch;
 pub mod domain;
 pub mod emulator;
 pub mod handoff;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod outbox;

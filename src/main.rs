@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Print the OpenAPI document of the management API, webhooks and operations routes.
+    Openapi,
+    /// Try Chatwire in one command: SQLite, the Twilio emulator in-process, demo bots and a
+    /// phone page in the browser (or `--chat` in this terminal).
+    Dev(chatwire::dev::DevArgs),
     /// Manage human agents, who sign in to the inbox at /console.
     Agent {
         #[command(subcommand)]
@@ -79,17 +84,32 @@ enum TokenCommand {
         )]
         database_url: String,
     },
+    /// List tokens: ids, names, creation times (never their values).
+    List {
+        #[arg(
+            long,
+            env = "CHATWIRE_DATABASE_URL",
+            default_value = "sqlite://chatwire.db"
+        )]
+        database_url: String,
+    },
+    /// Revoke a token by id (or by name when one token has it).
+    Revoke {
+        /// The token's id (from `chatwire token list`) or name.
+        token: String,
+        #[arg(
+            long,
+            env = "CHATWIRE_DATABASE_URL",
+            default_value = "sqlite://chatwire.db"
+        )]
+        database_url: String,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
-        )
-        .init();
     let cli = Cli::parse();
+    chatwire::logging::init(chatwire::logging::LogFormat::from_env()?);
     let command = match cli.command {
         Some(command) => command,
         None => Command::Serve(Box::new(
@@ -107,16 +127,12 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Token {
-            command: TokenCommand::Create { name, database_url },
-        } => {
-            let db = chatwire::store::Db::connect(&database_url).await?;
-            let token = chatwire::store::tokens::create(&db, &name)
-                .await
-                .context("creating token")?;
-            println!("{token}");
+        Command::Token { command } => token(command).await,
+        Command::Openapi => {
+            println!("{:#}", chatwire::http::openapi_document());
             Ok(())
         }
+        Command::Dev(args) => chatwire::dev::run(args, shutdown_signal()).await,
         Command::Agent {
             command:
                 AgentCommand::Create {
@@ -150,6 +166,60 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn token(command: TokenCommand) -> anyhow::Result<()> {
+    use chatwire::store::tokens::{self, Revoked};
+    match command {
+        TokenCommand::Create { name, database_url } => {
+            let db = chatwire::store::Db::connect(&database_url).await?;
+            let (_, token) = tokens::create(&db, &name).await.context("creating token")?;
+            println!("{token}");
+        }
+        TokenCommand::List { database_url } => {
+            let db = chatwire::store::Db::connect(&database_url).await?;
+            let all = tokens::list(&db).await.context("listing tokens")?;
+            if all.is_empty() {
+                eprintln!("no tokens stored; create one with `chatwire token create --name NAME`");
+            }
+            for t in all {
+                println!("{}\t{}\t{}", t.id, iso_ms(t.created_at), t.name);
+            }
+        }
+        TokenCommand::Revoke {
+            token,
+            database_url,
+        } => {
+            let db = chatwire::store::Db::connect(&database_url).await?;
+            match tokens::revoke(&db, &token)
+                .await
+                .context("revoking token")?
+            {
+                Revoked::One(t) => println!("revoked {} ({})", t.id, t.name),
+                Revoked::NotFound => anyhow::bail!("no token has the id or name \"{token}\""),
+                Revoked::Ambiguous(all) => anyhow::bail!(
+                    "{} tokens are named \"{token}\"; revoke one by id: {}",
+                    all.len(),
+                    all.iter()
+                        .map(|t| t.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A millisecond timestamp as RFC 3339 (UTC).
+fn iso_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
 }
 
 impl Cli {

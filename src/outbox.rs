@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::channel::{Channel, OutgoingPart, SendError, StatusUpdate, Template};
 use crate::domain::address::{Address, ChannelKind};
 use crate::domain::{now_ms, reply_window};
-use crate::metrics::Metrics;
+use crate::store::channel_log::NewEntry;
 use crate::store::integration::Integration;
 use crate::store::outbox::OutboxRow;
 use rand::Rng;
@@ -130,7 +130,7 @@ pub async fn deliver(state: &AppState, limiter: &RateLimiter, row: OutboxRow) {
         match reconcile(state, &**channel, &integration, &row, &part, since).await {
             Ok(true) => return,
             Ok(false) => {}
-            Err(err) => return failed(state, &integration, &row, err, true).await,
+            Err(err) => return failed(state, &integration, &row, err, true, None).await,
         }
     }
     let rate = integration
@@ -151,9 +151,24 @@ pub async fn deliver(state: &AppState, limiter: &RateLimiter, row: OutboxRow) {
         return;
     }
     tokio::time::sleep(wait).await;
-    match channel.send(&integration, &part).await {
+    let started = Instant::now();
+    let sent = channel.send(&integration, &part).await;
+    let elapsed = started.elapsed();
+    match sent {
         Ok(accepted) => {
-            Metrics::inc(&state.metrics.messages_sent);
+            let attempt = Attempt {
+                outcome: "sent",
+                code: None,
+                detail: accepted.status.clone(),
+                sid: Some(accepted.id.0.clone()),
+                elapsed: Some(elapsed),
+            };
+            attempt.record(state, &row);
+            state
+                .metrics
+                .delivery_seconds
+                .with_label_values(&[row.channel.as_str(), row.integration_id.as_str()])
+                .observe((now_ms() - row.created_at).max(0) as f64 / 1000.0);
             let recorded = db
                 .outbox_sent(
                     &row.id,
@@ -167,7 +182,46 @@ pub async fn deliver(state: &AppState, limiter: &RateLimiter, row: OutboxRow) {
                 tracing::error!(error = %err, id = %accepted.id, "recording a sent message failed");
             }
         }
-        Err(err) => failed(state, &integration, &row, err, false).await,
+        Err(err) => failed(state, &integration, &row, err, false, Some(elapsed)).await,
+    }
+}
+
+/// One send attempt as metrics, the log and the channel log see it.
+struct Attempt {
+    outcome: &'static str,
+    code: Option<i64>,
+    /// The provider's status word, or why the attempt failed.
+    detail: String,
+    sid: Option<String>,
+    elapsed: Option<Duration>,
+}
+
+impl Attempt {
+    fn record(self, state: &AppState, row: &OutboxRow) {
+        state
+            .metrics
+            .send_outcome(&row.channel, &row.integration_id, self.outcome, self.code);
+        let correlation = row.correlation_id.as_deref().unwrap_or("-");
+        let conversation = row.conversation_id.as_deref().unwrap_or("-");
+        let sid = self.sid.as_deref().unwrap_or("-");
+        let elapsed_ms = self.elapsed.map(|d| d.as_millis() as i64);
+        if self.outcome == "sent" {
+            tracing::info!(integration = %row.integration_id, conversation, channel = %row.channel, sid, status = %self.detail, correlation, elapsed_ms, "message sent");
+        } else {
+            tracing::warn!(integration = %row.integration_id, conversation, channel = %row.channel, outcome = self.outcome, code = self.code, error = %self.detail, attempts = row.attempts, correlation, "send failed");
+        }
+        state.db.log_channel_later(NewEntry {
+            kind: "send",
+            channel: row.channel.clone(),
+            integration_id: Some(row.integration_id.clone()),
+            outcome: self.outcome,
+            detail: Some(self.detail),
+            message_sid: self.sid,
+            correlation_id: row.correlation_id.clone(),
+            error_code: self.code,
+            elapsed_ms,
+            ..NewEntry::default()
+        });
     }
 }
 
@@ -179,8 +233,22 @@ async fn failed(
     row: &OutboxRow,
     err: SendError,
     reconciling: bool,
+    elapsed: Option<Duration>,
 ) {
     let db = &state.db;
+    let outcome = match &err {
+        SendError::Retryable { .. } => "retry",
+        SendError::Permanent { .. } => "failed",
+        SendError::OptedOut { .. } => "opted_out",
+    };
+    Attempt {
+        outcome,
+        code: err.code(),
+        detail: err.to_string(),
+        sid: None,
+        elapsed,
+    }
+    .record(state, row);
     match err {
         SendError::Retryable {
             retry_after,
@@ -188,24 +256,18 @@ async fn failed(
             message,
             ..
         } => {
-            Metrics::inc(&state.metrics.send_retries);
             let at = now_ms() + backoff_ms(row.attempts, retry_after);
-            tracing::warn!(error = %message, attempts = row.attempts, "send failed; retrying");
             let in_flight = maybe_sent || reconciling;
             let _ = db
                 .outbox_retry(&row.id, &row.claim_token, at, &message, in_flight)
                 .await;
         }
         SendError::Permanent { code, message } => {
-            Metrics::inc(&state.metrics.send_failures);
-            tracing::warn!(error = %message, code, "send failed permanently");
             let _ = db
                 .outbox_failed(&row.id, &row.claim_token, code, &message)
                 .await;
         }
         SendError::OptedOut { code, message } => {
-            Metrics::inc(&state.metrics.send_failures);
-            tracing::warn!(error = %message, code, "recipient opted out with the provider");
             let _ = db
                 .outbox_failed(&row.id, &row.claim_token, code, &message)
                 .await;

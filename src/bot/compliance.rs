@@ -207,9 +207,7 @@ async fn every_engine_passes_the_compliance_turns() {
         check_reply(name, "long", &reply);
         assert!(!reply.messages.is_empty(), "{name}/long gets an answer");
         assert_eq!(
-            ctx.metrics
-                .engine_failures
-                .load(std::sync::atomic::Ordering::Relaxed),
+            ctx.metrics.engine_failures_total(),
             0,
             "{name}/long: no fallback"
         );

@@ -17,13 +17,8 @@ pub fn fallback_text(config: &Config, bot: &BotConfig) -> String {
 }
 
 /// Logs and counts `err`, and answers with the fallback text instead.
-pub fn fallback_reply(
-    ctx: &EngineContext,
-    turn: &Turn,
-    engine: &'static str,
-    err: &EngineError,
-) -> Reply {
-    crate::metrics::Metrics::inc(&ctx.metrics.engine_failures);
+pub fn fallback_reply(ctx: &EngineContext, turn: &Turn, engine: &str, err: &EngineError) -> Reply {
+    ctx.metrics.engine_failed(engine);
     tracing::warn!(
         conversation_id = %turn.conversation_id,
         bot_id = %turn.bot.id,

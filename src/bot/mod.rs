@@ -253,6 +253,23 @@ pub fn writes_markdown(bot: &BotConfig) -> bool {
 
 /// Picks the engine for a bot by its `model` field: `echo`, `flow`, `faq`, `webhook` select the
 /// built-in engines; any other value is an LLM model name.
+/// The engines that are not an LLM, by `model`; every other value names an LLM model.
+pub const BUILT_IN_ENGINES: [&str; 4] = ["echo", "webhook", "flow", "faq"];
+
+/// Does a bot with this `model` run the LLM engine (and so need `CHATWIRE_LLM_URL`)?
+pub fn is_llm_model(model: &str) -> bool {
+    !BUILT_IN_ENGINES.contains(&model)
+}
+
+/// The engine a `model` selects, as metrics label it: a built-in engine's name, else `llm`.
+pub fn engine_name(model: &str) -> &str {
+    if is_llm_model(model) {
+        "llm"
+    } else {
+        model
+    }
+}
+
 pub fn select(ctx: &EngineContext, bot: &BotConfig) -> Result<Box<dyn BotEngine>, EngineError> {
     match bot.model.as_str() {
         "echo" => Ok(Box::new(echo::Echo)),

@@ -114,6 +114,9 @@ pub enum Refusal {
     /// The signature does not match, or nothing could be checked (fail closed): 403.
     #[error("signature does not match: {0}")]
     Unauthenticated(String),
+    /// Signed, but for another provider account than the integration's: 403.
+    #[error("wrong account: {0}")]
+    WrongAccount(String),
     /// Signed, but not a message this channel understands: 400.
     #[error("malformed callback: {0}")]
     Malformed(String),

@@ -1,8 +1,10 @@
-//! The web console at `/console`: the agents' inbox, served by `chatwire serve` itself. The
+//! The web console at `/console`: the agents' inbox and the operations page
+//! (`/console/operations`: channel log and overview), served by `chatwire serve` itself. The
 //! page, its script and its style are compiled into the binary (no CDN, no build step); the
 //! page talks to the JSON endpoints under `/console/api/` with a session cookie and a CSRF
 //! token, and follows changes over server-sent events.
 pub mod inbox;
+pub mod operations;
 pub mod session;
 pub mod throttle;
 
@@ -15,7 +17,10 @@ use std::sync::Arc;
 
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");
+const SHARED_SCRIPT: &str = include_str!("assets/shared.js");
 const STYLE: &str = include_str!("assets/app.css");
+const OPERATIONS: &str = include_str!("assets/operations.html");
+const OPERATIONS_SCRIPT: &str = include_str!("assets/operations.js");
 
 /// Only the console's own script and style run on its pages.
 const POLICY: &str =
@@ -47,6 +52,9 @@ pub fn routes() -> Router<AppState> {
         .route("/handoffs/{id}/reply", post(inbox::reply))
         .route("/handoffs/{id}/answer", post(inbox::answer))
         .route("/handoffs/{id}/close", post(inbox::close))
+        .route("/channel-log", get(operations::log))
+        .route("/channel-log/{id}/replay", post(operations::replay))
+        .route("/overview", get(operations::overview))
         .layer(Extension(Arc::new(throttle::LoginThrottle::default())));
     Router::new()
         .route(
@@ -60,6 +68,18 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/console/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/console/shared.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SHARED_SCRIPT) }),
+        )
+        .route(
+            "/console/operations",
+            get(|| async { asset("text/html; charset=utf-8", OPERATIONS) }),
+        )
+        .route(
+            "/console/operations.js",
+            get(|| async { asset("text/javascript; charset=utf-8", OPERATIONS_SCRIPT) }),
         )
         .route(
             "/console/app.css",

@@ -20,7 +20,8 @@ use tower_http::trace::TraceLayer;
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let api = api::routes();
-    let spec: Arc<Value> = Arc::new(api::openapi::document(&api.ops));
+    let names: Vec<&str> = state.channels.iter().map(|c| c.name()).collect();
+    let spec: Arc<Value> = Arc::new(api::openapi::document(&api.ops, &names));
     let management = api.router.route_layer(middleware::from_fn_with_state(
         state.clone(),
         auth::require_token,
@@ -39,10 +40,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route(
-            "/metrics",
-            get(|State(s): State<AppState>| async move { s.metrics.render() }),
-        )
+        .route("/metrics", get(metrics))
         .nest("/v1", v1.clone())
         .nest("/api/v1", v1)
         .merge(crate::console::routes())
@@ -50,6 +48,30 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found() })
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The Prometheus exposition, with the queue gauges read from the database now.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    match state.db.queue_depths().await {
+        Ok(depths) => state.metrics.set_queues(&depths),
+        Err(err) => tracing::warn!(error = %err, "reading queue depths for /metrics"),
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// The OpenAPI document of a server with the Twilio Messaging channel (what
+/// `chatwire openapi` prints).
+pub fn openapi_document() -> Value {
+    api::openapi::document(
+        &api::routes().ops,
+        &[crate::channel::twilio::messaging::TwilioMessaging::NAME],
+    )
 }
 
 /// Ready means able to accept: a write commits within [`READY_WRITE_LIMIT`] (a full disk, a

@@ -259,7 +259,9 @@ async fn message(
             .webchat
             .parse_inbound(&integration, request)
             .map_err(|refusal| match refusal {
-                Refusal::Unauthenticated(_) => ApiError::not_authenticated(),
+                Refusal::Unauthenticated(_) | Refusal::WrongAccount(_) => {
+                    ApiError::not_authenticated()
+                }
                 Refusal::Malformed(why) => ApiError::bad_request(why),
             })?;
     accept::inbound(&state, WebChat::NAME, &integration, parsed).await?;

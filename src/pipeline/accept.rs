@@ -5,7 +5,6 @@ use crate::app::AppState;
 use crate::channel::InboundMessage;
 use crate::domain::address::ChannelKind;
 use crate::domain::allow_from;
-use crate::metrics::Metrics;
 use crate::store::channel::NewInbound;
 use crate::store::integration::Integration;
 
@@ -27,6 +26,13 @@ pub async fn inbound(
     integration: &Integration,
     message: InboundMessage,
 ) -> Result<Accepted, sqlx::Error> {
+    let count = |outcome: &str| {
+        state
+            .metrics
+            .webhooks
+            .with_label_values(&[channel, integration.id.as_str(), outcome])
+            .inc();
+    };
     let sender = message.from.to_string();
     // In a thread, the allow list is about the person who wrote, not the thread.
     let person = message
@@ -34,8 +40,8 @@ pub async fn inbound(
         .as_ref()
         .map_or_else(|| sender.clone(), ToString::to_string);
     if !allow_from::allows(Some(&integration.allow_from), &person) {
-        Metrics::inc(&state.metrics.webhooks_blocked);
-        tracing::info!(integration = %integration.id, "sender not in allowFrom; ignored");
+        count("ignored");
+        tracing::info!(integration = %integration.id, channel, message_sid = %message.id, correlation = %message.id, status = "ignored", "message received; sender not in allowFrom");
         return Ok(Accepted::Ignored);
     }
     let media = (!message.media.is_empty())
@@ -52,7 +58,8 @@ pub async fn inbound(
         profile_name: message.profile_name,
     };
     // A WhatsApp message (in a thread: from a WhatsApp participant) opens the 24-hour window
-    // for replies to its sender.
+    // for replies to its sender. No conversation yet: the turn finds or starts it, and logs
+    // under the same correlation.
     let on_whatsapp =
         message.author.as_ref().unwrap_or(&message.from).channel() == ChannelKind::WhatsApp;
     if state.db.record_inbound(record).await? {
@@ -62,12 +69,13 @@ pub async fn inbound(
                 .note_whatsapp_inbound(&integration.id, &sender, crate::domain::now_ms())
                 .await?;
         }
-        Metrics::inc(&state.metrics.webhooks_accepted);
+        count("accepted");
+        tracing::info!(integration = %integration.id, channel, message_sid = %id, correlation = %id, status = "accepted", "message received");
         state.inbound_ready.notify_one();
         Ok(Accepted::New)
     } else {
-        Metrics::inc(&state.metrics.webhooks_duplicate);
-        tracing::info!(integration = %integration.id, id = %id, "duplicate webhook (provider retry); already recorded");
+        count("duplicate");
+        tracing::info!(integration = %integration.id, channel, message_sid = %id, correlation = %id, status = "duplicate", "message received again (provider retry); already recorded");
         Ok(Accepted::Duplicate)
     }
 }

@@ -52,13 +52,16 @@ pub async fn screen(
         _ if opted_out => Ok(finish("sender opted out").await?),
         Some(Keyword::Help) => {
             // Outside any conversation: the help text is the carrier's business, not the bot's.
-            let (_, outbox) = render::render(
+            let (_, mut outbox) = render::render(
                 route,
                 None,
                 Author::System,
                 None,
                 &[Text::plain(state.config.help_text.clone())],
             );
+            for row in &mut outbox {
+                row.correlation_id = Some(m.message_sid.clone());
+            }
             let write = Outgoing {
                 claim: Some(Claim {
                     inbound_id: m.id.clone(),

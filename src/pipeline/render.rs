@@ -119,6 +119,7 @@ pub fn parts(
                 },
                 media: if i == 0 { media.to_vec() } else { Vec::new() },
                 body: part,
+                correlation_id: None,
             }
         })
         .collect()

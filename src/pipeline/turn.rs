@@ -13,7 +13,6 @@ use crate::bot::{self, BotConfig, ContactInfo, Turn};
 use crate::domain::address::{Address, ChannelKind};
 use crate::domain::{ids, now_ms};
 use crate::handoff::entry::{self, Request};
-use crate::metrics::Metrics;
 use crate::store::channel::{Inbound, LiveConversation};
 use crate::store::integration::Integration;
 use crate::store::outgoing::{
@@ -29,19 +28,32 @@ const HISTORY: i64 = 50;
 
 /// One claimed message, start to finish.
 pub async fn run(state: &AppState, inbound: Inbound) {
-    if let Err(err) = process(state, &inbound).await {
-        tracing::error!(error = format!("{err:#}"), sid = %inbound.message_sid, attempts = inbound.attempts, "turn failed");
-        if inbound.attempts >= MAX_ATTEMPTS {
-            let _ = state
-                .db
-                .finish_inbound(
-                    &inbound.id,
-                    &inbound.claim_token,
-                    Some("gave up after repeated failures"),
-                )
-                .await;
+    use tracing::Instrument;
+    // The correlation id is the webhook's MessageSid: every line of the turn carries it.
+    let span = tracing::info_span!("turn", correlation = %inbound.message_sid, integration = %inbound.integration_id);
+    let started = std::time::Instant::now();
+    async {
+        if let Err(err) = process(state, &inbound).await {
+            tracing::error!(error = format!("{err:#}"), sid = %inbound.message_sid, attempts = inbound.attempts, "turn failed");
+            if inbound.attempts >= MAX_ATTEMPTS {
+                let _ = state
+                    .db
+                    .finish_inbound(
+                        &inbound.id,
+                        &inbound.claim_token,
+                        Some("gave up after repeated failures"),
+                    )
+                    .await;
+            }
         }
     }
+    .instrument(span)
+    .await;
+    state
+        .metrics
+        .turn_seconds
+        .with_label_values(&[inbound.integration_id.as_str()])
+        .observe(started.elapsed().as_secs_f64());
 }
 
 /// How long after its due time a timer may still find its session live: the claim loop
@@ -104,6 +116,11 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         .await?;
     if !is_timer {
         if let Verdict::Handled = compliance::screen(state, &route, m, sender.opted_out).await? {
+            state
+                .metrics
+                .turns
+                .with_label_values(&[integration.id.as_str(), "handled"])
+                .inc();
             return Ok(());
         }
     }
@@ -240,6 +257,10 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         messages.extend(m2.into_iter().chain(marker));
         outbox.extend(o2);
     }
+    // The sends carry the webhook's correlation id (its MessageSid) into logs.
+    for row in &mut outbox {
+        row.correlation_id = Some(m.message_sid.clone());
+    }
     let write = Outgoing {
         conversation_id: Some(conversation.id.clone()),
         new_conversation: conversation.new,
@@ -271,7 +292,11 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
     };
     match db.record_outgoing(write).await? {
         Recorded::Written => {
-            Metrics::inc(&state.metrics.turns_completed);
+            state
+                .metrics
+                .turns
+                .with_label_values(&[integration.id.as_str(), "replied"])
+                .inc();
             state.outbox_ready.notify_one();
             after_turn(state, &integration, m, &conversation.id, &reply).await?;
         }
@@ -293,7 +318,7 @@ async fn respond(state: &AppState, turn: &Turn) -> bot::Reply {
         Err(err) => Err(err),
     };
     reply.unwrap_or_else(|err| {
-        Metrics::inc(&state.metrics.engine_failures);
+        state.metrics.engine_failed(bot::engine_name(&turn.bot.model));
         tracing::warn!(error = %err, conversation = %turn.conversation_id, "bot engine failed; sending fallback text");
         bot::Reply {
             messages: vec![bot::fallback::fallback_text(&state.config, &turn.bot)],

@@ -110,3 +110,23 @@ impl Db {
         Ok(Some(integration))
     }
 }
+
+impl Db {
+    /// The id and name of an integration, other than `except`, whose `phoneNumber` is `number`.
+    pub async fn integration_on_number(
+        &self,
+        number: &str,
+        except: Option<&str>,
+    ) -> Result<Option<(String, String)>, sqlx::Error> {
+        let sql = Sql::new(
+            "SELECT id, name FROM twilio_integrations WHERE phone_number = $1 AND id <> $2 \
+             ORDER BY created_at LIMIT 1",
+        )
+        .arg(number)
+        .arg(except.unwrap_or(""));
+        Ok(self
+            .fetch_optional(&sql)
+            .await?
+            .map(|row| (text(&row, "id"), text(&row, "name"))))
+    }
+}

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod cache;
 pub mod cascade;
 pub mod channel;
+pub mod channel_log;
 pub mod contacts;
 pub mod delivery;
 pub mod engine;
@@ -19,6 +20,7 @@ pub mod history;
 pub mod integration;
 pub mod outbox;
 pub mod outgoing;
+pub mod overview;
 pub mod priority;
 pub mod refs;
 pub mod resource;
@@ -68,6 +70,7 @@ struct Writes {
     outgoing: batch::Batcher<outgoing::Outgoing, outgoing::Outcome>,
     sent: batch::Batcher<outbox::Sent, bool>,
     statuses: batch::Batcher<outbox::StatusChange, bool>,
+    channel_log: batch::Batcher<channel_log::NewEntry, ()>,
 }
 
 impl Writes {
@@ -86,6 +89,7 @@ impl Writes {
             outgoing: after_webhooks(pool, priority, outgoing::MAX_BATCH, outgoing::record_batch),
             sent: after_webhooks(pool, priority, BATCH, outbox::record_sent),
             statuses: after_webhooks(pool, priority, BATCH, outbox::record_statuses),
+            channel_log: after_webhooks(pool, priority, BATCH, channel_log::record_batch),
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct NewOutbox {
     pub media: Vec<String>,
     pub segments: i64,
     pub encoding: &'static str,
+    /// The provider id of the inbound message whose turn wrote this row, if one did.
+    pub correlation_id: Option<String>,
 }
 
 /// A claimed outbox row.
@@ -44,6 +46,10 @@ pub struct OutboxRow {
     pub recipient_opted_out: bool,
     /// Set when an earlier attempt may have reached Twilio (crash or timeout mid-send).
     pub in_flight_since: Option<i64>,
+    pub conversation_id: Option<String>,
+    pub correlation_id: Option<String>,
+    /// When the row was written (ms): the start of its delivery latency.
+    pub created_at: i64,
 }
 
 impl Db {
@@ -71,6 +77,7 @@ impl Db {
                ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
              RETURNING id, integration_id, channel, recipient, sender, body, media, claim_token, attempts, sending_since, \
+               conversation_id, correlation_id, created_at, \
                (SELECT COUNT(*) FROM opt_outs x WHERE x.integration_id = outbox.integration_id \
                  AND x.address = outbox.recipient) AS opted_out"
         ))
@@ -97,6 +104,9 @@ impl Db {
                     attempts: int(r, "attempts"),
                     recipient_opted_out: int(r, "opted_out") > 0,
                     in_flight_since: (since != now).then_some(since),
+                    conversation_id: opt_text(r, "conversation_id"),
+                    correlation_id: opt_text(r, "correlation_id"),
+                    created_at: int(r, "created_at"),
                 }
             })
             .collect())
@@ -270,7 +280,7 @@ impl Db {
 pub(super) fn insert_outbox(rows: &[NewOutbox], now: i64) -> Sql {
     let mut sql = Sql::new(
         "INSERT INTO outbox (id, integration_id, channel, conversation_id, message_id, part, recipient, sender, \
-         body, media, segments, encoding, status, next_attempt_at, created_at, updated_at) VALUES ",
+         body, media, segments, encoding, status, next_attempt_at, created_at, updated_at, correlation_id) VALUES ",
     );
     sql.values(rows.iter().map(|o| {
         vec![
@@ -292,6 +302,7 @@ pub(super) fn insert_outbox(rows: &[NewOutbox], now: i64) -> Sql {
             now.into(),
             now.into(),
             now.into(),
+            o.correlation_id.clone().into(),
         ]
     }));
     sql
@@ -385,4 +396,25 @@ pub(super) async fn record_statuses(
         .iter()
         .map(|c| moved.contains(&(c.sid.clone(), c.to.as_str().to_owned())))
         .collect())
+}
+
+impl Db {
+    /// What waits in the queues, for the `chatwire_queue_depth` gauges: stored messages not
+    /// yet answered, outbox rows not yet tried (or being sent), and rows waiting for a retry.
+    pub async fn queue_depths(&self) -> Result<crate::metrics::QueueDepths, sqlx::Error> {
+        let sql = Sql::new(
+            "SELECT \
+               (SELECT COUNT(*) FROM inbound WHERE status IN ('pending', 'processing')) AS turns, \
+               (SELECT COUNT(*) FROM outbox WHERE (status = 'pending' AND attempts = 0) OR status = 'sending') AS fresh, \
+               (SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts > 0) AS retrying",
+        );
+        let row = self.fetch_optional(&sql).await?;
+        Ok(
+            row.map_or_else(Default::default, |r| crate::metrics::QueueDepths {
+                pending_turns: int(&r, "turns"),
+                pending_sends: int(&r, "fresh"),
+                retrying_sends: int(&r, "retrying"),
+            }),
+        )
+    }
 }

@@ -239,18 +239,11 @@ async fn forged_or_unsigned_webhook_is_refused_and_stores_nothing() {
             rig.app.state.db.inbound_count("done").await.expect("count"),
             0
         );
-        let metrics = rig
-            .app
-            .client
-            .get(rig.app.url("/metrics"))
-            .send()
-            .await
-            .expect("send")
-            .text()
-            .await
-            .expect("text");
+        let metrics = rig.app.metrics_text().await;
         assert!(
-            metrics.contains("chatwire_webhook_signature_failures_total 2"),
+            metrics.contains(
+                "chatwire_webhooks_refused_total{channel=\"twilio\",reason=\"bad_signature\"} 2"
+            ),
             "{metrics}"
         );
         rig.stop().await;
@@ -482,8 +475,9 @@ async fn setup_explains_bad_credentials_and_missing_numbers() {
     let backend = Backend::Sqlite;
     let rig = Rig::start(backend).await;
     let app = &rig.app;
+    // Another of the account's numbers: the rig's integration has NUMBER.
     let bad = app
-        .create("/integration/twilio", json!({"accountSid": rig.twilio.account().sid, "authToken": "wrong", "phoneNumber": NUMBER}))
+        .create("/integration/twilio", json!({"accountSid": rig.twilio.account().sid, "authToken": "wrong", "phoneNumber": WHATSAPP}))
         .await;
     let (status, err) = app
         .post(&format!("/integration/twilio/{bad}/setup"), json!({}))

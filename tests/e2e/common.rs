@@ -165,6 +165,18 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// The `/metrics` exposition text.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// Creates a resource and returns its id, failing the test otherwise.
     pub async fn create(&self, path: &str, body: Value) -> String {
         let (status, out) = self.post(&format!("{path}/create"), body).await;

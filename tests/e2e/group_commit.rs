@@ -93,6 +93,7 @@ fn turn(inbound_id: &str, token: &str, conversation: &str, text: &str) -> Outgoi
             media: Vec::new(),
             segments: 1,
             encoding: "GSM-7",
+            correlation_id: None,
         }],
         ..Outgoing::default()
     }

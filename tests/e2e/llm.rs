@@ -19,15 +19,7 @@ fn system_and_last(body: &Value) -> (String, Value) {
 }
 
 async fn metric(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics_text().await;
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
         .unwrap_or(0)
@@ -198,7 +190,7 @@ async fn model_failures_answer_with_the_fallback_text_and_the_next_turn_works() 
                 out
             }
         };
-        let before = metric(&app, "chatwire_engine_failures_total").await;
+        let before = metric(&app, "chatwire_engine_failures_total{engine=\"llm\"}").await;
         let cases = [
             (
                 "5xx after retries",
@@ -235,7 +227,7 @@ async fn model_failures_answer_with_the_fallback_text_and_the_next_turn_works() 
             assert_eq!(out["end"]["reason"], "stop");
         }
         assert_eq!(
-            metric(&app, "chatwire_engine_failures_total").await,
+            metric(&app, "chatwire_engine_failures_total{engine=\"llm\"}").await,
             before + 5,
             "each failure is counted"
         );

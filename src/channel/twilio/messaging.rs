@@ -175,7 +175,7 @@ pub(crate) fn verified(
     };
     if !valid {
         return Err(Refusal::Unauthenticated(format!(
-            "X-Twilio-Signature does not match {} (check CHATWIRE_PUBLIC_URL)",
+            "X-Twilio-Signature does not match the URL {} computed with this integration's auth token: check that CHATWIRE_PUBLIC_URL is the URL Twilio calls (behind a proxy, its public https URL) and that authToken is the account's current token",
             request.url
         )));
     }
@@ -259,9 +259,10 @@ impl Channel for TwilioMessaging {
             .as_deref()
             .is_some_and(|ours| ours != m.account_sid)
         {
-            return Err(Refusal::Unauthenticated(format!(
-                "AccountSid {} is not this integration's account",
-                m.account_sid
+            return Err(Refusal::WrongAccount(format!(
+                "AccountSid {} is not this integration's account ({}): check the integration's accountSid",
+                m.account_sid,
+                integration.account_sid.as_deref().unwrap_or("")
             )));
         }
         Ok(InboundMessage {

@@ -71,7 +71,7 @@ pub struct MessageFilter {
 pub enum TwilioError {
     /// Worth retrying later. `status` is `None` when no HTTP response arrived; a request that
     /// timed out may still have been processed, so a resend can duplicate a message.
-    #[error("Twilio call failed, retryable (HTTP {status:?}, code {code:?}): {message}")]
+    #[error("Twilio call failed, will retry ({}): {message}", answer(*status, *code))]
     Retryable {
         status: Option<u16>,
         code: Option<i64>,
@@ -80,12 +80,22 @@ pub enum TwilioError {
     },
     /// Twilio refused the request; the same request will be refused again. `status` is `None`
     /// when the request was refused before being sent (e.g. a malformed SID).
-    #[error("Twilio refused the call (HTTP {status:?}, code {code:?}): {message}")]
+    #[error("Twilio refused the call ({}): {message}", answer(*status, *code))]
     Permanent {
         status: Option<u16>,
         code: Option<i64>,
         message: String,
     },
+}
+
+/// What Twilio answered, for people: "HTTP 401, Twilio error 20003", "no answer".
+fn answer(status: Option<u16>, code: Option<i64>) -> String {
+    match (status, code) {
+        (Some(s), Some(c)) => format!("HTTP {s}, Twilio error {c}"),
+        (Some(s), None) => format!("HTTP {s}"),
+        (None, Some(c)) => format!("Twilio error {c}"),
+        (None, None) => "no answer".to_owned(),
+    }
 }
 
 impl TwilioError {

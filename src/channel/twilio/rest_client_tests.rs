@@ -332,3 +332,26 @@ fn debug_output_never_contains_the_token() {
     let client = TwilioClient::new("https://api.twilio.com", reqwest::Client::new());
     assert!(!format!("{client:?}").contains("super-secret-token"));
 }
+
+#[test]
+fn errors_read_as_sentences_without_rust_option_syntax() {
+    let refused = TwilioError::Permanent {
+        status: Some(401),
+        code: Some(20003),
+        message: "Authenticate".into(),
+    };
+    assert_eq!(
+        refused.to_string(),
+        "Twilio refused the call (HTTP 401, Twilio error 20003): Authenticate"
+    );
+    let unanswered = TwilioError::Retryable {
+        status: None,
+        code: None,
+        retry_after: None,
+        message: "connection reset".into(),
+    };
+    assert_eq!(
+        unanswered.to_string(),
+        "Twilio call failed, will retry (no answer): connection reset"
+    );
+}

@@ -46,6 +46,19 @@ pub async fn warnings(state: &AppState, res: &Resource, body: &Map<String, Value
     out
 }
 
+/// On create: a bot without a model runs the LLM engine, which cannot answer without an LLM
+/// endpoint. It is accepted (ChatBotKit users create bare bots and set them up later), with a
+/// warning saying what it will do until one is configured.
+pub fn llm_warning(state: &AppState, res: &Resource, body: &Map<String, Value>) -> Option<String> {
+    let model = body.get("model").and_then(Value::as_str).unwrap_or("");
+    (std::ptr::eq(res, &BOT) && model.is_empty() && state.config.llm_url.is_none()).then(|| {
+        format!(
+            "this bot has no \"model\", so it runs the LLM engine, and no LLM endpoint is configured (CHATWIRE_LLM_URL): it will answer every message with its fallback text; set a model such as {} or configure the endpoint",
+            crate::bot::BUILT_IN_ENGINES.join(", ")
+        )
+    })
+}
+
 /// `answer` with `"warnings"` added when there are any.
 pub fn with_warnings(mut answer: Value, warnings: Vec<String>) -> Value {
     if !warnings.is_empty() {
@@ -78,6 +91,14 @@ pub async fn check(
         };
         if stored.is_none_or(|s| s == "null") {
             errors.push("\"flow\" is required when \"model\" is \"flow\"".into());
+        }
+    }
+    if let Some(model) = body.get("model").and_then(Value::as_str) {
+        if !model.is_empty() && crate::bot::is_llm_model(model) && state.config.llm_url.is_none() {
+            errors.push(format!(
+                "\"model\" \"{model}\" runs the LLM engine, and no LLM endpoint is configured: set CHATWIRE_LLM_URL (and CHATWIRE_LLM_API_KEY) to an OpenAI-compatible server and restart, or pick a built-in engine ({})",
+                crate::bot::BUILT_IN_ENGINES.join(", ")
+            ));
         }
     }
     if let Some(webhook) = given("webhook") {

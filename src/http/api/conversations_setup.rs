@@ -27,6 +27,8 @@ pub fn register(r: Routes) -> Routes {
             response: json!({"type": "object", "required": ["id"], "properties": {
                 "id": {"type": "string"}, "serviceSid": {"type": "string"}, "webhookUrl": {"type": "string"},
                 "addresses": {"type": "array", "items": {"type": "object"}}}}),
+            jsonl: None,
+            query: Vec::new(),
         },
         setup,
     )

@@ -78,6 +78,7 @@ pub async fn insert(
     let scope = parent_scope(state, res, ids).await?;
     super::bot_settings::check(state, res, body, None).await?;
     let mut cols = validate::columns(state, res, body, Mode::Create, extra).await?;
+    super::integration_guard::number_free(state, res, &cols, None).await?;
     if let (Some((col, _)), Some(parent)) = (res.parent, scope) {
         cols.push((col, Param::from(parent)));
     }
@@ -93,7 +94,8 @@ pub async fn create(
     body: Map<String, Value>,
 ) -> ApiResult<Json<Value>> {
     let id = insert(&state, res, &ids, &body, &[]).await?;
-    let warnings = super::bot_settings::warnings(&state, res, &body).await;
+    let mut warnings = super::bot_settings::warnings(&state, res, &body).await;
+    warnings.extend(super::bot_settings::llm_warning(&state, res, &body));
     Ok(Json(super::bot_settings::with_warnings(
         json!({ "id": id }),
         warnings,
@@ -127,6 +129,7 @@ pub async fn apply_update(
         }
     }
     let cols = validate::columns(state, res, &body, Mode::Update, extra).await?;
+    super::integration_guard::number_free(state, res, &cols, Some(&id)).await?;
     if !state.db.update_resource(res, &id, &cols, now_ms()).await? {
         return Err(ApiError::not_found());
     }

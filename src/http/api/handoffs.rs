@@ -18,11 +18,11 @@ fn handoff_schema() -> Value {
         "id": {"type": "string"}, "conversationId": {"type": "string"}, "integrationId": {"type": "string"},
         "channel": {"type": "string"}, "person": {"type": "string"}, "ours": {"type": "string"},
         "state": {"type": "string", "enum": HandoffState::ALL.map(HandoffState::as_str)},
-        "agentId": {"type": ["string", "null"]}, "agentName": {"type": ["string", "null"]},
-        "reason": {"type": ["string", "null"]}, "attributes": {},
-        "ticketText": {"type": ["string", "null"]}, "queuedAt": {"type": "integer"},
-        "assignedAt": {"type": ["integer", "null"]}, "lastActivityAt": {"type": "integer"},
-        "closedAt": {"type": ["integer", "null"]}}})
+        "agentId": {"type": "string", "nullable": true}, "agentName": {"type": "string", "nullable": true},
+        "reason": {"type": "string", "nullable": true}, "attributes": {},
+        "ticketText": {"type": "string", "nullable": true}, "queuedAt": {"type": "integer"},
+        "assignedAt": {"type": "integer", "nullable": true}, "lastActivityAt": {"type": "integer"},
+        "closedAt": {"type": "integer", "nullable": true}}})
 }
 
 fn acting(required_text: bool) -> Value {

@@ -7,6 +7,7 @@ pub mod blueprint_delete;
 pub mod blueprint_resources;
 pub mod bot_flow;
 pub mod bot_settings;
+pub mod channel_log;
 pub mod completion;
 pub mod contact_conversations;
 pub mod contact_ensure;
@@ -16,10 +17,12 @@ pub mod crud;
 pub mod dataset_search;
 pub mod handoffs;
 pub mod idempotent;
+pub mod integration_guard;
 pub mod lists;
 pub mod message_create;
 pub mod openapi;
 pub mod resources;
+pub mod tokens;
 pub mod twilio_setup;
 pub mod validate;
 pub mod widget;
@@ -46,6 +49,10 @@ pub struct Op {
     pub tag: String,
     pub request: Option<Value>,
     pub response: Value,
+    /// The schema of one line when the answer can also be JSONL (`Accept: application/jsonl`).
+    pub jsonl: Option<Value>,
+    /// Query parameters (OpenAPI parameter objects).
+    pub query: Vec<Value>,
 }
 
 impl Op {
@@ -68,7 +75,21 @@ impl Op {
             tag: tag.to_owned(),
             request: None,
             response: json!({"type": "object"}),
+            jsonl: None,
+            query: Vec::new(),
         }
+    }
+
+    /// The answer can also be a JSONL stream of lines shaped like `line`.
+    pub fn jsonl(mut self, line: Value) -> Self {
+        self.jsonl = Some(line);
+        self
+    }
+
+    /// A documented query parameter.
+    pub fn query(mut self, name: &str, schema: Value, description: &str) -> Self {
+        self.query.push(json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description}));
+        self
     }
 
     /// The JSON schema of the request body.
@@ -171,9 +192,12 @@ impl Routes {
             tag: res.path.split('/').next().unwrap_or(res.path).to_owned(),
             request,
             response,
+            jsonl: None,
+            query: Vec::new(),
         };
         let list_response = json!({"type": "object", "properties": {
             "items": {"type": "array", "items": read.clone()}, "cursor": {"type": "string"}}});
+        let list_line = read.clone();
         if !skip.contains(&Verb::Create) {
             self = self.add(
                 op(
@@ -232,7 +256,23 @@ impl Routes {
         }
         if !skip.contains(&Verb::List) {
             self = self.add(
-                op("get", format!("{base}/list"), "list", None, list_response),
+                op("get", format!("{base}/list"), "list", None, list_response)
+                    .jsonl(list_line)
+                    .query(
+                        "cursor",
+                        json!({"type": "string"}),
+                        "The id of the last item of the previous page",
+                    )
+                    .query(
+                        "order",
+                        json!({"type": "string", "enum": ["asc", "desc"]}),
+                        "Sort order by creation time",
+                    )
+                    .query(
+                        "take",
+                        json!({"type": "integer", "minimum": 1}),
+                        "Most items in the page",
+                    ),
                 move |State(s): State<AppState>,
                       Path(p): Path<Vec<String>>,
                       headers: HeaderMap,

@@ -43,44 +43,167 @@ pub fn write_schema(res: &Resource) -> Value {
     for f in res.fields.iter().filter(|f| f.write) {
         props.insert(f.wire.into(), field_schema(f.ty, f.doc));
     }
-    json!({"type": "object", "additionalProperties": false, "required": res.required, "properties": props})
+    let mut schema = json!({"type": "object", "additionalProperties": false, "properties": props});
+    // OpenAPI 3.0 forbids an empty `required` list.
+    if !res.required.is_empty() {
+        schema["required"] = json!(res.required);
+    }
+    schema
 }
 
-/// Builds the document from the registered operations.
-pub fn document(ops: &[Op]) -> Value {
+/// One line of a JSONL stream of completion events (`Accept: application/jsonl`).
+pub fn completion_event_schema() -> Value {
+    json!({"type": "object", "required": ["type", "data"], "properties": {
+        "type": {"type": "string", "enum": ["token", "message", "usage", "result", "error"]},
+        "data": {"description": "`token`: {token}; `message`: the bot message; `usage`: {token}; `result`: the JSON answer; `error`: {message, code}"}}})
+}
+
+fn operation(op: &Op) -> Value {
+    let mut ok = json!({"application/json": {"schema": op.response}});
+    if let Some(line) = &op.jsonl {
+        ok["application/jsonl"] = json!({"schema": line});
+    }
+    let mut operation = json!({
+        "operationId": op.id,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "responses": {
+            "200": {"description": "OK", "content": ok},
+            "default": {"description": "An error response", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+    });
+    if op.jsonl.is_some() {
+        operation["description"] = json!("With `Accept: application/jsonl` the answer is a stream of JSON lines, each described by the `application/jsonl` schema.");
+    }
+    let params: Vec<Value> = op
+        .path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    let mut params = params;
+    params.extend(op.query.iter().cloned());
+    if !params.is_empty() {
+        operation["parameters"] = Value::Array(params);
+    }
+    if let Some(request) = &op.request {
+        operation["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": request}}});
+    }
+    operation
+}
+
+/// A provider's callbacks for `channel`: signed, unauthenticated, form-encoded.
+fn webhook_paths(paths: &mut Map<String, Value>, channel: &str) {
+    let path_param = json!([{"name": "integrationId", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let form = |fields: Value, required: Value| {
+        json!({"required": true, "content": {
+        "application/x-www-form-urlencoded": {"schema": {"type": "object", "required": required, "properties": fields, "additionalProperties": {"type": "string"}}}}})
+    };
+    let refusals = json!({
+        "400": {"description": "Signed, but not a message callback Chatwire understands (recorded in the channel log)"},
+        "403": {"description": "The signature does not match the public URL, or the integration has no auth token or another account (recorded in the channel log)"},
+        "404": {"description": "No integration has this id (recorded in the channel log)"},
+        "413": {"description": "Body over 64 KB"},
+        "503": {"description": "The database could not record it; the provider retries"}
+    });
+    let mut message_responses = refusals.clone();
+    message_responses["200"] = json!({"description": "Recorded (or a duplicate): empty TwiML", "content": {"text/xml": {"schema": {"type": "string", "example": "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"}}}});
+    let mut status_responses = refusals;
+    status_responses["204"] = json!({"description": "Applied (statuses only move forward)"});
+    let security = json!([]);
+    let signature = json!({"name": "X-Twilio-Signature", "in": "header", "required": true, "schema": {"type": "string"},
+        "description": "HMAC-SHA1 of CHATWIRE_PUBLIC_URL + path + sorted parameters, keyed by the integration's auth token"});
+    let mut params = path_param.as_array().cloned().unwrap_or_default();
+    params.push(signature);
+    paths.insert(
+        format!("/integration/{channel}/{{integrationId}}/webhook"),
+        json!({"post": {
+            "operationId": format!("{channel}MessageWebhook"),
+            "summary": "Incoming message callback (Twilio's SmsUrl); `setup` points the number here (Chatwire)",
+            "tags": ["webhook"], "security": security, "parameters": params,
+            "requestBody": form(
+                json!({"MessageSid": {"type": "string"}, "AccountSid": {"type": "string"}, "From": {"type": "string"},
+                       "To": {"type": "string"}, "Body": {"type": "string"}, "NumMedia": {"type": "string"},
+                       "ProfileName": {"type": "string"}}),
+                json!(["MessageSid", "AccountSid", "From", "To"])),
+            "responses": message_responses}}),
+    );
+    paths.insert(
+        format!("/integration/{channel}/{{integrationId}}/status"),
+        json!({"post": {
+            "operationId": format!("{channel}StatusWebhook"),
+            "summary": "Delivery status callback (StatusCallback of every message Chatwire sends) (Chatwire)",
+            "tags": ["webhook"], "security": security, "parameters": params,
+            "requestBody": form(
+                json!({"MessageSid": {"type": "string"}, "MessageStatus": {"type": "string"}, "ErrorCode": {"type": "string"}}),
+                json!(["MessageSid", "MessageStatus"])),
+            "responses": status_responses}}),
+    );
+}
+
+/// The operations routes, served at the root rather than under `/v1`.
+fn operations_paths(paths: &mut Map<String, Value>) {
+    let root = json!([{"url": "/"}]);
+    let text = |description: &str| json!({"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}});
+    let plain = |id: &str, summary: &str, ok: Value, more: Value| {
+        let mut responses = json!({"200": ok});
+        if let Value::Object(more) = more {
+            for (k, v) in more {
+                responses[k] = v;
+            }
+        }
+        json!({"servers": root, "get": {"operationId": id, "summary": summary, "tags": ["operations"],
+            "security": [], "responses": responses}})
+    };
+    paths.insert(
+        "/healthz".into(),
+        plain("healthz", "The process answers", text("`ok`"), json!({})),
+    );
+    paths.insert(
+        "/readyz".into(),
+        plain(
+            "readyz",
+            "Able to accept: the database takes a write within 2 s and both claim loops are alive",
+            text("`ready`"),
+            json!({"503": text("`database not writable` or `claim loop stalled: ...`")}),
+        ),
+    );
+    paths.insert(
+        "/metrics".into(),
+        plain(
+            "metrics",
+            "Prometheus metrics (text exposition format 0.0.4)",
+            json!({"description": "Counters, gauges and histograms with HELP and TYPE lines",
+                   "content": {"text/plain": {"schema": {"type": "string"}}}}),
+            json!({}),
+        ),
+    );
+    paths.insert(
+        "/openapi.json".into(),
+        json!({"get": {"operationId": "openapi", "summary": "This document", "tags": ["operations"], "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.0 document", "content": {"application/json": {"schema": {"type": "object"}}}}}}}),
+    );
+}
+
+/// Builds the document from the registered operations, the webhooks of `channels` and the
+/// operations routes.
+pub fn document(ops: &[Op], channels: &[&str]) -> Value {
     let mut paths = Map::new();
     for op in ops {
-        let mut operation = json!({
-            "operationId": op.id,
-            "summary": op.summary,
-            "tags": [op.tag],
-            "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": op.response}}},
-                "default": {"description": "An error response", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-            }
-        });
-        let params: Vec<Value> = op
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
-        if !params.is_empty() {
-            operation["parameters"] = Value::Array(params);
-        }
-        if let Some(request) = &op.request {
-            operation["requestBody"] =
-                json!({"required": true, "content": {"application/json": {"schema": request}}});
-        }
         let entry = paths
             .entry(format!("/{}", op.path))
             .or_insert_with(|| json!({}));
-        entry[op.method] = operation;
+        entry[op.method] = operation(op);
     }
+    for channel in channels {
+        webhook_paths(&mut paths, channel);
+    }
+    operations_paths(&mut paths);
     json!({
         "openapi": "3.0.3",
         "info": {"title": "Chatwire API", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "ChatBotKit v1 compatible management API of Chatwire. Every path is served under /v1 and /api/v1."},
+                 "description": "ChatBotKit v1 compatible management API of Chatwire, its providers' webhooks and its operations routes. Every path is served under /v1 and /api/v1, except /healthz, /readyz and /metrics (at the root). Chatwire's additions are marked (Chatwire)."},
         "servers": [{"url": "/v1"}],
         "security": [{"BearerAuth": []}],
         "paths": paths,

@@ -30,6 +30,8 @@ pub fn register(r: Routes) -> Routes {
     let r = super::conversations_setup::register(r);
     let r = super::bot_flow::register(r);
     let r = super::completion::register(r);
+    let r = super::tokens::register(r);
+    let r = super::channel_log::register(r);
     let r = super::agents::register(r);
     let r = super::handoffs::register(r);
     let r = super::widget::register(r);

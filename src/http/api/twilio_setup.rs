@@ -23,30 +23,36 @@ use serde_json::{json, Map, Value};
 pub fn register(r: Routes) -> Routes {
     let id_only =
         json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}});
+    let url = json!({"type": "string", "nullable": true});
+    let setup_answer = json!({"type": "object", "required": ["id", "phoneNumber", "webhookUrl", "statusUrl", "previous"], "properties": {
+        "id": {"type": "string"},
+        "phoneNumber": {"type": "string", "description": "The number configured"},
+        "numberSid": {"type": "string", "description": "Twilio's PN... SID of the number"},
+        "webhookUrl": {"type": "string", "description": "The SmsUrl now set: where Twilio posts incoming messages"},
+        "statusUrl": {"type": "string", "description": "The StatusCallback now set"},
+        "previous": {"type": "object", "description": "The number's values before setup", "properties": {"webhookUrl": url, "statusUrl": url}}}});
     r.add(
-        Op {
-            method: "post",
-            path: "integration/twilio/{twilioIntegrationId}/setup".into(),
-            id: "setupTwilioIntegration".into(),
-            summary: "Verify the Twilio credentials and point the number's SmsUrl and StatusCallback at Chatwire".into(),
-            tag: "integration".into(),
-            request: Some(json!({"type": "object", "additionalProperties": false})),
-            response: id_only.clone(),
-        },
+        Op::post(
+            "integration/twilio/{twilioIntegrationId}/setup",
+            "setupTwilioIntegration",
+            "Verify the Twilio credentials and point the number's SmsUrl and StatusCallback at Chatwire; answers with what was configured and the number's previous values",
+            "integration",
+        )
+        .request(json!({"type": "object", "additionalProperties": false}))
+        .response(setup_answer),
         setup,
     )
     .add(
-        Op {
-            method: "post",
-            path: "integration/twilio/{twilioIntegrationId}/initiate".into(),
-            id: "initiateTwilio".into(),
-            summary: "Start a conversation towards a phone number (proactive outbound); refused for opted-out recipients".into(),
-            tag: "integration".into(),
-            request: Some(json!({"type": "object", "additionalProperties": false, "required": ["to", "text"], "properties": {
-                "channel": {"type": "string", "enum": ["sms", "whatsapp"], "default": "sms"},
-                "from": {"type": "string"}, "to": {"type": "string"}, "text": {"type": "string"}}})),
-            response: id_only,
-        },
+        Op::post(
+            "integration/twilio/{twilioIntegrationId}/initiate",
+            "initiateTwilio",
+            "Start a conversation towards a phone number (proactive outbound); refused for opted-out recipients",
+            "integration",
+        )
+        .request(json!({"type": "object", "additionalProperties": false, "required": ["to", "text"], "properties": {
+            "channel": {"type": "string", "enum": ["sms", "whatsapp"], "default": "sms"},
+            "from": {"type": "string"}, "to": {"type": "string"}, "text": {"type": "string"}}}))
+        .response(id_only),
         initiate,
     )
 }
@@ -79,21 +85,31 @@ async fn setup(
         TwilioMessaging::NAME,
         integration.id
     );
-    state
+    let (webhook_url, status_url) = (format!("{base}/webhook"), format!("{base}/status"));
+    let before = state
         .twilio
-        .configure_number(
-            &integration,
-            &format!("{base}/webhook"),
-            &format!("{base}/status"),
-        )
+        .configure_number(&integration, &webhook_url, &status_url)
         .await
         .map_err(|e| match e {
             SetupError::BadNumber(_) => ApiError::bad_request(e.to_string()),
             e if e.is_unreachable() => ApiError::bad_gateway(e.to_string()),
             e => ApiError::conflict(e.to_string()),
         })?;
-    tracing::info!(integration = %integration.id, "Twilio number pointed at Chatwire");
-    Ok(Json(json!({ "id": integration.id })))
+    tracing::info!(
+        integration = %integration.id,
+        number = %before.phone_number,
+        webhook_url,
+        previous_webhook_url = before.sms_url.as_deref().unwrap_or("-"),
+        "Twilio number pointed at Chatwire"
+    );
+    Ok(Json(json!({
+        "id": integration.id,
+        "phoneNumber": before.phone_number,
+        "numberSid": before.sid,
+        "webhookUrl": webhook_url,
+        "statusUrl": status_url,
+        "previous": {"webhookUrl": before.sms_url, "statusUrl": before.status_callback},
+    })))
 }
 
 fn field<'a>(body: &'a Map<String, Value>, key: &str) -> ApiResult<Option<&'a str>> {

@@ -4,11 +4,14 @@
 //! The handlers know only the channel seam: the channel verifies and parses the callback, and
 //! the pipeline accepts the message (stored once per provider id before the provider gets its
 //! answer). Refusals are bare statuses: providers read no body, and an attacker learns nothing
-//! from one.
+//! from one. The operator learns why from the log line, the `chatwire_webhooks_refused_total`
+//! series and the channel log, which keeps a refused request so it can be replayed once the
+//! configuration is fixed (`replay`).
 use crate::app::AppState;
 use crate::channel::{CallbackRequest, Channel, Channels, Event, Refusal};
-use crate::metrics::Metrics;
+use crate::metrics::RefusedReason;
 use crate::pipeline::accept;
+use crate::store::channel_log::{NewEntry, StoredRequest};
 use crate::store::integration::Integration;
 use axum::extract::{ConnectInfo, OriginalUri, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -18,8 +21,10 @@ use axum::Router;
 use gate::Gate;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 mod gate;
+pub mod replay;
 
 /// Provider callbacks are small; anything larger is not one.
 pub const MAX_WEBHOOK_BODY: usize = 64 * 1024;
@@ -113,17 +118,95 @@ fn called_url(state: &AppState, uri: &Uri) -> String {
     format!("{}{}", state.public_base, path)
 }
 
-fn refused(state: &AppState, integration: &str, url: &str, refusal: Refusal) -> Response {
+/// What the channel log keeps of a refused callback so that it can be replayed: the path it
+/// was sent to, the headers a channel verifies, the body.
+fn stored_request(uri: &Uri, headers: &HeaderMap, body: &[u8]) -> StoredRequest {
+    let kept: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .filter(|(name, _)| {
+            let name = name.as_str();
+            name == "content-type" || name.starts_with("x-twilio-")
+        })
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.into())))
+        .collect();
+    StoredRequest {
+        path: uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned()),
+        headers: serde_json::Value::Object(kept).to_string(),
+        body: String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+/// A refusal's reason word, log text and status.
+fn classify(refusal: &Refusal) -> (RefusedReason, &str, StatusCode) {
     match refusal {
-        Refusal::Unauthenticated(why) => {
-            Metrics::inc(&state.metrics.webhook_signature_failures);
-            tracing::warn!(integration, url, reason = %why, "webhook refused: not authenticated");
-            StatusCode::FORBIDDEN.into_response()
-        }
-        Refusal::Malformed(why) => {
-            tracing::warn!(integration, reason = %why, "webhook refused: malformed");
-            (StatusCode::BAD_REQUEST, why).into_response()
-        }
+        Refusal::Unauthenticated(why) => (RefusedReason::BadSignature, why, StatusCode::FORBIDDEN),
+        Refusal::WrongAccount(why) => (RefusedReason::WrongAccount, why, StatusCode::FORBIDDEN),
+        Refusal::Malformed(why) => (RefusedReason::Malformed, why, StatusCode::BAD_REQUEST),
+    }
+}
+
+/// Counts, logs and records a refused callback of a known integration; the bare answer.
+async fn refused(
+    state: &AppState,
+    kind: &'static str,
+    channel: &str,
+    cb: &Callback,
+    uri: &Uri,
+    refusal: Refusal,
+) -> Response {
+    let (reason, why, status) = classify(&refusal);
+    state.metrics.refused(channel, reason);
+    let integration = cb.integration.id.as_str();
+    tracing::warn!(integration, kind, url = %cb.url, reason = reason.as_str(), detail = %why, "webhook refused");
+    let entry = NewEntry {
+        kind,
+        channel: channel.to_owned(),
+        integration_id: Some(integration.to_owned()),
+        outcome: "refused",
+        reason: Some(reason.as_str()),
+        detail: Some(why.to_owned()),
+        url: Some(cb.url.clone()),
+        request: Some(stored_request(uri, &cb.admitted.headers, &cb.admitted.body)),
+        ..NewEntry::default()
+    };
+    if let Err(err) = state.db.log_channel(entry).await {
+        tracing::warn!(error = %err, "writing the channel log failed");
+    }
+    match refusal {
+        Refusal::Malformed(why) => (status, why).into_response(),
+        _ => status.into_response(),
+    }
+}
+
+/// Counts, logs and records a callback naming no integration.
+async fn unknown_integration(
+    state: &AppState,
+    kind: &'static str,
+    channel: &str,
+    id: &str,
+    uri: &Uri,
+) {
+    state
+        .metrics
+        .refused(channel, RefusedReason::UnknownIntegration);
+    // The id comes from whoever called: bounded before it is logged or stored.
+    let shown: String = id.chars().take(64).collect();
+    tracing::warn!(integration = %shown, kind, "webhook refused: no integration has this id");
+    let entry = NewEntry {
+        kind,
+        channel: channel.to_owned(),
+        outcome: "refused",
+        reason: Some(RefusedReason::UnknownIntegration.as_str()),
+        detail: Some(format!(
+            "No integration has the id \"{shown}\": the number's webhook URL points at an integration that was deleted or belongs to another Chatwire; run setup on the integration that should answer"
+        )),
+        url: Some(format!("{}{}", state.public_base, uri.path().chars().take(256).collect::<String>())),
+        ..NewEntry::default()
+    };
+    if let Err(err) = state.db.log_channel(entry).await {
+        tracing::warn!(error = %err, "writing the channel log failed");
     }
 }
 
@@ -153,6 +236,7 @@ impl Callback {
 async fn callback(
     gate: &Arc<Gate>,
     state: &AppState,
+    (kind, channel): (&'static str, &str),
     id: &str,
     uri: &Uri,
     request: Request,
@@ -160,9 +244,14 @@ async fn callback(
     let admitted = admit(gate, request)
         .await
         .map_err(IntoResponse::into_response)?;
-    let integration = integration(state, id)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let integration = match integration(state, id).await {
+        Ok(integration) => integration,
+        Err(StatusCode::NOT_FOUND) => {
+            unknown_integration(state, kind, channel, id, uri).await;
+            return Err(StatusCode::NOT_FOUND.into_response());
+        }
+        Err(status) => return Err(status.into_response()),
+    };
     Ok(Callback {
         admitted,
         integration,
@@ -178,20 +267,49 @@ async fn inbound(
     OriginalUri(uri): OriginalUri,
     request: Request,
 ) -> Response {
-    let cb = match callback(&gate, &state, &id, &uri, request).await {
+    let handled = handle_inbound(&*channel, &gate, &state, &id, &uri, request);
+    timed(&state, channel.name(), "message", handled).await
+}
+
+/// Runs a callback's handling and records how long it took.
+async fn timed(
+    state: &AppState,
+    channel: &str,
+    kind: &str,
+    handling: impl std::future::Future<Output = Response>,
+) -> Response {
+    let started = Instant::now();
+    let response = handling.await;
+    state
+        .metrics
+        .webhook_seconds
+        .with_label_values(&[channel, kind])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn handle_inbound(
+    channel: &dyn Channel,
+    gate: &Arc<Gate>,
+    state: &AppState,
+    id: &str,
+    uri: &Uri,
+    request: Request,
+) -> Response {
+    let cb = match callback(gate, state, ("message", channel.name()), id, uri, request).await {
         Ok(cb) => cb,
         Err(refused) => return refused,
     };
     let integration = &cb.integration;
     let event = match channel.parse_event(integration, cb.request()) {
         Ok(e) => e,
-        Err(refusal) => return refused(&state, &id, &cb.url, refusal),
+        Err(refusal) => return refused(state, "message", channel.name(), &cb, uri, refusal).await,
     };
     let handled = match event {
-        Event::Message(message) => accept::inbound(&state, channel.name(), integration, message)
+        Event::Message(message) => accept::inbound(state, channel.name(), integration, message)
             .await
             .map(|_| ()),
-        Event::Status(update) => crate::outbox::apply_status(&state, integration, &update).await,
+        Event::Status(update) => crate::outbox::apply_status(state, integration, &update).await,
         Event::Ended { thread } => state
             .db
             .end_session(&integration.id, &thread.to_string())
@@ -203,7 +321,7 @@ async fn inbound(
         }
     };
     match handled {
-        Ok(()) => acknowledge(&*channel),
+        Ok(()) => acknowledge(channel),
         // The provider retries on a 5xx; the message is not lost.
         Err(err) => {
             tracing::error!(error = %err, "recording inbound callback");
@@ -220,17 +338,47 @@ async fn status(
     OriginalUri(uri): OriginalUri,
     request: Request,
 ) -> Response {
-    let cb = match callback(&gate, &state, &id, &uri, request).await {
+    let handled = handle_status(&*channel, &gate, &state, &id, &uri, request);
+    timed(&state, channel.name(), "status", handled).await
+}
+
+async fn handle_status(
+    channel: &dyn Channel,
+    gate: &Arc<Gate>,
+    state: &AppState,
+    id: &str,
+    uri: &Uri,
+    request: Request,
+) -> Response {
+    let cb = match callback(gate, state, ("status", channel.name()), id, uri, request).await {
         Ok(cb) => cb,
         Err(refused) => return refused,
     };
     let integration = &cb.integration;
     let update = match channel.parse_status(integration, cb.request()) {
         Ok(u) => u,
-        Err(refusal) => return refused(&state, &id, &cb.url, refusal),
+        Err(refusal) => return refused(state, "status", channel.name(), &cb, uri, refusal).await,
     };
-    match crate::outbox::apply_status(&state, integration, &update).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+    match crate::outbox::apply_status(state, integration, &update).await {
+        Ok(()) => {
+            let status = update.status.to_string();
+            state
+                .metrics
+                .status_callbacks
+                .with_label_values(&[channel.name(), integration.id.as_str(), status.as_str()])
+                .inc();
+            state.db.log_channel_later(NewEntry {
+                kind: "status",
+                channel: channel.name().to_owned(),
+                integration_id: Some(integration.id.clone()),
+                outcome: "applied",
+                detail: Some(status),
+                message_sid: Some(update.id.0.clone()),
+                error_code: update.error_code,
+                ..NewEntry::default()
+            });
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(err) => {
             tracing::error!(error = %err, "applying status callback");
             StatusCode::SERVICE_UNAVAILABLE.into_response()

@@ -67,10 +67,12 @@ pub fn register(r: Routes) -> Routes {
         .response(json!({"type": "object", "required": ["id", "entities"], "properties": {"id": text, "entities": {"type": "array", "items": {"type": "object"}}}}));
     let receive = Op::post("conversation/{conversationId}/receive", "receiveConversationMessage", "Receive the bot's message", "conversation")
         .request(with(json!({"type": "object", "properties": {}}), &["functions", "extensions"]))
-        .response(json!({"type": "object", "required": ["id", "text", "usage"], "properties": {"id": text, "text": text, "usage": usage, "actions": actions}}));
+        .response(json!({"type": "object", "required": ["id", "text", "usage"], "properties": {"id": text, "text": text, "usage": usage, "actions": actions}}))
+        .jsonl(super::openapi::completion_event_schema());
     let complete = Op::post("conversation/{conversationId}/complete", "completeConversationMessage", "Send a message and receive the bot's answer", "conversation")
         .request(with(json!({"type": "object", "properties": {"text": text}}), &["entities", "functions", "extensions", "limits"]))
-        .response(json!({"type": "object", "required": ["id", "text", "usage", "end"], "properties": {"id": text, "text": text, "usage": usage, "end": end, "actions": actions}}));
+        .response(json!({"type": "object", "required": ["id", "text", "usage", "end"], "properties": {"id": text, "text": text, "usage": usage, "end": end, "actions": actions}}))
+        .jsonl(super::openapi::completion_event_schema());
     let message = json!({"type": "object", "required": ["type", "text"], "properties": {"type": {"type": "string", "enum": MESSAGE_TYPES}, "text": text, "meta": {"type": "object"}}});
     let stateless = Op::post("conversation/complete", "completeConversation", "Complete a conversation without storing it", "conversation")
         .request(with(
@@ -81,7 +83,8 @@ pub fn register(r: Routes) -> Routes {
                 "contactId": {}, "attachments": {"type": "array", "items": {"type": "object"}}}}),
             &["functions", "extensions", "limits"],
         ))
-        .response(json!({"type": "object", "required": ["text", "usage", "end"], "properties": {"text": text, "usage": usage, "end": end, "actions": actions}}));
+        .response(json!({"type": "object", "required": ["text", "usage", "end"], "properties": {"text": text, "usage": usage, "end": end, "actions": actions}}))
+        .jsonl(super::openapi::completion_event_schema());
     r.add(send, |State(s): State<AppState>, Path(id): Path<String>, h: HeaderMap, JsonBody(b): JsonBody| send_handler(s, id, h, b))
         .add(receive, |State(s): State<AppState>, Path(id): Path<String>, h: HeaderMap, JsonBody(b): JsonBody| async move {
             converse(s, id, h, b, Shape::Receive).await

@@ -75,7 +75,12 @@ async fn run(p: &Prepared, tokens: Option<&bot::TokenSink>) -> Outcome {
     let (reply, reason) = match result {
         Ok(reply) => (reply, "stop"),
         Err(err) => (
-            bot::fallback::fallback_reply(&p.ctx, &p.turn, "engine", &err),
+            bot::fallback::fallback_reply(
+                &p.ctx,
+                &p.turn,
+                bot::engine_name(&p.turn.bot.model),
+                &err,
+            ),
             "error",
         ),
     };
