@@ -195,6 +195,19 @@ async fn initiate(
             "The recipient has opted out (STOP) and cannot be messaged",
         ));
     }
+    // WhatsApp's 24-hour window: told here rather than only in the message's delivery.
+    if channel == ChannelKind::WhatsApp && integration.whatsapp_template.is_none() {
+        let last = state
+            .db
+            .whatsapp_last_inbound(&integration.id, &to.to_string())
+            .await?;
+        if !crate::domain::reply_window::is_open(last, now_ms()) {
+            return Err(ApiError::conflict(format!(
+                "Not sent: {}",
+                crate::domain::reply_window::refusal()
+            )));
+        }
+    }
     let route = Route {
         integration_id: integration.id.clone(),
         channel: TwilioMessaging::NAME.to_owned(),
