@@ -36,6 +36,8 @@ pub struct AppState {
     pub channels: Channels,
     /// The Twilio Messaging channel itself, for its `setup` operation.
     pub twilio: Arc<TwilioMessaging>,
+    /// Failed management-API authentications per client address.
+    pub auth_throttle: Arc<crate::http::auth_throttle::AuthThrottle>,
 }
 
 impl AppState {
@@ -89,6 +91,10 @@ impl App {
         let channels = extra
             .into_iter()
             .fold(Channels::default().with(twilio.clone()), Channels::with);
+        let auth_throttle = Arc::new(crate::http::auth_throttle::AuthThrottle::new(
+            config.auth_failure_limit,
+        ));
+        warn_if_weak(&config);
         let state = AppState {
             db,
             cipher,
@@ -98,6 +104,7 @@ impl App {
             outbox_ready: Arc::new(Notify::new()),
             metrics: Arc::default(),
             liveness: Arc::default(),
+            auth_throttle,
             channels,
             twilio,
             http,
@@ -140,6 +147,24 @@ impl App {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), worker).await;
         }
         Ok(())
+    }
+}
+
+/// Tokens shorter than this are guessable (the README's example `dev` is 3 characters).
+const MIN_TOKEN_LEN: usize = 32;
+
+/// Warns, without refusing to start, when `CHATWIRE_API_TOKEN` is short: a development token
+/// like `dev` must not reach production unnoticed. The token itself is never logged.
+fn warn_if_weak(config: &Config) {
+    if let Some(token) = &config.api_token {
+        let len = token.expose_secret().chars().count();
+        if len < MIN_TOKEN_LEN {
+            tracing::warn!(
+                length = len,
+                minimum = MIN_TOKEN_LEN,
+                "CHATWIRE_API_TOKEN is short and guessable; use at least {MIN_TOKEN_LEN} random characters (e.g. `openssl rand -hex 32`) outside development"
+            );
+        }
     }
 }
 

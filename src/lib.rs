@@ -55,6 +55,8 @@ pub mod crypto;
 pub mod dispatch;
 pub mod domain;
 pub mod emulator;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod metrics;
 pub mod net;

@@ -1,18 +1,30 @@
 //! Bearer tokens for the management API: `CHATWIRE_API_TOKEN` and tokens made with
-//! `chatwire token create` (stored as SHA-256 hashes).
+//! `chatwire token create` (stored as SHA-256 hashes). Failures are counted per client
+//! address ([`super::auth_throttle`]).
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::crypto::hash_token;
 use crate::store::Sql;
-use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
+use std::net::SocketAddr;
+use std::time::Instant;
 use subtle::ConstantTimeEq;
 
 /// Like ChatBotKit, the scheme word is ignored: the token is the header's second word.
 pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let now = Instant::now();
+    if let Some(wait) = peer.and_then(|ip| state.auth_throttle.blocked(ip, now)) {
+        return too_many_failures(wait);
+    }
     let token = req
         .headers()
         .get(AUTHORIZATION)
@@ -23,8 +35,28 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         Some(token) if !token.is_empty() && token_is_valid(&state, &token).await => {
             next.run(req).await
         }
-        _ => ApiError::not_authenticated().into_response(),
+        _ => {
+            if let Some(ip) = peer {
+                state.auth_throttle.failed(ip, now);
+            }
+            ApiError::not_authenticated().into_response()
+        }
     }
+}
+
+/// 429 with the whole seconds left in the window (at least 1).
+fn too_many_failures(wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOO_MANY_REQUESTS",
+        format!("Too many failed authentications from this address; retry in {seconds} s"),
+    )
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
 }
 
 async fn token_is_valid(state: &AppState, token: &str) -> bool {

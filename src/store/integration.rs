@@ -62,3 +62,25 @@ impl Db {
         Ok(Some(integration))
     }
 }
+
+impl Db {
+    /// The `phoneNumber`s among `numbers` that integrations other than `except` hold.
+    pub async fn numbers_held_elsewhere(
+        &self,
+        numbers: &[String],
+        except: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let mut sql = Sql::new("SELECT phone_number FROM twilio_integrations WHERE id <> ");
+        sql.bind(except);
+        sql.push(" AND phone_number IN (");
+        for (i, n) in numbers.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(n.as_str());
+        }
+        sql.push(")");
+        let rows = self.fetch_all(&sql).await?;
+        Ok(rows.iter().map(|r| text(r, "phone_number")).collect())
+    }
+}

@@ -4,6 +4,7 @@
 //! both), so every domain verb is written once; the few places where the dialects differ
 //! (full-text search, row claiming) branch on [`Backend`]. Each backend has its own migrations
 //! with the same table and column names. The conformance tests run every verb on both.
+pub mod backfill;
 pub mod batch;
 pub mod cache;
 pub mod cascade;
@@ -23,6 +24,7 @@ pub mod resource;
 pub mod schema;
 pub mod search;
 pub mod sql;
+pub mod sqlite_file;
 pub mod tokens;
 
 use anyhow::Context;
@@ -131,6 +133,10 @@ impl Db {
         // SQLite gets one writing connection: it has one write lock anyway, and several
         // connections contending for it wait in busy-timeout sleeps of milliseconds each
         // (measured: 2.5 ms per write with 8 writers against 0.05 ms with one).
+        if let Some(file) = sqlite_file::path_of(url) {
+            sqlite_file::make_private(&file)
+                .with_context(|| format!("making {} private", file.display()))?;
+        }
         let (url, max) = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 let sep = if url.contains('?') { '&' } else { '?' };

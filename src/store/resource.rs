@@ -36,6 +36,8 @@ pub enum Ty {
     Ref(&'static str, &'static str),
     /// Write-only secret, sealed at rest, never read back.
     Secret,
+    /// Nullable Twilio SID: this two-letter prefix and 32 hex digits (`AC…` for accounts).
+    Sid(&'static str),
     /// Nullable phone number, normalised to E.164.
     Phone,
     /// Nullable phone number that may carry a `whatsapp:` prefix.

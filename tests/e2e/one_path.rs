@@ -67,6 +67,7 @@ impl Channel for Loopback {
             body: field(&body, "text")?.to_owned(),
             media: Vec::new(),
             profile_name: None,
+            received_at: None,
         })
     }
 

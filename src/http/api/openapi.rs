@@ -17,6 +17,9 @@ fn field_schema(ty: Ty, doc: &str) -> Value {
         Ty::Json => json!({"nullable": true}),
         Ty::Name => json!({"type": "string", "default": ""}),
         Ty::Text(default) => json!({"type": "string", "default": default}),
+        Ty::Sid(prefix) => {
+            json!({"type": "string", "nullable": true, "pattern": format!("^({prefix}[0-9a-fA-F]{{32}})?$")})
+        }
         _ => json!({"type": "string", "nullable": true}),
     };
     if !doc.is_empty() {

@@ -152,6 +152,15 @@ async fn convert(
                 None => return Err(format!("\"{key}\" must be a phone number")),
             },
         },
+        Ty::Sid(prefix) => match nonempty(text(key, v, MAX_NAME)?) {
+            None => Param::Text(None),
+            Some(sid) if is_sid(&sid, prefix) => Param::from(sid),
+            Some(_) => {
+                return Err(format!(
+                    "\"{key}\" must be {prefix} followed by 32 hexadecimal digits"
+                ))
+            }
+        },
         Ty::Address => match nonempty(text(key, v, MAX_NAME)?) {
             None => Param::Text(None),
             Some(raw) => {
@@ -190,6 +199,13 @@ async fn convert(
             None => return Ok(None),
         },
     }))
+}
+
+/// Whether `value` is a Twilio SID with `prefix`: Twilio's own pattern `^AC[0-9a-fA-F]{32}$`.
+pub fn is_sid(value: &str, prefix: &str) -> bool {
+    value.len() == prefix.len() + 32
+        && value.starts_with(prefix)
+        && value[prefix.len()..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// `meta` on update: replaced wholesale, unless `{"$update": {...}}` asks for a merge; keys that

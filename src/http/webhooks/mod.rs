@@ -189,6 +189,7 @@ async fn inbound(
     };
     match accept::inbound(&state, channel.name(), integration, message).await {
         Ok(Accepted::New | Accepted::Duplicate | Accepted::Ignored) => acknowledge(&*channel),
+        Ok(Accepted::Misdirected) => StatusCode::FORBIDDEN.into_response(),
         // The provider retries on a 5xx; the message is not lost.
         Err(err) => {
             tracing::error!(error = %err, "recording inbound message");
