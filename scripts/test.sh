@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as README and CI run it: Rust unit and end-to-end tests on SQLite and
-# PostgreSQL, then ChatBotKit's JS SDK against the real binary. Exits non-zero on any failure.
+# PostgreSQL, then ChatBotKit's JS SDK against the real binary, then schemathesis against the
+# real binary's OpenAPI document (scripts/schemathesis.sh). Exits non-zero on any failure.
 #
 # PostgreSQL: the local server on 127.0.0.1:5432 (trust auth) is started if it is down; each
 # run gets a fresh database chatwire_ci_<timestamp> and tests create their own databases
@@ -47,5 +48,8 @@ cargo test --all-targets
 echo "== ChatBotKit SDK against target/debug/chatwire"
 npm ci --prefix tests/sdk --no-audit --no-fund
 CHATWIRE_BIN="${CHATWIRE_BIN:-$PWD/target/debug/chatwire}" node --test tests/sdk/
+
+echo "== OpenAPI document against the server (schemathesis, bounded in time)"
+SCHEMATHESIS_MAX_TIME="${SCHEMATHESIS_MAX_TIME:-180}" ./scripts/schemathesis.sh "$PWD/target/debug/chatwire"
 
 echo "== all tests passed"

@@ -1130,3 +1130,29 @@ async fn two_replicas_share_one_postgres_and_keep_per_conversation_order() {
     database.cleanup().await;
     outcome.unwrap_or_else(|_| panic!("scenario took over {SCENARIO_BUDGET:?}"));
 }
+
+/// A short API token (the README's `dev`) is warned about when the server starts, without the
+/// token itself appearing in the log.
+#[tokio::test]
+async fn a_short_api_token_is_warned_about_on_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{listen}");
+    let env = [
+        ("CHATWIRE_LISTEN", listen),
+        (
+            "CHATWIRE_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("chatwire.db").display()),
+        ),
+        ("CHATWIRE_API_TOKEN", "dev0tok".to_owned()),
+    ];
+    let log = dir.path().join("serve.log");
+    let mut proc = Proc::spawn("serve", &["serve"], &env, log.clone());
+    wait_healthy(&http_client(), &base, &mut proc).await;
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        text.contains("CHATWIRE_API_TOKEN is short"),
+        "no warning in:\n{text}"
+    );
+    assert!(!text.contains("dev0tok"), "the token itself was logged");
+}

@@ -5,18 +5,26 @@ use serde_json::{json, Map, Value};
 
 fn field_schema(ty: Ty, doc: &str) -> Value {
     let mut s = match ty {
-        Ty::Enum(values, default) => json!({"type": "string", "enum": values, "default": default}),
-        Ty::Bool(default) => json!({"type": "boolean", "default": default}),
+        // Null is accepted for every field with a default, and writes the default.
+        Ty::Enum(values, default) => {
+            json!({"type": "string", "enum": values, "default": default, "nullable": true})
+        }
+        Ty::Bool(default) => json!({"type": "boolean", "default": default, "nullable": true}),
         Ty::Int(min, max) => {
             json!({"type": "integer", "minimum": min, "maximum": max, "nullable": true})
         }
         Ty::Float(min, max) => {
             json!({"type": "number", "nullable": true, "minimum": min, "maximum": max})
         }
-        Ty::Meta => json!({"type": "object", "additionalProperties": true, "nullable": true}),
+        // Keys starting with `_` are ChatBotKit's own and refused.
+        Ty::Meta => json!({"type": "object", "additionalProperties": true, "nullable": true,
+                           "propertyNames": {"pattern": "^[^_]"}}),
         Ty::Json => json!({"nullable": true}),
-        Ty::Name => json!({"type": "string", "default": ""}),
-        Ty::Text(default) => json!({"type": "string", "default": default}),
+        Ty::Name => json!({"type": "string", "default": "", "nullable": true}),
+        Ty::Text(default) => json!({"type": "string", "default": default, "nullable": true}),
+        // "" counts as absent, like null.
+        Ty::Email => json!({"type": "string", "nullable": true,
+                            "anyOf": [{"format": "email"}, {"maxLength": 0}]}),
         Ty::Sid(prefix) => {
             json!({"type": "string", "nullable": true, "pattern": format!("^({prefix}[0-9a-fA-F]{{32}})?$")})
         }
@@ -72,16 +80,40 @@ pub fn document(ops: &[Op]) -> Value {
             operation["parameters"] = Value::Array(params);
         }
         if let Some(request) = &op.request {
-            operation["requestBody"] =
-                json!({"required": true, "content": {"application/json": {"schema": request}}});
+            let mut request = request.clone();
+            // Every route refuses keys it does not know, as ChatBotKit's schemas do.
+            if request["type"] == "object" && request.get("additionalProperties").is_none() {
+                request["additionalProperties"] = Value::Bool(false);
+            }
+            // A required field is refused as null, where optional ones read null as absent.
+            let required: Vec<String> = request["required"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for name in required {
+                if let Some(field) = request["properties"][&name].as_object_mut() {
+                    field.remove("nullable");
+                }
+            }
+            // An empty body counts as `{}` (the SDK sends none for delete and setup), so a body
+            // is required only where a field is.
+            let required = request["required"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty());
+            operation["requestBody"] = json!({"required": required,
+                "content": {"application/json": {"schema": request}}});
         }
         let entry = paths
             .entry(format!("/{}", op.path))
             .or_insert_with(|| json!({}));
         entry[op.method] = operation;
     }
-    json!({
-        "openapi": "3.0.3",
+    let mut doc = json!({
+        "openapi": "3.1.0",
         "info": {"title": "Chatwire API", "version": env!("CARGO_PKG_VERSION"),
                  "description": "ChatBotKit v1 compatible management API of Chatwire. Every path is served under /v1 and /api/v1."},
         "servers": [{"url": "/v1"}],
@@ -92,5 +124,28 @@ pub fn document(ops: &[Op]) -> Value {
             "schemas": {"Error": {"type": "object", "required": ["message", "code"],
                 "properties": {"message": {"type": "string"}, "code": {"type": "string"}}}}
         }
-    })
+    });
+    nullable_as_type(&mut doc);
+    doc
+}
+
+/// Rewrites OpenAPI 3.0's `nullable: true` (which the schemas above use) as OpenAPI 3.1's
+/// `type: [T, "null"]` (and `null` among an `enum`'s values). 3.1 schemas are JSON Schema
+/// 2020-12, which says what 3.0 cannot: `propertyNames` (no `_` keys in `meta`), for one.
+fn nullable_as_type(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            if map.remove("nullable") == Some(Value::Bool(true)) {
+                if let Some(Value::String(ty)) = map.get("type").cloned() {
+                    map.insert("type".into(), json!([ty, "null"]));
+                }
+                if let Some(Value::Array(values)) = map.get_mut("enum") {
+                    values.push(Value::Null);
+                }
+            }
+            map.values_mut().for_each(nullable_as_type);
+        }
+        Value::Array(items) => items.iter_mut().for_each(nullable_as_type),
+        _ => {}
+    }
 }
