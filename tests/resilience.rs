@@ -642,6 +642,33 @@ async fn database_summary(pool: &sqlx::AnyPool) -> String {
     )
 }
 
+/// Waits for every expected reply (or the budget), then fails with every problem found.
+async fn judge(
+    twilio: &Twilio,
+    serve: &Serve,
+    pool: &sqlx::AnyPool,
+    started: Instant,
+    scenario: &str,
+) {
+    let expected = expected();
+    let sent = settle(twilio, pool, &expected, Duration::from_secs(60)).await;
+    let problems = verdict(&sent, &expected);
+    let summary = database_summary(pool).await;
+    eprintln!(
+        "  {} replies; {summary}; took {:.1?}",
+        sent.len(),
+        started.elapsed()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problems after {scenario} ({summary}):\n{}\n{}\n{}",
+        problems.len(),
+        problems.join("\n"),
+        serve.proc.log_tail(60),
+        twilio.proc.log_tail(20),
+    );
+}
+
 async fn in_flight(pool: &sqlx::AnyPool) -> (i64, i64) {
     (
         count(
@@ -748,23 +775,7 @@ async fn kill_and_restart(database: &Database, dir: &Path) {
         accepted.load(Ordering::Relaxed)
     );
 
-    let expected = expected();
-    let sent = settle(&twilio, &pool, &expected, Duration::from_secs(60)).await;
-    let problems = verdict(&sent, &expected);
-    let summary = database_summary(&pool).await;
-    eprintln!(
-        "  {} replies; {summary}; took {:.1?}",
-        sent.len(),
-        started.elapsed()
-    );
-    assert!(
-        problems.is_empty(),
-        "{} problems after kill -9 and restart ({summary}):\n{}\n{}\n{}",
-        problems.len(),
-        problems.join("\n"),
-        serve.proc.log_tail(60),
-        twilio.proc.log_tail(20),
-    );
+    judge(&twilio, &serve, &pool, started, "kill -9 and restart").await;
     assert!(
         sends > 0,
         "the scenario meant to kill the server with sends in flight"
@@ -848,23 +859,8 @@ async fn kill_loop(database: &Database, dir: &Path) {
         started.elapsed()
     );
 
-    let expected = expected();
-    let sent = settle(&twilio, &pool, &expected, Duration::from_secs(60)).await;
-    let problems = verdict(&sent, &expected);
-    let summary = database_summary(&pool).await;
-    eprintln!(
-        "  {} replies; {summary}; took {:.1?}",
-        sent.len(),
-        started.elapsed()
-    );
-    assert!(
-        problems.is_empty(),
-        "{} problems after {kills} kills ({lost} webhooks lost at Twilio; {summary}):\n{}\n{}\n{}",
-        problems.len(),
-        problems.join("\n"),
-        serve.proc.log_tail(60),
-        twilio.proc.log_tail(20),
-    );
+    let scenario = format!("{kills} kills ({lost} webhooks lost at Twilio)");
+    judge(&twilio, &serve, &pool, started, &scenario).await;
     assert!(
         kills > 0 && lost > 0,
         "the scenario meant some webhooks to fail every attempt ({kills} kills, {lost} lost)"

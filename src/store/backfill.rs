@@ -61,14 +61,8 @@ impl Db {
         for chunk in sids.chunks(CHUNK) {
             let mut sql = Sql::new("SELECT message_sid FROM inbound WHERE integration_id = ");
             sql.bind(integration_id);
-            sql.push(" AND message_sid IN (");
-            for (i, sid) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(sid.as_str());
-            }
-            sql.push(")");
+            sql.push(" AND message_sid IN ")
+                .in_list(chunk.iter().map(String::as_str));
             for row in self.fetch_all(&sql).await? {
                 stored.insert(text(&row, "message_sid"));
             }

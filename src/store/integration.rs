@@ -72,14 +72,8 @@ impl Db {
     ) -> Result<Vec<String>, sqlx::Error> {
         let mut sql = Sql::new("SELECT phone_number FROM twilio_integrations WHERE id <> ");
         sql.bind(except);
-        sql.push(" AND phone_number IN (");
-        for (i, n) in numbers.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind(n.as_str());
-        }
-        sql.push(")");
+        sql.push(" AND phone_number IN ")
+            .in_list(numbers.iter().map(String::as_str));
         let rows = self.fetch_all(&sql).await?;
         Ok(rows.iter().map(|r| text(r, "phone_number")).collect())
     }

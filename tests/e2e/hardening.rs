@@ -230,51 +230,27 @@ async fn a_status_callback_signed_for_another_integration_cannot_touch_this_ones
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
         };
+        let post = |integration: &str, token: &str, account: &str| {
+            let (integration, token, params) =
+                (integration.to_owned(), token.to_owned(), failed(account));
+            let rig = &rig;
+            async move { signed_as(rig, &integration, &token, "status", &params).await }
+        };
+        let (a, a_token, a_account) = (
+            rig.integration.clone(),
+            rig.twilio.account().auth_token,
+            rig.twilio.account().sid,
+        );
         // Genuinely B's (its URL, its token, its account): accepted, but A's message is not B's.
-        assert_eq!(
-            signed_as(&rig, &b, B_TOKEN, "status", &failed(B_ACCOUNT)).await,
-            204
-        );
+        assert_eq!(post(&b, B_TOKEN, B_ACCOUNT).await, 204);
         // Signed with B's token but posted to A's URL: the signature does not match.
-        assert_eq!(
-            signed_as(
-                &rig,
-                &rig.integration,
-                B_TOKEN,
-                "status",
-                &failed(B_ACCOUNT)
-            )
-            .await,
-            403
-        );
+        assert_eq!(post(&a, B_TOKEN, B_ACCOUNT).await, 403);
         // A's token naming B's account: refused on the account.
-        let a_token = rig.twilio.account().auth_token;
-        assert_eq!(
-            signed_as(
-                &rig,
-                &rig.integration,
-                &a_token,
-                "status",
-                &failed(B_ACCOUNT)
-            )
-            .await,
-            403
-        );
+        assert_eq!(post(&a, &a_token, B_ACCOUNT).await, 403);
         assert_eq!(reply_status(&rig).await.as_deref(), Some("delivered"));
         // The same receipt from A itself does move A's message (failures outrank delivered),
         // so the checks above could have failed.
-        let a_account = rig.twilio.account().sid;
-        assert_eq!(
-            signed_as(
-                &rig,
-                &rig.integration,
-                &a_token,
-                "status",
-                &failed(&a_account)
-            )
-            .await,
-            204
-        );
+        assert_eq!(post(&a, &a_token, &a_account).await, 204);
         wait_for_reply_status(&rig, "failed").await;
         rig.stop().await;
     }
