@@ -43,6 +43,8 @@ pub struct AppState {
     pub webchat: Arc<crate::channel::webchat::WebChat>,
     /// Bumped whenever something the agents' consoles show changes (see `handoff::changed`).
     pub desk_events: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Failed management-API authentications per client address.
+    pub auth_throttle: Arc<crate::http::auth_throttle::AuthThrottle>,
 }
 
 impl AppState {
@@ -112,6 +114,10 @@ impl App {
         for channel in channels.iter() {
             metrics.register_channel(channel.name());
         }
+        let auth_throttle = Arc::new(crate::http::auth_throttle::AuthThrottle::new(
+            config.auth_failure_limit,
+        ));
+        warn_if_weak(&config);
         let state = AppState {
             db,
             cipher,
@@ -121,6 +127,7 @@ impl App {
             outbox_ready: Arc::new(Notify::new()),
             metrics,
             liveness: Arc::default(),
+            auth_throttle,
             channels,
             twilio,
             conversations,
@@ -232,6 +239,24 @@ async fn prune_channel_log(state: AppState, mut stop: tokio::sync::watch::Receiv
         tokio::select! {
             _ = tokio::time::sleep(PRUNE_EVERY) => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Tokens shorter than this are guessable (the README's example `dev` is 3 characters).
+const MIN_TOKEN_LEN: usize = 32;
+
+/// Warns, without refusing to start, when `CHATWIRE_API_TOKEN` is short: a development token
+/// like `dev` must not reach production unnoticed. The token itself is never logged.
+fn warn_if_weak(config: &Config) {
+    if let Some(token) = &config.api_token {
+        let len = token.expose_secret().chars().count();
+        if len < MIN_TOKEN_LEN {
+            tracing::warn!(
+                length = len,
+                minimum = MIN_TOKEN_LEN,
+                "CHATWIRE_API_TOKEN is short and guessable; use at least {MIN_TOKEN_LEN} random characters (e.g. `openssl rand -hex 32`) outside development"
+            );
         }
     }
 }

@@ -132,6 +132,17 @@ pub struct Config {
     #[arg(long, env = "CHATWIRE_WEBHOOK_CLIENT_LIMIT", default_value_t = 0)]
     pub webhook_client_limit: usize,
 
+    /// Failed management-API authentications one client address may make per minute before
+    /// it is refused with 429 and `Retry-After` for the rest of the minute; 0 turns this off
+    /// (e.g. behind a proxy that hides client addresses).
+    #[arg(long, env = "CHATWIRE_AUTH_FAILURE_LIMIT", default_value_t = 20)]
+    pub auth_failure_limit: u32,
+
+    /// How often (ms) to list each number's recent inbound messages through Twilio's REST API
+    /// and record those whose webhook never arrived (also done on start); 0 turns it off.
+    #[arg(long, env = "CHATWIRE_BACKFILL_INTERVAL_MS", default_value_t = 60_000)]
+    pub backfill_interval_ms: u64,
+
     /// Region (ISO 3166 code) whose national format applies to phone numbers given without
     /// `+` through the API, e.g. `US` (ChatBotKit's default) or `GB`.
     #[arg(long, env = "CHATWIRE_DEFAULT_REGION", default_value = "US")]
@@ -192,6 +203,8 @@ impl Config {
                 .into(),
             allow_private_http: true,
             webhook_client_limit: 128,
+            auth_failure_limit: 20,
+            backfill_interval_ms: 0,
             default_region: crate::domain::phone::Region::US,
             channel_log_days: 7,
             queue_timeout_ms: 900_000,

@@ -60,6 +60,8 @@ pub mod dev;
 pub mod dispatch;
 pub mod domain;
 pub mod emulator;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod handoff;
 pub mod http;
 pub mod logging;

@@ -12,6 +12,9 @@
 //! - `kill_9_mid_send_of_a_repeated_reply_still_sends_it_once`: the same words texted twice,
 //!   the second echo in flight when the server dies; reconciliation must not take the first
 //!   reply for the second. Same backends.
+//! - `kill_9_in_a_loop_with_twilios_retries_loses_no_message`: three kills while people text,
+//!   the emulator retrying only as Twilio does and nothing replayed; webhooks that failed every
+//!   attempt are recovered by the backfill (issue 12). Same backends.
 //! - `two_replicas_share_one_postgres_and_keep_per_conversation_order`: PostgreSQL only.
 //!
 //! A server that dies leaves its claims to expire (leases of 15 s, renewed while a worker
@@ -180,23 +183,29 @@ struct Twilio {
 
 impl Twilio {
     async fn start(dir: &Path, client: &reqwest::Client) -> Twilio {
+        Twilio::start_with(dir, client, &[]).await
+    }
+
+    /// The emulator with `extra` command-line options.
+    async fn start_with(dir: &Path, client: &reqwest::Client, extra: &[&str]) -> Twilio {
         let listen = format!("127.0.0.1:{}", free_port());
-        let mut proc = Proc::spawn(
-            "twilio-emulator",
-            &[
-                "twilio-emulator",
-                "--listen",
-                &listen,
-                "--account",
-                &format!("{ACCOUNT_SID}:{AUTH_TOKEN}"),
-                "--number",
-                &format!("{ACCOUNT_SID}:{NUMBER}"),
-                "--status-delay-ms",
-                "50",
-            ],
-            &[],
-            dir.join("emulator.log"),
+        let (account, number) = (
+            format!("{ACCOUNT_SID}:{AUTH_TOKEN}"),
+            format!("{ACCOUNT_SID}:{NUMBER}"),
         );
+        let mut args = vec![
+            "twilio-emulator",
+            "--listen",
+            &listen,
+            "--account",
+            &account,
+            "--number",
+            &number,
+            "--status-delay-ms",
+            "50",
+        ];
+        args.extend_from_slice(extra);
+        let mut proc = Proc::spawn("twilio-emulator", &args, &[], dir.join("emulator.log"));
         let base = format!("http://{listen}");
         // The emulator has no /healthz; its control API answers once it listens.
         let started = Instant::now();
@@ -328,9 +337,21 @@ impl Serve {
         twilio: &Twilio,
         client: &reqwest::Client,
     ) -> Serve {
+        Serve::start_with(name, dir, database_url, twilio, client, Vec::new()).await
+    }
+
+    /// `chatwire serve` with `extra` environment variables.
+    async fn start_with(
+        name: &str,
+        dir: &Path,
+        database_url: &str,
+        twilio: &Twilio,
+        client: &reqwest::Client,
+        extra: Vec<(&'static str, String)>,
+    ) -> Serve {
         let listen = format!("127.0.0.1:{}", free_port());
         let base = format!("http://{listen}");
-        let env = vec![
+        let mut env = vec![
             ("CHATWIRE_LISTEN", listen),
             ("CHATWIRE_DATABASE_URL", database_url.to_owned()),
             ("CHATWIRE_PUBLIC_URL", base.clone()),
@@ -339,6 +360,7 @@ impl Serve {
             ("CHATWIRE_TWILIO_API_URL", twilio.base.clone()),
             ("CHATWIRE_SEND_RATE", "1000".to_owned()),
         ];
+        env.extend(extra);
         let log = dir.join(format!("{name}.log"));
         let proc = Proc::spawn(name, &["serve"], &env, log.clone());
         let mut serve = Serve {
@@ -620,6 +642,33 @@ async fn database_summary(pool: &sqlx::AnyPool) -> String {
     )
 }
 
+/// Waits for every expected reply (or the budget), then fails with every problem found.
+async fn judge(
+    twilio: &Twilio,
+    serve: &Serve,
+    pool: &sqlx::AnyPool,
+    started: Instant,
+    scenario: &str,
+) {
+    let expected = expected();
+    let sent = settle(twilio, pool, &expected, Duration::from_secs(60)).await;
+    let problems = verdict(&sent, &expected);
+    let summary = database_summary(pool).await;
+    eprintln!(
+        "  {} replies; {summary}; took {:.1?}",
+        sent.len(),
+        started.elapsed()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problems after {scenario} ({summary}):\n{}\n{}\n{}",
+        problems.len(),
+        problems.join("\n"),
+        serve.proc.log_tail(60),
+        twilio.proc.log_tail(20),
+    );
+}
+
 async fn in_flight(pool: &sqlx::AnyPool) -> (i64, i64) {
     (
         count(
@@ -662,7 +711,8 @@ async fn join_senders(senders: Vec<JoinHandle<()>>) {
 // kill -9 and restart
 
 /// Texts through the emulator; a webhook Chatwire did not accept is replayed (same MessageSid)
-/// until it is, so messages of one sender arrive in order, as a phone sends them.
+/// until it is, so messages of one sender arrive in order. (The replays are more than Twilio
+/// does; `kill_9_in_a_loop_with_twilios_retries_loses_no_message` makes none.)
 fn spawn_emulator_senders(twilio: Arc<Twilio>, accepted: Arc<AtomicUsize>) -> Vec<JoinHandle<()>> {
     (0..SENDERS)
         .map(|s| {
@@ -725,23 +775,7 @@ async fn kill_and_restart(database: &Database, dir: &Path) {
         accepted.load(Ordering::Relaxed)
     );
 
-    let expected = expected();
-    let sent = settle(&twilio, &pool, &expected, Duration::from_secs(60)).await;
-    let problems = verdict(&sent, &expected);
-    let summary = database_summary(&pool).await;
-    eprintln!(
-        "  {} replies; {summary}; took {:.1?}",
-        sent.len(),
-        started.elapsed()
-    );
-    assert!(
-        problems.is_empty(),
-        "{} problems after kill -9 and restart ({summary}):\n{}\n{}\n{}",
-        problems.len(),
-        problems.join("\n"),
-        serve.proc.log_tail(60),
-        twilio.proc.log_tail(20),
-    );
+    judge(&twilio, &serve, &pool, started, "kill -9 and restart").await;
     assert!(
         sends > 0,
         "the scenario meant to kill the server with sends in flight"
@@ -758,6 +792,94 @@ async fn kill_9_under_load_then_restart_answers_every_message_exactly_once() {
         let outcome = timeout(SCENARIO_BUDGET, kill_and_restart(&database, dir.path())).await;
         database.cleanup().await;
         outcome.unwrap_or_else(|_| panic!("{backend}: scenario took over {SCENARIO_BUDGET:?}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kill -9 in a loop, Twilio's retries only, the backfill
+
+/// Kills in the loop, and how long the server stays down each time: longer than the
+/// emulator's retries last (100 ms doubling, 5 retries: 3.1 s), so some webhooks fail for good.
+const LOOP_KILLS: usize = 3;
+const LOOP_UP: Duration = Duration::from_millis(1500);
+const LOOP_DOWN: Duration = Duration::from_millis(4000);
+const LOOP_PACE: Duration = Duration::from_millis(500);
+const LOOP_BUDGET: Duration = Duration::from_secs(150);
+
+/// Texts through the emulator once per message, as a phone does: no replays. The emulator
+/// retries as Twilio does (the overrides `setup` configured); what it gives up on is counted.
+fn spawn_phone_senders(
+    twilio: Arc<Twilio>,
+    done: Arc<AtomicUsize>,
+    lost: Arc<AtomicUsize>,
+) -> Vec<JoinHandle<()>> {
+    (0..SENDERS)
+        .map(|s| {
+            let (twilio, done, lost) = (twilio.clone(), done.clone(), lost.clone());
+            tokio::spawn(async move {
+                let from = sender(s);
+                for m in 0..PER_SENDER {
+                    let (_, status) = twilio.text(&from, &body(s, m)).await;
+                    if status != Some(200) {
+                        lost.fetch_add(1, Ordering::Relaxed);
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(LOOP_PACE).await;
+                }
+            })
+        })
+        .collect()
+}
+
+async fn kill_loop(database: &Database, dir: &Path) {
+    let started = Instant::now();
+    let client = http_client();
+    let twilio = Arc::new(Twilio::start_with(dir, &client, &["--webhook-backoff-ms", "100"]).await);
+    let backfill = vec![("CHATWIRE_BACKFILL_INTERVAL_MS", "1000".to_owned())];
+    let mut serve =
+        Serve::start_with("serve", dir, &database.url, &twilio, &client, backfill).await;
+    serve.configure().await;
+    let pool = database.pool().await;
+
+    let (done, lost) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let senders = spawn_phone_senders(twilio.clone(), done.clone(), lost.clone());
+    let total = SENDERS * PER_SENDER;
+    let mut kills = 0;
+    while kills < LOOP_KILLS && done.load(Ordering::Relaxed) < total {
+        tokio::time::sleep(LOOP_UP).await;
+        serve.kill();
+        kills += 1;
+        tokio::time::sleep(LOOP_DOWN).await;
+        serve.restart().await;
+    }
+    join_senders(senders).await;
+    let lost = lost.load(Ordering::Relaxed);
+    eprintln!(
+        "  {kills} kills in {:.1?}; {lost} of {total} webhooks failed every Twilio attempt",
+        started.elapsed()
+    );
+
+    let scenario = format!("{kills} kills ({lost} webhooks lost at Twilio)");
+    judge(&twilio, &serve, &pool, started, &scenario).await;
+    assert!(
+        kills > 0 && lost > 0,
+        "the scenario meant some webhooks to fail every attempt ({kills} kills, {lost} lost)"
+    );
+    pool.close().await;
+}
+
+/// With an emulator that retries like real Twilio (issue 12, finding 8), messages whose every
+/// attempt fell while the server was down are recovered by the backfill: each gets exactly one
+/// reply, in its sender's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_a_loop_with_twilios_retries_loses_no_message() {
+    for backend in backends() {
+        eprintln!("kill -9 loop on {backend}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database = Database::fresh(backend, dir.path()).await;
+        let outcome = timeout(LOOP_BUDGET, kill_loop(&database, dir.path())).await;
+        database.cleanup().await;
+        outcome.unwrap_or_else(|_| panic!("{backend}: kill loop took over {LOOP_BUDGET:?}"));
     }
 }
 

@@ -4,7 +4,8 @@
 //! nothing else: turns a provider's signed callback into a channel-neutral [`InboundMessage`] or
 //! [`StatusUpdate`], sends one outgoing [`OutgoingPart`] (the provider's id, or a [`SendError`]
 //! saying whether to retry, give up, or treat the person as opted out), and, where the provider
-//! allows it, looks up messages an interrupted send may already have delivered. The pipeline,
+//! allows it, looks up messages an interrupted send may already have delivered and lists the
+//! messages people sent, so that those whose callback never arrived can be recorded late. The pipeline,
 //! the outbox and the webhook edge know only this trait and the [`Channels`] registry; every
 //! queued row names its channel, so adding one needs no change to them.
 pub mod conversations;
@@ -67,6 +68,9 @@ pub struct InboundMessage {
     /// The person's own address when `from` names a shared thread (a Twilio Conversation with
     /// several participants) rather than the person.
     pub author: Option<Address>,
+    /// When the provider received it (ms since the epoch), for a message found by listing
+    /// ([`Channel::received_since`]); `None` for a callback, which arrives as it happens.
+    pub received_at: Option<i64>,
 }
 
 /// What a verified callback on a channel's message route carries. Providers with one event
@@ -245,6 +249,19 @@ pub trait Channel: Send + Sync + 'static {
         since_ms: i64,
     ) -> Result<Vec<Found>, SendError> {
         let _ = (integration, part, since_ms);
+        Ok(Vec::new())
+    }
+
+    /// Messages people sent to the integration since `since_ms`, oldest first, each with its
+    /// `received_at`, as the provider lists them. The backfill records those whose callback
+    /// never arrived (Chatwire was down, or the network failed), so nothing is lost while
+    /// down. A provider that cannot be asked returns nothing.
+    async fn received_since(
+        &self,
+        integration: &Integration,
+        since_ms: i64,
+    ) -> Result<Vec<InboundMessage>, SendError> {
+        let _ = (integration, since_ms);
         Ok(Vec::new())
     }
 }

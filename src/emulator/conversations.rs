@@ -788,7 +788,7 @@ impl Emulator {
                     &hook.token,
                     &hook.params,
                     &idempotency,
-                    self.timing.webhook_attempts,
+                    &self.retry_plan(url).unwrap_or_default(),
                 )
                 .await;
             statuses.push(delivery.status);

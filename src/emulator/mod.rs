@@ -35,7 +35,7 @@ pub use conversations::{
 pub use handle::EmulatorHandle;
 pub use state::{
     AccountConfig, DeliveryRecord, Emulator, Fault, FaultKind, InboundRequest, InboundResult,
-    NumberConfig, Timing,
+    NumberConfig, Timing, WebhookRetries,
 };
 
 /// The default account's SID, used when no `--account` is given.
@@ -62,6 +62,13 @@ pub struct EmulatorArgs {
     /// Pause before each status change of a sent message (queued -> sent -> delivered).
     #[arg(long, default_value_t = 200)]
     pub status_delay_ms: u64,
+    /// Inbound webhook retries: `twilio` (as Twilio: the URL's connection overrides, else one
+    /// retry on a failed connection) or a fixed number of attempts on any failure or 5xx.
+    #[arg(long, default_value = "twilio")]
+    pub webhook_retries: WebhookRetries,
+    /// Pause before the first retry of a webhook, doubled for each further one.
+    #[arg(long, default_value_t = 500)]
+    pub webhook_backoff_ms: u64,
 }
 
 /// `--account SID:TOKEN`.
@@ -166,7 +173,8 @@ impl EmulatorConfig {
     pub fn from_args(args: &EmulatorArgs) -> Self {
         let timing = Timing {
             status_delay: Duration::from_millis(args.status_delay_ms),
-            webhook_backoff: Duration::from_millis(500),
+            webhook_backoff: Duration::from_millis(args.webhook_backoff_ms),
+            webhook_retries: args.webhook_retries,
             ..Timing::default()
         };
         EmulatorConfig::from_parts(

@@ -279,13 +279,39 @@ pub struct Emulator {
     pub(crate) timing: Timing,
 }
 
+/// How the emulator retries an inbound webhook that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookRetries {
+    /// As Twilio does: by the URL's connection overrides (`#rc=5&rp=ct,5xx&tt=15000...`), and
+    /// without them once, only when the connection failed, all within 15 s.
+    Twilio,
+    /// Up to this many attempts, the first included, on any network error or 5xx, whatever the
+    /// URL says: more forgiving than Twilio (the emulator's former behaviour).
+    Fixed(u32),
+}
+
+impl std::str::FromStr for WebhookRetries {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("twilio") {
+            return Ok(WebhookRetries::Twilio);
+        }
+        s.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=10).contains(n))
+            .map(WebhookRetries::Fixed)
+            .ok_or_else(|| format!("expected `twilio` or a number of attempts 1..=10, got {s:?}"))
+    }
+}
+
 /// Delays and retry policy, short in tests, closer to Twilio's in the CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     /// Pause before each status change (queued -> sent -> delivered).
     pub status_delay: Duration,
-    /// Attempts per webhook, the first included.
-    pub webhook_attempts: u32,
+    /// When an inbound webhook is retried.
+    pub webhook_retries: WebhookRetries,
     /// Pause before the first retry, doubled for each further one.
     pub webhook_backoff: Duration,
     /// Twilio gives up on a webhook after 15 s.
@@ -296,7 +322,7 @@ impl Default for Timing {
     fn default() -> Self {
         Timing {
             status_delay: Duration::from_millis(10),
-            webhook_attempts: 3,
+            webhook_retries: WebhookRetries::Twilio,
             webhook_backoff: Duration::from_millis(50),
             webhook_timeout: Duration::from_secs(15),
         }

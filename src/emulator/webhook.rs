@@ -2,8 +2,9 @@
 //!
 //! Each is signed over exactly the configured URL with the account's token, form-encoded, and
 //! carries Twilio's `I-Twilio-Idempotency-Token` and `User-Agent: TwilioProxy/1.1`. Inbound
-//! webhooks are retried on network failure or 5xx with the same `MessageSid` and token, as
-//! Twilio's connection-override retries are; a 4xx is an answer and is not retried.
+//! webhooks are retried with the same `MessageSid` and token as Twilio retries them: by the
+//! URL's connection overrides, and without them once, only after a failed connection
+//! (`Timing::webhook_retries` can make the emulator more forgiving).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -11,13 +12,15 @@ use std::time::SystemTime;
 use crate::channel::twilio::address::{Address, ChannelKind};
 use crate::channel::twilio::dates::dlr_done_date;
 use crate::channel::twilio::form::MessageStatus;
+use crate::channel::twilio::overrides::{ConnectionOverrides, RetryOn};
 use crate::channel::twilio::signature;
 use crate::sms;
 
 use super::control::ControlError;
 use super::messages::{CallbackJob, NewMessage};
 use super::state::{
-    new_sid, DeliveryRecord, Emulator, InboundRequest, InboundResult, StoredMessage, API_VERSION,
+    new_sid, DeliveryRecord, Emulator, InboundRequest, InboundResult, StoredMessage,
+    WebhookRetries, API_VERSION,
 };
 
 /// The outcome of delivering one webhook, possibly after retries.
@@ -35,7 +38,27 @@ fn pairs(items: &[(&str, String)]) -> Vec<(String, String)> {
 }
 
 impl Emulator {
-    /// Signs and sends one webhook; retries network errors and 5xx up to `attempts` times.
+    /// When an inbound webhook to `url` is retried, by the emulator's retry setting.
+    pub(super) fn retry_plan(&self, url: &str) -> Result<ConnectionOverrides, String> {
+        match self.timing.webhook_retries {
+            WebhookRetries::Twilio => ConnectionOverrides::of_url(url).map(|(plan, _)| plan),
+            WebhookRetries::Fixed(attempts) => Ok(ConnectionOverrides {
+                retries: attempts.saturating_sub(1),
+                retry_on: RetryOn {
+                    connect: true,
+                    read_timeout: true,
+                    status_4xx: false,
+                    status_5xx: true,
+                },
+                read_timeout: self.timing.webhook_timeout,
+                total_timeout: self.timing.webhook_timeout * attempts.max(1),
+                ..ConnectionOverrides::default()
+            }),
+        }
+    }
+
+    /// Signs and sends one webhook, retrying as `plan` says: each attempt within the read
+    /// timeout, all of them within the total, backing off between them.
     pub(super) async fn deliver(
         &self,
         url: &str,
@@ -43,8 +66,10 @@ impl Emulator {
         token: &str,
         params: &[(String, String)],
         idempotency: &str,
-        attempts: u32,
+        plan: &ConnectionOverrides,
     ) -> Delivery {
+        // The fragment (connection overrides) is for the emulator, never sent nor signed.
+        let url = url.split_once('#').map_or(url, |(base, _)| base);
         // A GET webhook carries the parameters in the URL and signs the URL alone.
         let is_get = method.eq_ignore_ascii_case("GET");
         let (target, signed_params) = if is_get {
@@ -60,13 +85,21 @@ impl Emulator {
             attempts: 0,
             error: None,
         };
+        let started = std::time::Instant::now();
         let mut backoff = self.timing.webhook_backoff;
-        for attempt in 1..=attempts.max(1) {
-            if attempt > 1 {
+        for attempt in 0..=plan.retries {
+            if attempt > 0 {
+                if started.elapsed() + backoff >= plan.total_timeout {
+                    break;
+                }
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
-            outcome.attempts = attempt;
+            let left = plan.total_timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            outcome.attempts = attempt + 1;
             let request = if is_get {
                 self.http.get(&target)
             } else {
@@ -79,23 +112,31 @@ impl Emulator {
                     .body(serde_urlencoded::to_string(params).unwrap_or_default())
             };
             let result = request
+                .timeout(plan.read_timeout.min(left))
                 .header("X-Twilio-Signature", &signature)
                 .header("I-Twilio-Idempotency-Token", idempotency)
                 .send()
                 .await;
-            match result {
+            let retry = match result {
                 Ok(response) => {
                     let status = response.status();
                     outcome.status = Some(status.as_u16());
                     outcome.error = None;
-                    if !status.is_server_error() {
-                        break;
-                    }
+                    (status.is_server_error() && plan.retry_on.status_5xx)
+                        || (status.is_client_error() && plan.retry_on.status_4xx)
                 }
                 Err(error) => {
                     outcome.status = None;
                     outcome.error = Some(error.to_string());
+                    if error.is_timeout() {
+                        plan.retry_on.read_timeout
+                    } else {
+                        plan.retry_on.connect
+                    }
                 }
+            };
+            if !retry {
+                break;
             }
         }
         outcome
@@ -261,16 +302,25 @@ impl Emulator {
     }
 
     async fn send_recorded(&self, mut record: DeliveryRecord, token: &str) -> InboundResult {
-        let delivery = self
-            .deliver(
-                &record.url,
-                &record.method,
-                token,
-                &record.params,
-                &record.idempotency_token,
-                self.timing.webhook_attempts,
-            )
-            .await;
+        let delivery = match self.retry_plan(&record.url) {
+            Ok(plan) => {
+                self.deliver(
+                    &record.url,
+                    &record.method,
+                    token,
+                    &record.params,
+                    &record.idempotency_token,
+                    &plan,
+                )
+                .await
+            }
+            // Twilio refuses to call a URL whose overrides it cannot read.
+            Err(why) => Delivery {
+                status: None,
+                attempts: 0,
+                error: Some(why),
+            },
+        };
         record.attempts = delivery.attempts;
         record.status = delivery.status;
         let result = InboundResult {
@@ -317,8 +367,12 @@ impl Emulator {
         }
         let params = pairs(&items);
         let token = new_sid("");
+        let once = ConnectionOverrides {
+            retries: 0,
+            ..ConnectionOverrides::default()
+        };
         let delivery = self
-            .deliver(&job.url, "POST", &job.token, &params, &token, 1)
+            .deliver(&job.url, "POST", &job.token, &params, &token, &once)
             .await;
         self.lock().callbacks.push(DeliveryRecord {
             message_sid: message.sid.clone(),

@@ -29,13 +29,15 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
             .await
             .map_err(|_| ApiError::too_large(MAX_BODY))?;
+        // Nothing at all is what the SDK sends (with or without a Content-Type: there is nothing
+        // to read); whitespace alone is not JSON.
+        if bytes.is_empty() {
+            return Ok(Self(Map::new()));
+        }
         if media.as_deref() != Some("application/json") {
             return Err(ApiError::bad_request(
                 "Content-Type must be application/json",
             ));
-        }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self(Map::new()));
         }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(map)) => Ok(Self(map)),

@@ -1,6 +1,7 @@
 //! The HTTP edge: the management API (authenticated), Twilio's webhooks (signed), health checks.
 pub mod api;
 pub mod auth;
+pub mod auth_throttle;
 pub mod error;
 pub mod extract;
 pub mod webhooks;

@@ -3,7 +3,7 @@
 //! never makes the provider time out and retry, and a retry never makes a second turn.
 use crate::app::AppState;
 use crate::channel::InboundMessage;
-use crate::domain::address::ChannelKind;
+use crate::domain::address::{Address, ChannelKind};
 use crate::domain::allow_from;
 use crate::store::channel::NewInbound;
 use crate::store::integration::Integration;
@@ -17,6 +17,39 @@ pub enum Accepted {
     Duplicate,
     /// The sender is not in the integration's `allowFrom`.
     Ignored,
+    /// Written to a number another integration holds: answering it here would reply from
+    /// that integration's number with this one's bot. Refused (403), nothing stored.
+    Misdirected,
+}
+
+/// Whether `to` may be answered by `integration`. Its own `phoneNumber` always may (the
+/// common case, decided without a query). Any other address is refused when another
+/// integration holds it exactly, or holds the same number on the other channel while this
+/// integration's number is a different one. What remains, e.g. a WhatsApp sender on the same
+/// account beside the integration's SMS number, is accepted: Twilio posts a number's messages
+/// only to the URL configured on it, and the callback's account was already checked.
+pub async fn addressed_here(
+    state: &AppState,
+    integration: &Integration,
+    to: &Address,
+) -> Result<bool, sqlx::Error> {
+    let ours = integration.phone_number.as_deref();
+    let exact = to.to_string();
+    if ours == Some(exact.as_str()) {
+        return Ok(true);
+    }
+    let other_channel = match to.channel() {
+        ChannelKind::WhatsApp => to.with_channel(ChannelKind::Sms).to_string(),
+        _ => to.with_channel(ChannelKind::WhatsApp).to_string(),
+    };
+    let held = state
+        .db
+        .numbers_held_elsewhere(&[exact.clone(), other_channel], &integration.id)
+        .await?;
+    let our_number = ours
+        .and_then(|n| Address::parse(n).ok())
+        .is_some_and(|n| n.e164() == to.e164());
+    Ok(!held.contains(&exact) && (held.is_empty() || our_number))
 }
 
 /// Stores `message`, received on `channel`, for `integration`'s pipeline.
@@ -33,6 +66,10 @@ pub async fn inbound(
             .with_label_values(&[channel, integration.id.as_str(), outcome])
             .inc();
     };
+    if !addressed_here(state, integration, &message.to).await? {
+        tracing::warn!(integration = %integration.id, to = %message.to, "message to another integration's number refused");
+        return Ok(Accepted::Misdirected);
+    }
     let sender = message.from.to_string();
     // In a thread, the allow list is about the person who wrote, not the thread.
     let person = message
@@ -56,6 +93,7 @@ pub async fn inbound(
         body: message.body,
         media,
         profile_name: message.profile_name,
+        received_at: message.received_at,
     };
     // A WhatsApp message (in a thread: from a WhatsApp participant) opens the 24-hour window
     // for replies to its sender. No conversation yet: the turn finds or starts it, and logs

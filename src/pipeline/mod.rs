@@ -4,8 +4,10 @@
 //!   provider gets its answer.
 //! * [`turn`]: one claimed message start to finish (keywords, session, bot, one write).
 //! * [`render`]: a reply's texts become stored messages and outbox parts for its channel.
+//! * [`backfill`]: messages whose webhook never arrived, found by asking the provider.
 //! * this module: both claim loops (turns and deliveries) and the lease keeping they share.
 pub mod accept;
+pub mod backfill;
 pub mod compliance;
 pub mod held;
 pub mod render;
@@ -24,8 +26,22 @@ use tokio::task::JoinHandle;
 /// worker that died (kill -9, a lost replica) wait before another worker takes them over.
 pub const LEASE_MS: i64 = 15_000;
 
-/// Starts the turn loop and the delivery loop.
+/// Starts the backfill, the turn loop and the delivery loop.
 pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let mut workers = Vec::new();
+    let gate = match state.config.backfill_interval_ms {
+        0 => backfill::StartGate::new(Duration::ZERO),
+        every => {
+            let gate = backfill::StartGate::new(backfill::START_WAIT);
+            workers.push(tokio::spawn(backfill::run(
+                state.clone(),
+                Duration::from_millis(every),
+                gate.clone(),
+                stop.clone(),
+            )));
+            gate
+        }
+    };
     let turns = {
         let (state, db) = (state.clone(), state.db.clone());
         tokio::spawn(crate::dispatch::run(
@@ -35,8 +51,15 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
             stop.clone(),
             state.liveness.inbound.clone(),
             move |n| {
-                let db = db.clone();
-                async move { db.claim_inbound(LEASE_MS, n).await }
+                let (db, gate) = (db.clone(), gate.clone());
+                async move {
+                    // Until the start backfill is done, what it records could precede what is
+                    // stored already.
+                    if !gate.is_open() {
+                        return Ok(Vec::new());
+                    }
+                    db.claim_inbound(LEASE_MS, n).await
+                }
             },
             move |inbound| {
                 let state = state.clone();
@@ -95,7 +118,8 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
             },
         ))
     };
-    vec![turns, sends, clock, threads]
+    workers.extend([turns, sends, clock, threads]);
+    workers
 }
 
 /// Runs `work` while renewing its claim every third of `lease_ms`: a live worker keeps its

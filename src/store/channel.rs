@@ -81,6 +81,9 @@ pub struct NewInbound {
     pub body: String,
     pub media: Option<String>,
     pub profile_name: Option<String>,
+    /// When the provider received it, for a message recorded late (the backfill): it then
+    /// takes its place in its sender's order. `None`: now.
+    pub received_at: Option<i64>,
 }
 
 pub(crate) fn text(row: &AnyRow, col: &str) -> String {
@@ -372,7 +375,7 @@ pub(super) async fn record_inbound_batch(
             m.media.clone().into(),
             m.profile_name.clone().into(),
             "pending".into(),
-            now.into(),
+            m.received_at.unwrap_or(now).min(now).into(),
         ]
     }))
     .push(" ON CONFLICT (integration_id, message_sid) DO NOTHING RETURNING integration_id, message_sid");

@@ -24,15 +24,10 @@ impl Db {
         }
         let mut sql = Sql::new(
             "SELECT message_id, channel, part, status, provider_sid, provider_status, error_code, \
-             error_message, segments FROM outbox WHERE message_id IN (",
+             error_message, segments FROM outbox WHERE message_id IN ",
         );
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind(*id);
-        }
-        sql.push(") ORDER BY message_id, part");
+        sql.in_list(ids.iter().copied())
+            .push(" ORDER BY message_id, part");
         let mut parts: HashMap<String, Vec<Value>> = HashMap::new();
         for row in self.fetch_all(&sql).await? {
             let code = row.try_get_unchecked_code();

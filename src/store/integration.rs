@@ -129,4 +129,18 @@ impl Db {
             .await?
             .map(|row| (text(&row, "id"), text(&row, "name"))))
     }
+
+    /// The `phoneNumber`s among `numbers` that integrations other than `except` hold.
+    pub async fn numbers_held_elsewhere(
+        &self,
+        numbers: &[String],
+        except: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let mut sql = Sql::new("SELECT phone_number FROM twilio_integrations WHERE id <> ");
+        sql.bind(except);
+        sql.push(" AND phone_number IN ")
+            .in_list(numbers.iter().map(String::as_str));
+        let rows = self.fetch_all(&sql).await?;
+        Ok(rows.iter().map(|r| text(r, "phone_number")).collect())
+    }
 }

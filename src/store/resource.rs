@@ -36,6 +36,8 @@ pub enum Ty {
     Ref(&'static str, &'static str),
     /// Write-only secret, sealed at rest, never read back.
     Secret,
+    /// Nullable Twilio SID: this two-letter prefix and 32 hex digits (`AC…` for accounts).
+    Sid(&'static str),
     /// Nullable phone number, normalised to E.164.
     Phone,
     /// Nullable phone number that may carry a `whatsapp:` prefix.
@@ -394,14 +396,10 @@ impl Db {
         ));
         push_scope(&mut sql, res, q.scope.as_deref());
         for (col, values) in &q.eq {
-            sql.push(" AND ").push(col).push(" IN (");
-            for (i, v) in values.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(v.as_str());
-            }
-            sql.push(")");
+            sql.push(" AND ")
+                .push(col)
+                .push(" IN ")
+                .in_list(values.iter().map(String::as_str));
         }
         for (path, value) in &q.meta {
             let expected = serde_json::to_string(value).unwrap_or_default();

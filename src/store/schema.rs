@@ -224,7 +224,7 @@ pub static TWILIO: Resource = Resource {
         META,
         BLUEPRINT_ID,
         Field::rw("botId", "bot_id", Ty::Ref("bots", "Bot"), "The ID of the bot this configuration is using"),
-        Field::rw("accountSid", "account_sid", Ty::OptStr, "The Twilio account SID"),
+        Field::rw("accountSid", "account_sid", Ty::Sid("AC"), "The Twilio account SID (`AC` and 32 hex digits)"),
         Field::wo("authToken", "auth_token", Ty::Secret, "The Twilio auth token (write-only, encrypted at rest)"),
         Field::rw("voice", "voice", Ty::OptStr, "The voice configuration structured string"),
         Field::rw("contactCollection", "contact_collection", Ty::Bool(false), "Whether to collect contacts"),

@@ -87,6 +87,18 @@ impl Sql {
         self
     }
 
+    /// Appends `($1, $2, ...)`, one placeholder per item: the list of an `IN`.
+    pub fn in_list<P: Into<Param>>(&mut self, items: impl IntoIterator<Item = P>) -> &mut Self {
+        self.push("(");
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(item);
+        }
+        self.push(")")
+    }
+
     /// Appends rows of placeholders, `($1, $2), ($3, $4)`, one row per item.
     pub fn values(&mut self, rows: impl IntoIterator<Item = Vec<Param>>) -> &mut Self {
         for (i, row) in rows.into_iter().enumerate() {

@@ -12,7 +12,7 @@ async fn twilio_integration_crud_round_trip_hides_auth_token() {
         let id = app
             .create(
                 "/integration/twilio",
-                json!({"name": "Support SMS", "botId": bot, "accountSid": "AC123", "authToken": "s3cret",
+                json!({"name": "Support SMS", "botId": bot, "accountSid": "ACa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5", "authToken": "s3cret",
                        "sessionDuration": 1_800_000, "meta": {"env": "prod"}}),
             )
             .await;

@@ -24,11 +24,25 @@ impl Rig {
 
     /// `bot` and `integration` are merged into the default bot and integration bodies.
     pub async fn with(backend: Backend, bot: Value, integration: Value) -> Self {
+        Self::configured(backend, bot, integration, |_| {}).await
+    }
+
+    /// Like [`Rig::with`], with Chatwire's configuration tweaked.
+    pub async fn configured(
+        backend: Backend,
+        bot: Value,
+        integration: Value,
+        tweak: impl FnOnce(&mut chatwire::config::Config),
+    ) -> Self {
         let twilio = emulator::spawn(EmulatorConfig::default())
             .await
             .expect("emulator");
         let url = twilio.url().to_owned();
-        let app = spawn_with(backend, |c| c.twilio_api_url = url).await;
+        let app = spawn_with(backend, |c| {
+            c.twilio_api_url = url;
+            tweak(c);
+        })
+        .await;
         let mut bot_body = json!({"name": "Test bot"});
         merge(&mut bot_body, bot);
         let bot = app.create("/bot", bot_body).await;
@@ -624,10 +638,18 @@ async fn signed_webhook(rig: &Rig, params: &[(&str, &str)]) -> u16 {
 }
 
 #[tokio::test]
-async fn a_signed_webhook_for_another_account_is_refused() {
+async fn a_signed_webhook_for_another_account_or_integration_number_is_refused() {
     for backend in backends() {
         let rig = Rig::start(backend).await;
         let account = rig.twilio.account().sid.clone();
+        // A second integration on the same account holds another number.
+        let other = "+15005550007";
+        rig.app
+            .create(
+                "/integration/twilio",
+                json!({"name": "Other", "accountSid": account, "authToken": rig.twilio.account().auth_token, "phoneNumber": other}),
+            )
+            .await;
         let base = [
             ("MessageSid", "SM00000000000000000000000000000077"),
             ("From", "+15551230077"),
@@ -639,13 +661,19 @@ async fn a_signed_webhook_for_another_account_is_refused() {
             all.extend(extra);
             all
         };
-        for (why, params) in [(
-            "another account",
-            with([
-                ("AccountSid", "AC00000000000000000000000000000099".into()),
-                ("To", NUMBER.into()),
-            ]),
-        )] {
+        for (why, params) in [
+            (
+                "another account",
+                with([
+                    ("AccountSid", "AC00000000000000000000000000000099".into()),
+                    ("To", NUMBER.into()),
+                ]),
+            ),
+            (
+                "another integration's number",
+                with([("AccountSid", account.clone()), ("To", other.into())]),
+            ),
+        ] {
             let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
             assert_eq!(signed_webhook(&rig, &refs).await, 403, "{backend:?}: {why}");
         }

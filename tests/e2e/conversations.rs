@@ -305,7 +305,10 @@ async fn a_whatsapp_message_outside_the_window_is_refused_with_the_reason_or_sen
         let (status, out) = initiate("late news").await;
         assert_eq!(status, 409, "{out}");
         assert!(
-            out["message"].as_str().unwrap_or_default().contains("63016"),
+            out["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("63016"),
             "{out}"
         );
         assert_eq!(

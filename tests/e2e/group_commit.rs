@@ -8,6 +8,7 @@ use chatwire::store::{Db, Sql};
 
 fn inbound(sid: &str, sender: &str) -> NewInbound {
     NewInbound {
+        received_at: None,
         integration_id: "int-1".into(),
         channel: "twilio".into(),
         message_sid: sid.into(),

@@ -335,6 +335,7 @@ async fn queue_depth_counts_stored_messages_until_their_turn_runs() {
                 body: "hello".into(),
                 media: None,
                 profile_name: None,
+                received_at: None,
             })
             .await
             .expect("stored");

@@ -68,6 +68,7 @@ impl Channel for Loopback {
             media: Vec::new(),
             profile_name: None,
             author: None,
+            received_at: None,
         })
     }
 

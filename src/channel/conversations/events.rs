@@ -69,6 +69,7 @@ pub fn parse(params: &[(String, String)], identity: &str) -> Result<Event, Refus
                 profile_name: Some(author.to_owned()),
                 // An SDK identity is not an address; a phone or WhatsApp author is.
                 author: Address::parse(author).ok(),
+                received_at: None,
             }))
         }
         "onDeliveryUpdated" => {

@@ -152,6 +152,8 @@ impl InboundMessage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusCallback {
     pub message_sid: String,
+    /// The account the callback speaks for (Twilio always sends it; absent in hand-made tests).
+    pub account_sid: Option<String>,
     pub status: MessageStatus,
     /// Set on failed/undelivered, e.g. 30003.
     pub error_code: Option<i64>,
@@ -174,8 +176,13 @@ impl StatusCallback {
                     .map_err(|_| invalid("ErrorCode", "expected an integer"))?,
             ),
         };
+        let account_sid = match get(params, "AccountSid") {
+            None => None,
+            Some(_) => Some(sid(params, "AccountSid", &["AC"])?),
+        };
         Ok(StatusCallback {
             message_sid,
+            account_sid,
             status,
             error_code,
         })

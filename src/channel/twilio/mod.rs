@@ -3,6 +3,7 @@ pub use crate::domain::address;
 pub mod dates;
 pub mod form;
 pub mod messaging;
+pub mod overrides;
 pub mod resources;
 pub mod rest_client;
 pub mod signature;

@@ -29,12 +29,28 @@ pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> Stri
 /// pass an empty `params`. The parameters are sorted once and shared by every URL variant, so
 /// the work is one sort plus a few HMACs over the body's length, whatever the names.
 pub fn validate(auth_token: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
+    validate_with_fragment(auth_token, url, None, params, signature)
+}
+
+/// Like [`validate`], also accepting each URL variant signed with `fragment` (the connection
+/// overrides `setup` configured, `#` included) appended: the fragment never reaches the
+/// server, and whether Twilio signs it is not documented, so both readings are accepted.
+pub fn validate_with_fragment(
+    auth_token: &str,
+    url: &str,
+    fragment: Option<&str>,
+    params: &[(String, String)],
+    signature: &str,
+) -> bool {
     let signed = signed_params(params);
     let mut valid = false;
-    for candidate in url_variants(url) {
-        let expected = sign(auth_token, &candidate, &signed);
-        // No early exit: every variant costs the same whether or not an earlier one matched.
-        valid |= bool::from(expected.as_bytes().ct_eq(signature.trim().as_bytes()));
+    for variant in url_variants(url) {
+        let with = fragment.map(|f| format!("{variant}{f}"));
+        for candidate in std::iter::once(variant.as_str()).chain(with.as_deref()) {
+            let expected = sign(auth_token, candidate, &signed);
+            // No early exit: every variant costs the same whether or not an earlier one matched.
+            valid |= bool::from(expected.as_bytes().ct_eq(signature.trim().as_bytes()));
+        }
     }
     valid
 }

@@ -447,3 +447,42 @@ fn ipv6_host_port_is_stripped_and_added() {
     let with_default = compute(TOKEN, "http://[::1]:80/hook", &p());
     assert!(validate(TOKEN, signed, &p(), &with_default));
 }
+
+#[test]
+fn a_signature_over_the_url_with_its_connection_overrides_is_accepted_only_for_that_fragment() {
+    let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+    let fragment = "#ct=2000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx";
+    let params = p();
+    let with_fragment = super::sign(
+        "12345",
+        &format!("{url}{fragment}"),
+        &super::signed_params(&params),
+    );
+    assert!(validate_with_fragment(
+        "12345",
+        url,
+        Some(fragment),
+        &params,
+        &with_fragment
+    ));
+    assert!(
+        !validate("12345", url, &params, &with_fragment),
+        "not without the fragment given"
+    );
+    assert!(!validate_with_fragment(
+        "12345",
+        url,
+        Some("#rc=1"),
+        &params,
+        &with_fragment
+    ));
+    // The usual signature, over the URL without the fragment, is still accepted.
+    let without = compute("12345", url, &params);
+    assert!(validate_with_fragment(
+        "12345",
+        url,
+        Some(fragment),
+        &params,
+        &without
+    ));
+}

@@ -119,6 +119,7 @@ impl Channel for WebChat {
             media: Vec::new(),
             profile_name: None,
             author: None,
+            received_at: None,
         })
     }
 

@@ -164,9 +164,22 @@ async fn inbound_with_media_lists_every_item() {
     assert_eq!(message.media, request.media);
 }
 
-#[tokio::test]
-async fn inbound_webhook_is_retried_on_5xx_with_the_same_message_sid() {
+/// Points the SMS number at the receiver with `fragment` (connection overrides) appended.
+async fn wired_with(fragment: &str) -> (EmulatorHandle, Receiver) {
     let (emu, receiver) = wired().await;
+    emu.configure_number(&NumberConfig {
+        account_sid: DEFAULT_ACCOUNT_SID.into(),
+        address: SMS_NUMBER.parse().expect("address"),
+        sms_url: Some(format!("{}/sms?tenant=acme{fragment}", receiver.base)),
+        status_callback: None,
+    })
+    .expect("configure");
+    (emu, receiver)
+}
+
+#[tokio::test]
+async fn inbound_webhook_is_retried_on_5xx_with_the_same_message_sid_when_the_url_asks() {
+    let (emu, receiver) = wired_with("#rc=5&rp=ct,5xx").await;
     receiver.answer(&[500, 503]);
     let result = emu
         .send_text(PERSON, SMS_NUMBER, "retry me")
@@ -182,6 +195,47 @@ async fn inbound_webhook_is_retried_on_5xx_with_the_same_message_sid() {
     assert!(hits
         .iter()
         .all(|h| h.header("i-twilio-idempotency-token") == token));
+    // The fragment is not sent, and the signature is over the URL without it.
+    assert!(hits.iter().all(|h| signature::validate(
+        DEFAULT_AUTH_TOKEN,
+        &format!("{}/sms?tenant=acme", receiver.base),
+        &h.params,
+        h.header("x-twilio-signature")
+    )));
+}
+
+#[tokio::test]
+async fn without_overrides_a_5xx_is_not_retried_as_twilio_does_not() {
+    let (emu, receiver) = wired().await;
+    receiver.answer(&[503]);
+    let result = emu
+        .send_text(PERSON, SMS_NUMBER, "once")
+        .await
+        .expect("answered");
+    assert_eq!((result.status, result.attempts), (Some(503), 1));
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_count_the_url_gives() {
+    let (emu, receiver) = wired_with("#rc=2&rp=5xx").await;
+    receiver.answer(&[500, 500, 500, 500]);
+    let result = emu
+        .send_text(PERSON, SMS_NUMBER, "three tries")
+        .await
+        .expect("answered");
+    assert_eq!((result.status, result.attempts), (Some(500), 3));
+}
+
+#[tokio::test]
+async fn a_url_with_an_unknown_retry_policy_is_not_called() {
+    let (emu, receiver) = wired_with("#rp=sometimes").await;
+    let result = emu
+        .send_text(PERSON, SMS_NUMBER, "never")
+        .await
+        .expect("attempted");
+    assert_eq!((result.status, result.attempts), (None, 0));
+    assert!(result.error.unwrap_or_default().contains("11243"));
+    assert!(receiver.hits().is_empty());
 }
 
 #[tokio::test]
@@ -209,7 +263,8 @@ async fn unreachable_webhook_reports_no_status_after_all_attempts() {
         .send_text(PERSON, SMS_NUMBER, "anyone?")
         .await
         .expect("attempted");
-    assert_eq!((result.status, result.attempts), (None, 3));
+    // Twilio's default without overrides: one retry, because the connection failed.
+    assert_eq!((result.status, result.attempts), (None, 2));
     assert!(result.error.is_some());
 }
 

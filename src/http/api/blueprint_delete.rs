@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 
 pub fn register(r: Routes) -> Routes {
     let request = json!({"type": "object", "additionalProperties": false, "properties": {
-        "deleteResources": {"type": "boolean", "default": false,
+        "deleteResources": {"type": "boolean", "nullable": true, "default": false,
             "description": "If true, deletes all resources associated with the blueprint. If false or omitted, only the blueprint is deleted and its resources are unlinked."}}});
     let op = Op::post(
         "blueprint/{blueprintId}/delete",

@@ -25,7 +25,7 @@ pub fn register(r: Routes) -> Routes {
     let message = json!({"type": "object", "additionalProperties": false, "required": ["type", "text"], "properties": {
         "type": openapi::read_schema(&MESSAGE)["properties"]["type"].clone(),
         "text": {"type": "string"}}});
-    request["properties"]["messages"] = json!({"type": "array", "items": message, "description": "Messages to add to the conversation, in order"});
+    request["properties"]["messages"] = json!({"type": "array", "nullable": true, "items": message, "description": "Messages to add to the conversation, in order"});
     let mut created = message.clone();
     created["properties"]["id"] = json!({"type": "string"});
     let response = json!({"type": "object", "required": ["id"], "properties": {

@@ -21,10 +21,17 @@ const MAX_SEARCH: usize = 64 * 1024;
 
 pub fn register(r: Routes) -> Routes {
     let scalar = json!({"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]});
+    let number = json!({"type": "number"});
+    let operator = |name: &str, operand: &Value| json!({"type": "object", "additionalProperties": false, "required": [name], "properties": {name: operand}});
     let request = json!({"type": "object", "additionalProperties": false, "required": ["search"], "properties": {
         "search": {"type": "string", "description": "The keyword/phrase to search for"},
-        "filter": {"type": "object", "description": "Conditions on record meta: a scalar (equality) or one of $eq, $ne, $gt, $gte, $lt, $lte",
-            "additionalProperties": {"oneOf": [scalar, {"type": "object"}]}}}});
+        "filter": {"type": "object", "nullable": true, "description": "Conditions on record meta: a scalar (equality) or one of $eq, $ne, $gt, $gte, $lt, $lte",
+            "propertyNames": {"pattern": "^[^.]+(\\.[^.]+)*$"},
+            "additionalProperties": {"oneOf": [
+                scalar.clone(),
+                operator("$eq", &scalar), operator("$ne", &scalar),
+                operator("$gt", &number), operator("$gte", &number),
+                operator("$lt", &number), operator("$lte", &number)]}}}});
     let record = json!({"type": "object", "required": ["id", "text", "score"], "properties": {
         "id": {"type": "string"}, "text": {"type": "string"}, "source": {"type": "string", "nullable": true},
         "meta": {"type": "object", "nullable": true}, "score": {"type": "number"}}});

@@ -15,8 +15,7 @@ use serde_json::{json, Map, Value};
 
 pub fn register(r: Routes) -> Routes {
     let mut request = openapi::write_schema(&MESSAGE);
-    request["properties"]["entities"] =
-        json!({"type": "array", "items": {"type": "object"}, "description": "Known entities"});
+    request["properties"]["entities"] = json!({"type": "array", "nullable": true, "description": "Known entities (accepted, not used)"});
     let response = json!({"type": "object", "required": ["id", "entities"], "properties": {
         "id": {"type": "string"}, "entities": {"type": "array", "items": {"type": "object"}}}});
     let op = Op::post(

@@ -183,6 +183,11 @@ impl Routes {
         let item = format!("{base}/{{{}}}", id_param(singular));
         let read = openapi::read_schema(res);
         let write = openapi::write_schema(res);
+        // An update changes only what it names: nothing is required.
+        let mut partial = write.clone();
+        if let Some(map) = partial.as_object_mut() {
+            map.remove("required");
+        }
         let id_only = id_schema();
         let op = |method, path: String, verb: &str, request: Option<Value>, response: Value| Op {
             method,
@@ -228,7 +233,7 @@ impl Routes {
                     "post",
                     format!("{item}/update"),
                     "update",
-                    Some(write),
+                    Some(partial),
                     id_only.clone(),
                 ),
                 move |State(s): State<AppState>,

@@ -95,6 +95,9 @@ async fn setup(
             e if e.is_unreachable() => ApiError::bad_gateway(e.to_string()),
             e => ApiError::conflict(e.to_string()),
         })?;
+    // From now on the number's messages are Chatwire's to answer, even those whose webhook
+    // never arrives.
+    state.db.start_backfill(&integration.id, now_ms()).await?;
     tracing::info!(
         integration = %integration.id,
         number = %before.phone_number,

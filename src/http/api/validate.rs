@@ -99,13 +99,15 @@ async fn convert(
         }),
         Ty::Int(min, max) => match v {
             Value::Null => Param::Int(None),
-            Value::Number(n) => {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                if !(min as f64..=max as f64).contains(&f) {
-                    return Err(format!("\"{key}\" must be between {min} and {max}"));
+            Value::Number(n) => match integer(n) {
+                Some(i) if (min..=max).contains(&i) => Param::Int(Some(i)),
+                Some(_) => return Err(format!("\"{key}\" must be between {min} and {max}")),
+                None => {
+                    return Err(format!(
+                        "\"{key}\" must be an integer between {min} and {max}"
+                    ))
                 }
-                Param::Int(Some(f.round() as i64))
-            }
+            },
             _ => return Err(format!("\"{key}\" must be a number")),
         },
         Ty::Float(min, max) => match v {
@@ -122,7 +124,8 @@ async fn convert(
         Ty::Meta => match v {
             Value::Null => Param::Text(None),
             Value::Object(map) => {
-                if let Some(bad) = map.keys().find(|k| k.starts_with('_')) {
+                // ChatBotKit's pattern `^[^_]`: the empty key fails it too.
+                if let Some(bad) = map.keys().find(|k| k.is_empty() || k.starts_with('_')) {
                     return Err(format!("\"{key}.{bad}\" is not allowed"));
                 }
                 Param::from(Value::Object(map.clone()).to_string())
@@ -151,6 +154,15 @@ async fn convert(
                 Some(e164) => Param::from(e164),
                 None => return Err(format!("\"{key}\" must be a phone number")),
             },
+        },
+        Ty::Sid(prefix) => match nonempty(text(key, v, MAX_NAME)?) {
+            None => Param::Text(None),
+            Some(sid) if is_sid(&sid, prefix) => Param::from(sid),
+            Some(_) => {
+                return Err(format!(
+                    "\"{key}\" must be {prefix} followed by 32 hexadecimal digits"
+                ))
+            }
         },
         Ty::Address => match nonempty(text(key, v, MAX_NAME)?) {
             None => Param::Text(None),
@@ -192,6 +204,26 @@ async fn convert(
     }))
 }
 
+/// `n` as an exact integer: `1` and `1.0` are, `1.5` and numbers beyond `i64` are not (a float
+/// comparison would let 2^63 pass as `i64::MAX`).
+fn integer(n: &serde_json::Number) -> Option<i64> {
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    let f = n.as_f64()?;
+    // 2^63 is the first float past i64::MAX; every whole float below it in magnitude converts
+    // exactly.
+    let limit = 2f64.powi(63);
+    (f.fract() == 0.0 && (-limit..limit).contains(&f)).then_some(f as i64)
+}
+
+/// Whether `value` is a Twilio SID with `prefix`: Twilio's own pattern `^AC[0-9a-fA-F]{32}$`.
+pub fn is_sid(value: &str, prefix: &str) -> bool {
+    value.len() == prefix.len() + 32
+        && value.starts_with(prefix)
+        && value[prefix.len()..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// `meta` on update: replaced wholesale, unless `{"$update": {...}}` asks for a merge; keys that
 /// start with a non-word character or `_` are dropped, as ChatBotKit does.
 pub fn merge_meta(stored: Option<&str>, incoming: &Value) -> Option<Value> {
@@ -215,6 +247,24 @@ pub fn merge_meta(stored: Option<&str>, incoming: &Value) -> Option<Value> {
 mod tests {
     use super::merge_meta;
     use serde_json::json;
+
+    #[test]
+    fn integers_are_exact() {
+        let n = |v: serde_json::Value| match v {
+            serde_json::Value::Number(n) => super::integer(&n),
+            _ => None,
+        };
+        assert_eq!(n(json!(42)), Some(42));
+        assert_eq!(n(json!(1.0)), Some(1));
+        assert_eq!(n(json!(1.5)), None);
+        assert_eq!(n(json!(9_223_372_036_854_775_807_i64)), Some(i64::MAX));
+        assert_eq!(
+            n(json!(9_223_372_036_854_775_808_u64)),
+            None,
+            "2^63 is not i64::MAX"
+        );
+        assert_eq!(n(json!(9.3e18)), None);
+    }
 
     #[test]
     fn meta_update_merges_only_with_dollar_update() {

@@ -306,9 +306,12 @@ async fn handle_inbound(
         Err(refusal) => return refused(state, "message", channel.name(), &cb, uri, refusal).await,
     };
     let handled = match event {
-        Event::Message(message) => accept::inbound(state, channel.name(), integration, message)
-            .await
-            .map(|_| ()),
+        Event::Message(message) => {
+            match accept::inbound(state, channel.name(), integration, message).await {
+                Ok(accept::Accepted::Misdirected) => return StatusCode::FORBIDDEN.into_response(),
+                other => other.map(|_| ()),
+            }
+        }
         Event::Status(update) => crate::outbox::apply_status(state, integration, &update).await,
         Event::Ended { thread } => state
             .db

@@ -88,12 +88,14 @@ pub async fn replay(state: &AppState, entry: &Entry) -> Result<Replayed, sqlx::E
         },
         _ => match channel.parse_inbound(&integration, callback) {
             Ok(message) => {
-                let word =
-                    match accept::inbound(state, channel.name(), &integration, message).await? {
-                        Accepted::New => "accepted",
-                        Accepted::Duplicate => "duplicate",
-                        Accepted::Ignored => "ignored",
-                    };
+                let word = match accept::inbound(state, channel.name(), &integration, message)
+                    .await?
+                {
+                    Accepted::New => "accepted",
+                    Accepted::Duplicate => "duplicate",
+                    Accepted::Ignored => "ignored",
+                    Accepted::Misdirected => "refused: addressed to another integration's number",
+                };
                 return Ok(Replayed::Passed(word));
             }
             Err(refusal) => refusal,

@@ -50,10 +50,10 @@ pub fn register(r: Routes) -> Routes {
     let end = json!({"type": "object", "properties": {"reason": {"type": "string", "enum": ["length", "stop", "activity", "abort", "error", "iteration"]}}});
     let actions = json!({"type": "array", "description": "Actions the bot took: {\"type\": \"handoff\", \"reason\"} or {\"type\": \"end_conversation\"} (Chatwire)", "items": {"type": "object"}});
     let extras = json!({
-        "entities": {"type": "array", "items": {"type": "object"}},
-        "functions": {"type": "array", "items": {"type": "object"}},
-        "extensions": {"type": "object", "description": "`backstory` is appended to the bot's backstory; other extensions are accepted and ignored"},
-        "limits": {"type": "object"},
+        "entities": {"type": "array", "nullable": true},
+        "functions": {"type": "array", "nullable": true},
+        "extensions": {"type": "object", "nullable": true, "description": "`backstory` is appended to the bot's backstory; other extensions are accepted and ignored"},
+        "limits": {"type": "object", "nullable": true},
     });
     let with = |mut base: Value, keys: &[&str]| {
         for key in keys {
@@ -62,6 +62,7 @@ pub fn register(r: Routes) -> Routes {
         base
     };
     let text = json!({"type": "string"});
+    let opt_text = json!({"type": "string", "nullable": true});
     let send = Op::post("conversation/{conversationId}/send", "sendConversationMessage", "Send a message to a conversation", "conversation")
         .request(with(json!({"type": "object", "required": ["text"], "properties": {"text": text}}), &["entities", "functions", "extensions"]))
         .response(json!({"type": "object", "required": ["id", "entities"], "properties": {"id": text, "entities": {"type": "array", "items": {"type": "object"}}}}));
@@ -70,17 +71,17 @@ pub fn register(r: Routes) -> Routes {
         .response(json!({"type": "object", "required": ["id", "text", "usage"], "properties": {"id": text, "text": text, "usage": usage, "actions": actions}}))
         .jsonl(super::openapi::completion_event_schema());
     let complete = Op::post("conversation/{conversationId}/complete", "completeConversationMessage", "Send a message and receive the bot's answer", "conversation")
-        .request(with(json!({"type": "object", "properties": {"text": text}}), &["entities", "functions", "extensions", "limits"]))
+        .request(with(json!({"type": "object", "properties": {"text": opt_text}}), &["entities", "functions", "extensions", "limits"]))
         .response(json!({"type": "object", "required": ["id", "text", "usage", "end"], "properties": {"id": text, "text": text, "usage": usage, "end": end, "actions": actions}}))
         .jsonl(super::openapi::completion_event_schema());
-    let message = json!({"type": "object", "required": ["type", "text"], "properties": {"type": {"type": "string", "enum": MESSAGE_TYPES}, "text": text, "meta": {"type": "object"}}});
+    let message = json!({"type": "object", "required": ["type", "text"], "properties": {"type": {"type": "string", "enum": MESSAGE_TYPES}, "text": text, "meta": {"type": "object", "nullable": true}}});
     let stateless = Op::post("conversation/complete", "completeConversation", "Complete a conversation without storing it", "conversation")
         .request(with(
             json!({"type": "object", "required": ["messages"], "properties": {
                 "messages": {"type": "array", "items": message},
-                "botId": text, "model": text, "backstory": text, "datasetId": text, "skillsetId": text,
-                "privacy": {"type": "boolean"}, "moderation": {"type": "boolean"},
-                "contactId": {}, "attachments": {"type": "array", "items": {"type": "object"}}}}),
+                "botId": opt_text, "model": opt_text, "backstory": opt_text, "datasetId": opt_text, "skillsetId": opt_text,
+                "privacy": {"type": "boolean", "nullable": true}, "moderation": {"type": "boolean", "nullable": true},
+                "contactId": {}, "attachments": {"type": "array", "nullable": true}}}),
             &["functions", "extensions", "limits"],
         ))
         .response(json!({"type": "object", "required": ["text", "usage", "end"], "properties": {"text": text, "usage": usage, "end": end, "actions": actions}}))
@@ -95,12 +96,46 @@ pub fn register(r: Routes) -> Routes {
         .add(stateless, |State(s): State<AppState>, h: HeaderMap, JsonBody(b): JsonBody| stateless_handler(s, h, b))
 }
 
-/// Refuses keys outside `allowed`, as ChatBotKit's schemas do.
+/// The JSON type of optional fields, checked up front (some are accepted and not acted on, some
+/// read only in some cases), so that what the OpenAPI document refuses is refused. Null stands
+/// for absent.
+const FIELD_SHAPES: &[(&str, &str)] = &[
+    ("botId", "string"),
+    ("model", "string"),
+    ("backstory", "string"),
+    ("datasetId", "string"),
+    ("entities", "array"),
+    ("functions", "array"),
+    ("attachments", "array"),
+    ("limits", "object"),
+    ("extensions", "object"),
+    ("privacy", "boolean"),
+    ("moderation", "boolean"),
+    ("skillsetId", "string"),
+];
+
+/// Refuses keys outside `allowed`, as ChatBotKit's schemas do, and ignored fields of the wrong
+/// type.
 fn only(body: &Map<String, Value>, allowed: &[&str]) -> ApiResult<()> {
-    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(key) => Err(ApiError::bad_request(format!("\"{key}\" is not allowed"))),
-        None => Ok(()),
+    if let Some(key) = body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("\"{key}\" is not allowed")));
     }
+    for (key, kind) in FIELD_SHAPES {
+        let fits = match body.get(*key) {
+            None | Some(Value::Null) => true,
+            Some(Value::Array(_)) => *kind == "array",
+            Some(Value::Object(_)) => *kind == "object",
+            Some(Value::Bool(_)) => *kind == "boolean",
+            Some(Value::String(_)) => *kind == "string",
+            Some(_) => false,
+        };
+        if !fits {
+            return Err(ApiError::bad_request(format!(
+                "\"{key}\" must be of type {kind}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn text_field(body: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
@@ -227,14 +262,10 @@ async fn stateless_handler(
     )?;
     let messages = stateless_messages(&body)?;
     let backstory = extra_backstory(&body)?;
-    let mut bot = match body
-        .get("botId")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-    {
+    let mut bot = match text_field(&body, "botId")?.filter(|s| !s.is_empty()) {
         Some(key) => state
             .db
-            .fetch_by_key(&BOT, key)
+            .fetch_by_key(&BOT, &key)
             .await?
             .map(bot::BotConfig::from_row)
             .ok_or_else(|| ApiError::bad_request("Bot not found"))?,
@@ -297,6 +328,11 @@ fn stateless_messages(body: &Map<String, Value>) -> ApiResult<Vec<HistoryMessage
                 MESSAGE_TYPES.join(", ")
             ))
         })?;
+        if !matches!(map.get("meta"), None | Some(Value::Null | Value::Object(_))) {
+            return Err(ApiError::bad_request(format!(
+                "\"messages[{i}].meta\" must be of type object"
+            )));
+        }
         let text = text_field(map, "text")
             .map_err(|e| ApiError::bad_request(format!("messages[{i}]: {}", e.message)))?
             .ok_or_else(|| ApiError::bad_request(format!("\"messages[{i}].text\" is required")))?;
