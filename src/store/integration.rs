@@ -19,6 +19,8 @@ pub struct Integration {
     pub send_rate: Option<f64>,
     /// Carrier keywords apply to WhatsApp messages too (`whatsappKeywords`).
     pub whatsapp_keywords: bool,
+    /// Burst debounce window in milliseconds; 0 is off (`burstWindow`).
+    pub burst_window_ms: i64,
 }
 
 impl Db {
@@ -33,7 +35,7 @@ impl Db {
         }
         let sql = Sql::new(
             "SELECT id, bot_id, account_sid, auth_token, allow_from, contact_collection, session_duration, \
-             phone_number, send_rate, whatsapp_keywords FROM twilio_integrations WHERE id = $1",
+             phone_number, send_rate, whatsapp_keywords, burst_window FROM twilio_integrations WHERE id = $1",
         )
         .arg(id);
         let Some(row) = self.fetch_optional(&sql).await? else {
@@ -60,6 +62,7 @@ impl Db {
             phone_number: opt_text(&row, "phone_number"),
             send_rate: row.try_get::<Option<f64>, _>("send_rate").ok().flatten(),
             whatsapp_keywords: int(&row, "whatsapp_keywords") != 0,
+            burst_window_ms: int(&row, "burst_window").max(0),
         };
         self.integrations.put(id, &integration);
         Ok(Some(integration))

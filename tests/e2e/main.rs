@@ -13,6 +13,7 @@ mod hardening;
 mod llm;
 mod one_path;
 mod operations;
+mod scale_out;
 mod standins;
 mod studio;
 mod webhook_bot;
