@@ -118,7 +118,10 @@ async fn reference(
         postgres: false,
     };
     eprintln!("{name}: burst");
-    let mut phases = vec![load.closed(burst(opts, &format!("{name} burst")), &cpu).await];
+    let mut phases = vec![
+        load.closed(burst(opts, &format!("{name} burst")), &cpu)
+            .await,
+    ];
     eprintln!("{name}: open loop");
     phases.push(
         load.open(open(opts, &format!("{name} {} msg/s", opts.rate)), &cpu)
@@ -364,8 +367,16 @@ async fn backend(
                     _ => {}
                 }
             }
-            let child = Child::start(replica, chatwire, &serve, &env, dir, base.clone(), "/readyz")
-                .await?;
+            let child = Child::start(
+                replica,
+                chatwire,
+                &serve,
+                &env,
+                dir,
+                base.clone(),
+                "/readyz",
+            )
+            .await?;
             urls.push(format!(
                 "{base}/v1/integration/twilio/{}/webhook",
                 integration.id
@@ -525,7 +536,9 @@ fn summary(references: &[Reference], backends: &[Backend], rate: f64, low_rate: 
     }
 
     // Chatwire's figure over each reference's, per phase, from this run.
-    println!("\n## Chatwire against the ceiling and the quickstarts (same run, same load generator)\n");
+    println!(
+        "\n## Chatwire against the ceiling and the quickstarts (same run, same load generator)\n"
+    );
     print!("| Chatwire figure |");
     for r in references {
         print!(" / {} webhooks/s |", r.name);
@@ -535,8 +548,14 @@ fn summary(references: &[Reference], backends: &[Backend], rate: f64, low_rate: 
     for b in backends {
         let phase = |suffix: &str| b.phases.iter().find(|p| p.name.ends_with(suffix));
         let rows = [
-            ("webhooks/s at full speed (burst)", phase("burst").map(|p| p.webhook_per_sec)),
-            ("end-to-end msg/s", phase("end-to-end").and_then(|p| p.e2e_per_sec)),
+            (
+                "webhooks/s at full speed (burst)",
+                phase("burst").map(|p| p.webhook_per_sec),
+            ),
+            (
+                "end-to-end msg/s",
+                phase("end-to-end").and_then(|p| p.e2e_per_sec),
+            ),
         ];
         for (label, value) in rows {
             let Some(value) = value else { continue };
@@ -548,14 +567,20 @@ fn summary(references: &[Reference], backends: &[Backend], rate: f64, low_rate: 
             println!();
         }
         if let Some(p99) = phase(&open_name).and_then(|p| p.webhook.map(|w| w.p99_ms)) {
-            print!("| {} webhook p99 at {rate} msg/s: {p99:.2} ms (theirs) |", b.backend);
+            print!(
+                "| {} webhook p99 at {rate} msg/s: {p99:.2} ms (theirs) |",
+                b.backend
+            );
             for r in references {
                 let theirs = r
                     .phases
                     .iter()
                     .find(|p| p.name.ends_with(&open_name))
                     .and_then(|p| p.webhook.map(|w| w.p99_ms));
-                print!(" {} |", theirs.map_or("-".to_owned(), |t| format!("{t:.2} ms")));
+                print!(
+                    " {} |",
+                    theirs.map_or("-".to_owned(), |t| format!("{t:.2} ms"))
+                );
             }
             println!();
         }

@@ -305,12 +305,9 @@ pub(super) async fn record_batch(
     let folded: Vec<Vec<Param>> = kept
         .iter()
         .flat_map(|w| {
-            w.folded.iter().map(|u| {
-                vec![
-                    Param::from(u.id.as_str()),
-                    w.conversation_id.clone().into(),
-                ]
-            })
+            w.folded
+                .iter()
+                .map(|u| vec![Param::from(u.id.as_str()), w.conversation_id.clone().into()])
         })
         .collect();
     if !folded.is_empty() {

@@ -125,6 +125,10 @@ mod tests {
         assert_eq!(interval_us(0.01), 100_000_000);
         assert_eq!(interval_us(1000.0), 1_000);
         assert_eq!(interval_us(1e9), 1);
-        assert_eq!(interval_us(0.0), 1_000_000, "a rate of 0 is read as the default 1/s");
+        assert_eq!(
+            interval_us(0.0),
+            1_000_000,
+            "a rate of 0 is read as the default 1/s"
+        );
     }
 }

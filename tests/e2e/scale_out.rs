@@ -55,7 +55,9 @@ async fn two_replicas_on_one_postgres_keep_the_numbers_send_rate_together() {
     };
     let a = start(config(&url), None).await;
     let b = start(config(&url), None).await;
-    let bot = a.create("/bot", json!({"name": "Echo", "model": "echo"})).await;
+    let bot = a
+        .create("/bot", json!({"name": "Echo", "model": "echo"}))
+        .await;
     let account = twilio.account();
     let integration = a
         .create(
