@@ -191,6 +191,19 @@ fn burst(opts: &Opts, name: &str) -> ClosedLoop {
     }
 }
 
+/// The sustained end-to-end phase: closed loop with at most `--window` messages outstanding.
+fn end_to_end(opts: &Opts, name: &str) -> ClosedLoop {
+    ClosedLoop {
+        name: name.to_owned(),
+        concurrency: opts.concurrency,
+        duration: Duration::from_secs(opts.e2e_secs),
+        max_messages: u64::MAX / 4,
+        window: Some(opts.window),
+        senders: senders(opts),
+        drain: Duration::from_secs(opts.drain_secs),
+    }
+}
+
 fn open(opts: &Opts, name: &str) -> OpenLoop {
     OpenLoop {
         name: name.to_owned(),
@@ -303,15 +316,7 @@ async fn backend(
     settle(opts, database_url).await;
 
     eprintln!("{name}: end-to-end");
-    let e2e = ClosedLoop {
-        name: format!("{name} end-to-end"),
-        concurrency: opts.concurrency,
-        duration: Duration::from_secs(opts.e2e_secs),
-        max_messages: u64::MAX / 4,
-        window: Some(opts.window),
-        senders: senders(opts),
-        drain: Duration::from_secs(opts.drain_secs),
-    };
+    let e2e = end_to_end(opts, &format!("{name} end-to-end"));
     phases.push(load.closed(e2e, &cpu).await);
     settle(opts, database_url).await;
 
@@ -396,15 +401,10 @@ async fn backend(
             postgres: true,
         };
         eprintln!("{name}: end-to-end, {} replicas", opts.replicas);
-        let e2e = ClosedLoop {
-            name: format!("{name} end-to-end, {} replicas", opts.replicas),
-            concurrency: opts.concurrency,
-            duration: Duration::from_secs(opts.e2e_secs),
-            max_messages: u64::MAX / 4,
-            window: Some(opts.window),
-            senders: senders(opts),
-            drain: Duration::from_secs(opts.drain_secs),
-        };
+        let e2e = end_to_end(
+            opts,
+            &format!("{name} end-to-end, {} replicas", opts.replicas),
+        );
         phases.push(spread.closed(e2e, &cpu).await);
         settle(opts, database_url).await;
         load.skip_to(spread.next_number());
