@@ -54,8 +54,9 @@ impl Senders {
 struct Tracker {
     sent: Mutex<HashMap<u64, u64>>,
     replies: Mutex<HashMap<u64, u64>>,
-    /// Reply messages seen (one turn each; a turn over a burst answers several messages).
-    reply_messages: AtomicU64,
+    /// The first message number each reply message answers: one entry per bot turn (a turn
+    /// over a burst answers several messages).
+    turns: Mutex<Vec<u64>>,
     /// The current phase's end-to-end window: a reply frees one slot.
     window: Mutex<Option<Arc<Semaphore>>>,
 }
@@ -320,7 +321,10 @@ impl Load {
             }
         }
         let cpu = cpu.percent_since(&cpu_start, start.elapsed());
-        let turns = self.tracker.reply_messages.swap(0, Ordering::Relaxed);
+        let turns = lock(&self.tracker.turns)
+            .iter()
+            .filter(|n| (first..last).contains(n))
+            .count() as u64;
         let sent = lock(&self.tracker.sent);
         let replies = lock(&self.tracker.replies);
         let pairs = (first..last).filter_map(|n| Some((*sent.get(&n)?, replies.get(&n).copied())));
@@ -358,16 +362,22 @@ async fn collect(client: reqwest::Client, emulator: String, tracker: Arc<Tracker
                 let Some(at) = m["sent_at_us"].as_u64() else {
                     continue;
                 };
-                tracker.reply_messages.fetch_add(1, Ordering::Relaxed);
                 // One line per message the turn answered (several after a burst).
                 let body = m["body"].as_str().unwrap_or_default();
-                for n in body.lines().filter_map(|line| {
-                    line.strip_prefix("bench ")?
-                        .split(' ')
-                        .next()?
-                        .parse::<u64>()
-                        .ok()
-                }) {
+                let numbers: Vec<u64> = body
+                    .lines()
+                    .filter_map(|line| {
+                        line.strip_prefix("bench ")?
+                            .split(' ')
+                            .next()?
+                            .parse::<u64>()
+                            .ok()
+                    })
+                    .collect();
+                if let Some(first) = numbers.first() {
+                    lock(&tracker.turns).push(*first);
+                }
+                for n in numbers {
                     if replies.insert(n, at).is_none() {
                         if let Some(w) = &window {
                             w.add_permits(1);
