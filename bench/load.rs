@@ -21,19 +21,22 @@ use tokio::task::JoinHandle;
 /// Where the webhooks go and how they are signed.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub webhook_url: String,
+    /// One URL per replica; message `n` goes to `webhook_urls[n % len]`, signed for that URL.
+    pub webhook_urls: Vec<String>,
     pub auth_token: String,
     pub account_sid: String,
     /// Our number (the webhook's `To`).
     pub to: String,
 }
 
-/// Who sends message `n`: `prefix` followed by 7 digits, `(n * stride) % count`.
+/// Who sends message `n`: `prefix` followed by 7 digits, `(n / repeat * stride) % count`
+/// (with `repeat` above 1, each sender sends that many messages in a row: a burst).
 #[derive(Debug, Clone)]
 pub struct Senders {
     pub prefix: &'static str,
     pub count: u64,
     pub stride: u64,
+    pub repeat: u64,
 }
 
 impl Senders {
@@ -41,7 +44,7 @@ impl Senders {
         format!(
             "{}{:07}",
             self.prefix,
-            n.wrapping_mul(self.stride) % self.count.max(1)
+            (n / self.repeat.max(1)).wrapping_mul(self.stride) % self.count.max(1)
         )
     }
 }
@@ -51,6 +54,9 @@ impl Senders {
 struct Tracker {
     sent: Mutex<HashMap<u64, u64>>,
     replies: Mutex<HashMap<u64, u64>>,
+    /// The first message number each reply message answers: one entry per bot turn (a turn
+    /// over a burst answers several messages).
+    turns: Mutex<Vec<u64>>,
     /// The current phase's end-to-end window: a reply frees one slot.
     window: Mutex<Option<Arc<Semaphore>>>,
 }
@@ -125,6 +131,23 @@ impl Load {
         })
     }
 
+    /// Numbers the next messages from `n` on (a second generator on the same server must not
+    /// reuse the first one's MessageSids).
+    pub fn starting_at(self, n: u64) -> Self {
+        self.skip_to(n);
+        self
+    }
+
+    /// Moves the numbering on to `n` (after another generator used the numbers before it).
+    pub fn skip_to(&self, n: u64) {
+        self.next.fetch_max(n, Ordering::SeqCst);
+    }
+
+    /// The number the next message gets.
+    pub fn next_number(&self) -> u64 {
+        self.next.load(Ordering::SeqCst)
+    }
+
     /// Posts message `n` from `from`; returns the HTTP status (0 on a transport error).
     async fn send(&self, n: u64, from: &str) -> u16 {
         let sid = format!("SM{n:032x}");
@@ -149,11 +172,12 @@ impl Load {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let signed = signature::compute(&t.auth_token, &t.webhook_url, &params);
+        let url = &t.webhook_urls[(n % t.webhook_urls.len().max(1) as u64) as usize];
+        let signed = signature::compute(&t.auth_token, url, &params);
         let form = serde_urlencoded::to_string(&params).unwrap_or_default();
         let response = self
             .client
-            .post(&t.webhook_url)
+            .post(url)
             .header("Content-Type", "application/x-www-form-urlencoded")
             .header("X-Twilio-Signature", signed)
             .body(form)
@@ -297,11 +321,16 @@ impl Load {
             }
         }
         let cpu = cpu.percent_since(&cpu_start, start.elapsed());
+        let turns = lock(&self.tracker.turns)
+            .iter()
+            .filter(|n| (first..last).contains(n))
+            .count() as u64;
         let sent = lock(&self.tracker.sent);
         let replies = lock(&self.tracker.replies);
         let pairs = (first..last).filter_map(|n| Some((*sent.get(&n)?, replies.get(&n).copied())));
         let mut result = rec.result(name, send_secs, pairs, self.collector.is_some());
         result.cpu_percent = cpu;
+        result.turns = self.collector.is_some().then_some(turns);
         result
     }
 
@@ -330,17 +359,29 @@ async fn collect(client: reqwest::Client, emulator: String, tracker: Arc<Tracker
             let window = lock(&tracker.window).clone();
             let mut replies = lock(&tracker.replies);
             for m in &messages {
-                let n = m["body"]
-                    .as_str()
-                    .and_then(|b| b.strip_prefix("bench "))
-                    .and_then(|b| b.split(' ').next())
-                    .and_then(|n| n.parse::<u64>().ok());
-                let (Some(n), Some(at)) = (n, m["sent_at_us"].as_u64()) else {
+                let Some(at) = m["sent_at_us"].as_u64() else {
                     continue;
                 };
-                if replies.insert(n, at).is_none() {
-                    if let Some(w) = &window {
-                        w.add_permits(1);
+                // One line per message the turn answered (several after a burst).
+                let body = m["body"].as_str().unwrap_or_default();
+                let numbers: Vec<u64> = body
+                    .lines()
+                    .filter_map(|line| {
+                        line.strip_prefix("bench ")?
+                            .split(' ')
+                            .next()?
+                            .parse::<u64>()
+                            .ok()
+                    })
+                    .collect();
+                if let Some(first) = numbers.first() {
+                    lock(&tracker.turns).push(*first);
+                }
+                for n in numbers {
+                    if replies.insert(n, at).is_none() {
+                        if let Some(w) = &window {
+                            w.add_permits(1);
+                        }
                     }
                 }
             }

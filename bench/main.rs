@@ -106,6 +106,20 @@ pub struct Opts {
     /// `CHATWIRE_WORKERS` for the server (default: the server's own default).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Where `bench/peers/setup.sh` installed the quickstart peers (default:
+    /// target/bench-peers beside this executable's directory).
+    #[arg(long)]
+    pub peers: Option<PathBuf>,
+    /// Do not run the quickstart peers.
+    #[arg(long)]
+    pub no_peers: bool,
+    /// PostgreSQL: also run the end-to-end phase with this many `chatwire serve` replicas on
+    /// the one database, the webhooks spread across them (1: not run).
+    #[arg(long, default_value_t = 3)]
+    pub replicas: usize,
+    /// The burst debounce window of the bursts phase, milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub burst_window_ms: u64,
     /// Write every figure as JSON here too.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -81,6 +81,24 @@ pub async fn create(
     })
 }
 
+/// Sets the integration's burst debounce window (`burstWindow`, milliseconds; 0 is off).
+pub async fn set_burst_window(
+    base: &str,
+    api_token: &str,
+    integration: &str,
+    window_ms: u64,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    post(
+        &client,
+        &format!("{base}/v1/integration/twilio/{integration}/update"),
+        api_token,
+        json!({"burstWindow": window_ms}),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// Inserts `addresses.len()` live sessions, each with its conversation, directly into the
 /// database Chatwire is running on, in one transaction of multi-row INSERTs: what 100,000
 /// people texting within the session window would leave behind, written in seconds instead of

@@ -105,6 +105,7 @@ impl Recorder {
                 None
             },
             cpu_percent: BTreeMap::new(),
+            turns: None,
         }
     }
 }
@@ -132,6 +133,9 @@ pub struct PhaseResult {
     /// CPU used during the phase (sending and draining), percent of one core, per process;
     /// `machine` is every process on the machine (at most 100 x cores).
     pub cpu_percent: BTreeMap<String, f64>,
+    /// Reply messages the emulator accepted: one per bot turn (fewer than `replied` when
+    /// bursts were folded into one turn).
+    pub turns: Option<u64>,
 }
 
 fn ms(p: Option<Percentiles>) -> String {
@@ -142,7 +146,7 @@ fn ms(p: Option<Percentiles>) -> String {
 
 impl PhaseResult {
     pub fn header() -> &'static str {
-        "| phase | sent | 200 | other | webhooks/s | webhook ms p50/p99/max | replied | end-to-end msg/s | inbound->Twilio ms p50/p99/max | CPU % of one core |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| phase | sent | 200 | other | webhooks/s | webhook ms p50/p99/max | replied | turns | end-to-end msg/s | inbound->Twilio ms p50/p99/max | CPU % of one core |\n|---|---|---|---|---|---|---|---|---|---|---|"
     }
 
     /// One Markdown table row.
@@ -163,7 +167,7 @@ impl PhaseResult {
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
             self.name,
             self.sent,
             self.accepted,
@@ -171,6 +175,7 @@ impl PhaseResult {
             self.webhook_per_sec,
             ms(self.webhook),
             self.replied.map_or("-".to_owned(), |r| r.to_string()),
+            self.turns.map_or("-".to_owned(), |r| r.to_string()),
             self.e2e_per_sec
                 .map_or("-".to_owned(), |r| format!("{r:.0}")),
             ms(self.e2e),

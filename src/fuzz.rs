@@ -33,6 +33,7 @@ fn integration() -> Integration {
         send_rate: None,
         whatsapp_keywords: false,
         whatsapp_template: None,
+        burst_window_ms: 0,
         conversations: None,
     }
 }

@@ -1,5 +1,6 @@
-//! Outbox delivery: a claimed row is sent through its channel (the row names it), after the
-//! sender's rate limit, and the outcome recorded: accepted, retry later, or given up.
+//! Outbox delivery: a claimed row is sent through its channel (the row names it), in a slot of
+//! its sender number's rate (booked in the database, see [`crate::store::send_slots`]), and
+//! the outcome recorded: accepted, retry later, or given up.
 //!
 //! A row claimed while already marked in flight (the process died, or a request timed out,
 //! after the call may have reached the provider) is first looked for among the messages the
@@ -11,9 +12,8 @@ use crate::domain::{now_ms, reply_window};
 use crate::store::channel_log::NewEntry;
 use crate::store::integration::Integration;
 use crate::store::outbox::OutboxRow;
+use crate::store::send_slots::{self, Slot};
 use rand::Rng;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a claimed row stays ours without a renewal; a live worker renews it while it waits
@@ -24,32 +24,9 @@ pub const LEASE_MS: i64 = 15_000;
 /// Longest wait between retries.
 const MAX_BACKOFF_MS: i64 = 60_000;
 
-/// Per-sender-number pacing shared by the workers of one process.
-#[derive(Clone, Default)]
-pub struct RateLimiter {
-    /// Per sender: its next free slot and the rate it was reserved at.
-    next_slot: Arc<Mutex<HashMap<String, (Instant, f64)>>>,
-}
-
-impl RateLimiter {
-    /// Reserves the sender's next slot and returns how long to wait for it.
-    pub fn reserve(&self, sender: &str, per_second: f64) -> Duration {
-        let interval = Duration::from_secs_f64(1.0 / per_second.max(0.001));
-        let now = Instant::now();
-        let Ok(mut slots) = self.next_slot.lock() else {
-            return Duration::ZERO;
-        };
-        // Slots booked at another rate are forgotten: a rate raised after a slow one must not
-        // keep the slow one's backlog of slots.
-        let slot = slots
-            .get(sender)
-            .copied()
-            .filter(|(s, rate)| *s > now && *rate == per_second)
-            .map_or(now, |(s, _)| s);
-        slots.insert(sender.to_owned(), (slot + interval, per_second));
-        slot - now
-    }
-}
+/// How far ahead a send books its number's slot. A send whose slot is further away goes back
+/// to the queue until about then (its claim would have to be held that long), booking nothing.
+const RATE_HORIZON: Duration = Duration::from_millis((LEASE_MS / 2) as u64);
 
 fn backoff_ms(attempts: i64, retry_after: Option<Duration>) -> i64 {
     let exp = 1000_i64
@@ -61,7 +38,7 @@ fn backoff_ms(attempts: i64, retry_after: Option<Duration>) -> i64 {
 }
 
 /// Delivers one claimed row (or reschedules it, or gives it up).
-pub async fn deliver(state: &AppState, limiter: &RateLimiter, row: OutboxRow) {
+pub async fn deliver(state: &AppState, row: OutboxRow) {
     let db = &state.db;
     let give_up = |code: Option<i64>, reason: String| {
         let row = &row;
@@ -136,21 +113,36 @@ pub async fn deliver(state: &AppState, limiter: &RateLimiter, row: OutboxRow) {
     let rate = integration
         .send_rate
         .unwrap_or(state.config.send_rate_per_sec);
-    let wait = limiter.reserve(&row.sender, rate);
-    if wait > Duration::from_millis((LEASE_MS / 2) as u64) {
-        let at = now_ms() + wait.as_millis() as i64;
-        let _ = db
-            .outbox_retry(
-                &row.id,
-                &row.claim_token,
-                at,
-                crate::store::Db::RATE_LIMITED,
-                false,
-            )
-            .await;
-        return;
+    // The number's schedule is in the database: replicas sending from one number share it.
+    match db.book_send_slot(&row.sender, rate, RATE_HORIZON).await {
+        Ok(Slot::At(at_us)) => {
+            let wait = at_us - send_slots::now_us();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_micros(wait as u64)).await;
+            }
+        }
+        Ok(Slot::Later(at_us)) => {
+            let at = at_us / 1000;
+            let _ = db
+                .outbox_retry(
+                    &row.id,
+                    &row.claim_token,
+                    at,
+                    crate::store::Db::RATE_LIMITED,
+                    false,
+                )
+                .await;
+            return;
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "booking a send slot");
+            let at = now_ms() + 1000;
+            let _ = db
+                .outbox_retry(&row.id, &row.claim_token, at, "database error", false)
+                .await;
+            return;
+        }
     }
-    tokio::time::sleep(wait).await;
     let started = Instant::now();
     let sent = channel.send(&integration, &part).await;
     let elapsed = started.elapsed();

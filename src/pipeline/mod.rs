@@ -2,12 +2,14 @@
 //!
 //! * [`accept`]: a verified message from any channel is stored once per provider id, before the
 //!   provider gets its answer.
-//! * [`turn`]: one claimed message start to finish (keywords, session, bot, one write).
+//! * [`turn`]: one claimed message start to finish (keywords, session, bot, one write);
+//!   [`burst`]: quick messages of one person folded into one turn.
 //! * [`render`]: a reply's texts become stored messages and outbox parts for its channel.
 //! * [`backfill`]: messages whose webhook never arrived, found by asking the provider.
 //! * this module: both claim loops (turns and deliveries) and the lease keeping they share.
 pub mod accept;
 pub mod backfill;
+pub mod burst;
 pub mod compliance;
 pub mod held;
 pub mod render;
@@ -81,7 +83,6 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
             },
         ))
     };
-    let limiter = crate::outbox::RateLimiter::default();
     let clock = tokio::spawn(crate::handoff::sweep::run(state.clone(), stop.clone()));
     let threads = tokio::spawn(crate::channel::conversations::lifecycle::run(
         state.clone(),
@@ -100,7 +101,7 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
                 async move { db.claim_outbox(crate::outbox::LEASE_MS, n).await }
             },
             move |row| {
-                let (state, limiter) = (state.clone(), limiter.clone());
+                let state = state.clone();
                 async move {
                     let (db, id, token) =
                         (state.db.clone(), row.id.clone(), row.claim_token.clone());
@@ -111,7 +112,7 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
                     holding(
                         crate::outbox::LEASE_MS,
                         renew,
-                        crate::outbox::deliver(&state, &limiter, row),
+                        crate::outbox::deliver(&state, row),
                     )
                     .await
                 }

@@ -5,6 +5,7 @@
 //! Claims are leased: a worker that dies mid-turn leaves the message to be claimed again, and
 //! the one door refuses a claim that was lost, so every stored message gets exactly one
 //! recorded reply.
+use super::burst::Burst;
 use super::compliance::{self, Verdict};
 use super::render::{self, Route, Text};
 use crate::app::AppState;
@@ -131,6 +132,18 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         }
         return super::held::hold(state, &integration, &route, m, open).await;
     }
+    // Quick messages of one person get one turn (off unless the integration sets a window).
+    let folded = if is_timer {
+        Vec::new()
+    } else {
+        match super::burst::gather(db, &integration, m, now).await? {
+            Burst::Wait(until) => {
+                db.defer_claim(&m.id, &m.claim_token, until).await?;
+                return Ok(());
+            }
+            Burst::Run(folded) => folded,
+        }
+    };
     let Some(bot_id) = integration.bot_id.clone() else {
         return Ok(finish("integration has no bot").await?);
     };
@@ -162,13 +175,17 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         text: if is_timer {
             String::new()
         } else {
-            m.body.clone()
+            super::burst::joined(m, &folded)
         },
-        media: m
-            .media
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or_default(),
+        media: std::iter::once(m)
+            .chain(&folded)
+            .flat_map(|i| {
+                i.media
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str::<Vec<_>>(s).ok())
+                    .unwrap_or_default()
+            })
+            .collect(),
         contact: ContactInfo {
             id: conversation.contact_id.clone(),
             name: m.profile_name.clone(),
@@ -187,7 +204,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
     };
     let labels = Labels::for_bot(&turn.bot.raw);
     // The person asking for a human is answered by the queue, not by the bot.
-    let reply = if !is_timer && crate::handoff::texts::asks_for_agent(&labels, &m.body) {
+    let reply = if !is_timer && crate::handoff::texts::asks_for_agent(&labels, &turn.text) {
         bot::Reply {
             state: turn.state.clone(),
             actions: vec![bot::Action::Handoff {
@@ -270,6 +287,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         }),
         // The person's message is written with the reply, in the turn's one transaction.
         user_message: (!is_timer).then(|| user_message(m)),
+        folded: folded.iter().map(user_message).collect(),
         messages,
         outbox,
         session: session_slide(is_timer, duration, now, reply.wake_at_ms).map(|at| Session {

@@ -86,6 +86,24 @@ pub struct NewInbound {
     pub received_at: Option<i64>,
 }
 
+fn inbound_of(r: &AnyRow) -> Inbound {
+    Inbound {
+        id: text(r, "id"),
+        integration_id: text(r, "integration_id"),
+        channel: text(r, "channel"),
+        message_sid: text(r, "message_sid"),
+        sender: text(r, "sender"),
+        recipient: text(r, "recipient"),
+        body: text(r, "body"),
+        media: opt_text(r, "media"),
+        profile_name: opt_text(r, "profile_name"),
+        claim_token: text(r, "claim_token"),
+        attempts: int(r, "attempts"),
+        created_at: int(r, "created_at"),
+        conversation: opt_text(r, "conversation_id"),
+    }
+}
+
 pub(crate) fn text(row: &AnyRow, col: &str) -> String {
     row.try_get::<Option<String>, _>(col)
         .ok()
@@ -110,6 +128,16 @@ pub(crate) fn int(row: &AnyRow, col: &str) -> i64 {
 }
 
 impl Db {
+    /// The column that orders inbound rows of one millisecond: the order the database inserted
+    /// them, whichever replica inserted them (a sequence on PostgreSQL; SQLite's rowid, which
+    /// it hands out in insertion order and which ends every index entry).
+    pub(crate) fn inbound_seq(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "seq",
+            Backend::Sqlite => "rowid",
+        }
+    }
+
     /// Records an inbound message; `false` when this MessageSid was already recorded (a retry).
     /// Messages arriving together are written by one statement (see [`super::batch`]).
     pub async fn record_inbound(&self, m: NewInbound) -> Result<bool, sqlx::Error> {
@@ -130,14 +158,15 @@ impl Db {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let seq = self.inbound_seq();
         let sql = Sql::new(format!(
             "UPDATE inbound SET status = 'processing', claim_token = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT i.id FROM inbound i \
                WHERE i.status IN ('pending', 'processing') AND (i.status = 'pending' OR i.lease_until < $3) AND i.created_at <= $3 \
                AND NOT EXISTS (SELECT 1 FROM inbound j WHERE j.integration_id = i.integration_id \
                  AND j.sender = i.sender AND j.status IN ('pending', 'processing') \
-                 AND (j.created_at < i.created_at OR (j.created_at = i.created_at AND j.id < i.id))) \
-               ORDER BY i.created_at, i.id LIMIT $4{lock}) \
+                 AND (j.created_at < i.created_at OR (j.created_at = i.created_at AND j.{seq} < i.{seq}))) \
+               ORDER BY i.created_at, i.{seq} LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
              RETURNING id, integration_id, channel, message_sid, sender, recipient, body, media, profile_name, claim_token, \
                attempts, created_at, conversation_id"
@@ -147,24 +176,7 @@ impl Db {
         .arg(now)
         .arg(limit as i64);
         let rows = self.write_returning(&sql).await?;
-        Ok(rows
-            .iter()
-            .map(|r| Inbound {
-                id: text(r, "id"),
-                integration_id: text(r, "integration_id"),
-                channel: text(r, "channel"),
-                message_sid: text(r, "message_sid"),
-                sender: text(r, "sender"),
-                recipient: text(r, "recipient"),
-                body: text(r, "body"),
-                media: opt_text(r, "media"),
-                profile_name: opt_text(r, "profile_name"),
-                claim_token: text(r, "claim_token"),
-                attempts: int(r, "attempts"),
-                created_at: int(r, "created_at"),
-                conversation: opt_text(r, "conversation_id"),
-            })
-            .collect())
+        Ok(rows.iter().map(inbound_of).collect())
     }
 
     /// Extends a claim's lease to `until_ms`; `false` when the claim is no longer ours.
@@ -182,6 +194,47 @@ impl Db {
         let sql = Sql::new(format!(
             "UPDATE {table} SET lease_until = $1 WHERE id = $2 AND claim_token = $3 AND status = '{status}'"
         ))
+        .arg(until_ms)
+        .arg(id)
+        .arg(token);
+        Ok(self.exec(&sql).await? == 1)
+    }
+
+    /// The sender's other pending messages that are due, oldest first (timers included): what
+    /// a burst of quick messages may fold into the claimed one's turn.
+    pub async fn pending_of_sender(
+        &self,
+        integration_id: &str,
+        sender: &str,
+        except_id: &str,
+        now: i64,
+    ) -> Result<Vec<Inbound>, sqlx::Error> {
+        let seq = self.inbound_seq();
+        let sql = Sql::new(format!(
+            "SELECT id, integration_id, channel, message_sid, sender, recipient, body, media, profile_name, \
+             claim_token, attempts, created_at, conversation_id FROM inbound \
+             WHERE integration_id = $1 AND sender = $2 AND status IN ('pending', 'processing') \
+             AND status = 'pending' AND created_at <= $3 AND id <> $4 ORDER BY created_at, {seq}"
+        ))
+        .arg(integration_id)
+        .arg(sender)
+        .arg(now)
+        .arg(except_id);
+        Ok(self.fetch_all(&sql).await?.iter().map(inbound_of).collect())
+    }
+
+    /// Keeps a claimed message claimed, without running it, until `until_ms`; it is claimed
+    /// again after that. The wait does not count as an attempt.
+    pub async fn defer_claim(
+        &self,
+        id: &str,
+        token: &str,
+        until_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let sql = Sql::new(
+            "UPDATE inbound SET lease_until = $1, attempts = attempts - 1 \
+             WHERE id = $2 AND claim_token = $3 AND status = 'processing'",
+        )
         .arg(until_ms)
         .arg(id)
         .arg(token);
@@ -362,7 +415,7 @@ pub(super) async fn record_inbound_batch(
         "INSERT INTO inbound (id, integration_id, channel, message_sid, sender, recipient, body, media, \
          profile_name, status, created_at) VALUES ",
     );
-    // Ids are made in arrival order: they break ties between messages of one millisecond.
+    // Rows are inserted in arrival order: the database numbers them so (see `inbound_seq`).
     sql.values(batch.iter().zip(&firsts).filter(|(_, first)| **first).map(|(m, _)| {
         vec![
             Param::from(ids::new_id()),

@@ -23,6 +23,8 @@ pub struct Integration {
     /// The approved template (`{contentSid, contentVariables}`) for WhatsApp messages outside
     /// the 24-hour window.
     pub whatsapp_template: Option<serde_json::Value>,
+    /// Burst debounce window in milliseconds; 0 is off (`burstWindow`).
+    pub burst_window_ms: i64,
     /// Set for a Conversations integration.
     pub conversations: Option<ConversationsSettings>,
 }
@@ -49,7 +51,7 @@ impl Db {
         }
         let messaging = Sql::new(
             "SELECT id, bot_id, account_sid, auth_token, allow_from, contact_collection, session_duration, \
-             phone_number, send_rate, whatsapp_keywords, whatsapp_template FROM twilio_integrations WHERE id = $1",
+             phone_number, send_rate, whatsapp_keywords, whatsapp_template, burst_window FROM twilio_integrations WHERE id = $1",
         )
         .arg(id);
         let conversations = Sql::new(
@@ -100,6 +102,7 @@ impl Db {
             whatsapp_template: opt_text(&row, "whatsapp_template")
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .filter(|t: &serde_json::Value| t.is_object()),
+            burst_window_ms: int(&row, "burst_window").max(0),
             conversations: is_conversations.then(|| ConversationsSettings {
                 service_sid: opt_text(&row, "service_sid"),
                 identity: text(&row, "identity"),

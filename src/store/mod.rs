@@ -27,6 +27,7 @@ pub mod refs;
 pub mod resource;
 pub mod schema;
 pub mod search;
+pub mod send_slots;
 pub mod sql;
 pub mod sqlite_file;
 pub mod threads;
@@ -73,6 +74,7 @@ struct Writes {
     sent: batch::Batcher<outbox::Sent, bool>,
     statuses: batch::Batcher<outbox::StatusChange, bool>,
     channel_log: batch::Batcher<channel_log::NewEntry, ()>,
+    slots: batch::Batcher<send_slots::SlotRequest, send_slots::Slot>,
 }
 
 impl Writes {
@@ -92,6 +94,7 @@ impl Writes {
             sent: after_webhooks(pool, priority, BATCH, outbox::record_sent),
             statuses: after_webhooks(pool, priority, BATCH, outbox::record_statuses),
             channel_log: after_webhooks(pool, priority, BATCH, channel_log::record_batch),
+            slots: after_webhooks(pool, priority, BATCH, send_slots::book_batch),
         }
     }
 }
@@ -187,6 +190,23 @@ impl Db {
             priority,
             _alive: alive,
         })
+    }
+
+    /// Books the next send slot of the number `sender` at `per_second`, shared by every
+    /// replica on this database; a slot further than `horizon` away is not booked (see
+    /// [`send_slots`]).
+    pub async fn book_send_slot(
+        &self,
+        sender: &str,
+        per_second: f64,
+        horizon: Duration,
+    ) -> Result<send_slots::Slot, sqlx::Error> {
+        let request = send_slots::SlotRequest {
+            sender: sender.to_owned(),
+            interval_us: send_slots::interval_us(per_second),
+            horizon_us: horizon.as_micros() as i64,
+        };
+        self.writes.slots.submit(request).await
     }
 
     /// Forgets every cached row; called on every resource update or delete.

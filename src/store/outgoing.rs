@@ -122,6 +122,10 @@ pub struct Outgoing {
     pub new_conversation: Option<NewConversation>,
     pub claim: Option<Claim>,
     pub user_message: Option<UserMessage>,
+    /// Later pending inbound messages of the claim's sender that this write answers too (a
+    /// burst, see [`crate::pipeline::burst`]): each is stored as a user message and its inbound
+    /// row finished, with the claimed one.
+    pub folded: Vec<UserMessage>,
     pub messages: Vec<NewMessage>,
     pub outbox: Vec<NewOutbox>,
     pub session: Option<Session>,
@@ -298,6 +302,24 @@ pub(super) async fn record_batch(
         }
     }
 
+    let folded: Vec<Vec<Param>> = kept
+        .iter()
+        .flat_map(|w| {
+            w.folded
+                .iter()
+                .map(|u| vec![Param::from(u.id.as_str()), w.conversation_id.clone().into()])
+        })
+        .collect();
+    if !folded.is_empty() {
+        // They cannot be claimed while the claimed message, older, is open.
+        let mut sql = Sql::new("WITH v (vid, vconv) AS (VALUES ");
+        sql.values(folded).push(
+            ") UPDATE inbound SET status = 'done', conversation_id = v.vconv FROM v \
+             WHERE inbound.id = v.vid AND inbound.status = 'pending'",
+        );
+        sql.query().execute(&mut *tx).await?;
+    }
+
     let conversations: Vec<Vec<Param>> = kept
         .iter()
         .filter_map(|w| {
@@ -325,7 +347,7 @@ pub(super) async fn record_batch(
         let Some(conversation_id) = w.conversation_id.as_deref() else {
             continue;
         };
-        if let Some(u) = &w.user_message {
+        for u in w.user_message.iter().chain(&w.folded) {
             messages.push(vec![
                 Param::from(u.id.as_str()),
                 conversation_id.into(),

@@ -211,6 +211,8 @@ pub static BOT: Resource = Resource {
 /// they look lost), at most Twilio's highest throughput tier.
 pub const MIN_SEND_RATE: f64 = 0.01;
 pub const MAX_SEND_RATE: f64 = 1000.0;
+/// The longest burst window: a person waits for their first answer up to a few of these.
+pub const MAX_BURST_WINDOW_MS: i64 = 30_000;
 
 pub static TWILIO: Resource = Resource {
     path: "integration/twilio",
@@ -263,6 +265,12 @@ pub static TWILIO: Resource = Resource {
             "whatsapp_keywords",
             Ty::Bool(false),
             "Apply the carrier keywords (STOP, START, HELP and the rest) to WhatsApp messages as to SMS; by default they reach the bot, as on Twilio, where they are an SMS rule (Chatwire)",
+        ),
+        Field::rw(
+            "burstWindow",
+            "burst_window",
+            Ty::Int(0, MAX_BURST_WINDOW_MS),
+            "Burst debounce in milliseconds: a person's messages that arrive within this long of each other get one bot turn over all of them (for LLM bots, so that \"hi\" / \"I need\" / \"to change my booking\" get one answer); null or 0 (the default) answers every message on its own (Chatwire)",
         ),
     ],
     list_filters: &[("blueprintId", "blueprint_id"), ("botId", "bot_id")],
