@@ -25,8 +25,7 @@ pub fn register(r: Routes) -> Routes {
     let operator = |name: &str, operand: &Value| json!({"type": "object", "additionalProperties": false, "required": [name], "properties": {name: operand}});
     let request = json!({"type": "object", "additionalProperties": false, "required": ["search"], "properties": {
         "search": {"type": "string", "description": "The keyword/phrase to search for"},
-        "filter": {"type": "object", "nullable": true, "description": "Conditions on record meta: a scalar (equality) or one of $eq, $ne, $gt, $gte, $lt, $lte",
-            "propertyNames": {"pattern": "^[^.]+(\\.[^.]+)*$"},
+        "filter": {"type": "object", "nullable": true, "description": "Conditions on record meta (keys are dot paths without empty segments): a scalar (equality) or one of $eq, $ne, $gt, $gte, $lt, $lte",
             "additionalProperties": {"oneOf": [
                 scalar.clone(),
                 operator("$eq", &scalar), operator("$ne", &scalar),
