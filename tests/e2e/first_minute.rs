@@ -198,12 +198,14 @@ async fn setup_answers_with_what_it_configured_and_the_previous_values() {
             )
             .await;
         assert_eq!(status, 200, "{out}");
+        // With the connection overrides that make Twilio retry while Chatwire restarts.
+        let overrides = "#ct=2000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx";
         let webhook = format!(
-            "{}/v1/integration/twilio/{}/webhook",
+            "{}/v1/integration/twilio/{}/webhook{overrides}",
             rig.app.base, rig.integration
         );
         let status_url = format!(
-            "{}/v1/integration/twilio/{}/status",
+            "{}/v1/integration/twilio/{}/status{overrides}",
             rig.app.base, rig.integration
         );
         assert_eq!(out["id"], rig.integration.as_str());

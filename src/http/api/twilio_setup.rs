@@ -98,10 +98,17 @@ async fn setup(
     // From now on the number's messages are Chatwire's to answer, even those whose webhook
     // never arrives.
     state.db.start_backfill(&integration.id, now_ms()).await?;
+    // What the number now holds: the URLs with the connection overrides appended.
+    let overrides =
+        crate::channel::twilio::overrides::ConnectionOverrides::chatwire().to_fragment();
+    let (webhook_url, status_url) = (
+        format!("{webhook_url}{overrides}"),
+        format!("{status_url}{overrides}"),
+    );
     tracing::info!(
         integration = %integration.id,
         number = %before.phone_number,
-        webhook_url,
+        webhook_url = %webhook_url,
         previous_webhook_url = before.sms_url.as_deref().unwrap_or("-"),
         "Twilio number pointed at Chatwire"
     );
