@@ -136,6 +136,32 @@ pub async fn run<T, C, CF, W, WF>(
     }
 }
 
+/// Runs `tick` every `period` until `stop` turns true: the periodic background work (the
+/// hand-off clock, the Conversations lifecycle). A failed tick is logged as `what` and tried
+/// again at the next one.
+pub async fn every<F, Fut>(
+    what: &'static str,
+    period: Duration,
+    mut stop: watch::Receiver<bool>,
+    mut tick: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    loop {
+        if let Err(err) = tick().await {
+            tracing::warn!(error = format!("{err:#}"), "{what} failed; trying again");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,22 +15,8 @@ use tokio::sync::watch;
 const EVERY: Duration = Duration::from_secs(2);
 
 /// Runs until `stop` turns true.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    loop {
-        if let Err(err) = tick(&state).await {
-            tracing::warn!(
-                error = format!("{err:#}"),
-                "hand-off clock failed; trying again"
-            );
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(EVERY) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
-    }
+pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
+    crate::dispatch::every("hand-off clock", EVERY, stop, || tick(&state)).await;
 }
 
 /// One look at the clock.

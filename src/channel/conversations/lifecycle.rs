@@ -17,22 +17,8 @@ const EVERY: Duration = Duration::from_secs(1);
 const BATCH: i64 = 100;
 
 /// Runs until `stop` turns true.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    loop {
-        if let Err(err) = tick(&state).await {
-            tracing::warn!(
-                error = format!("{err:#}"),
-                "ending idle Conversations failed; trying again"
-            );
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(EVERY) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
-    }
+pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
+    crate::dispatch::every("ending idle Conversations", EVERY, stop, || tick(&state)).await;
 }
 
 /// One look: every idle session's Conversation is ended on Twilio, then the session.
