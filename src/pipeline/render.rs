@@ -120,6 +120,7 @@ pub fn parts(
                 media: if i == 0 { media.to_vec() } else { Vec::new() },
                 body: part,
                 correlation_id: None,
+                trace_parent: None,
             }
         })
         .collect()

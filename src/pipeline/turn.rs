@@ -31,7 +31,11 @@ const HISTORY: i64 = 50;
 pub async fn run(state: &AppState, inbound: Inbound) {
     use tracing::Instrument;
     // The correlation id is the webhook's MessageSid: every line of the turn carries it.
-    let span = tracing::info_span!("turn", correlation = %inbound.message_sid, integration = %inbound.integration_id);
+    let span = tracing::info_span!("turn", correlation = %inbound.message_sid,
+        integration = %inbound.integration_id, channel = %inbound.channel,
+        attempt = inbound.attempts, conversation = tracing::field::Empty);
+    // In the trace of the webhook that stored the message, whichever replica runs the turn.
+    crate::telemetry::continue_from(&span, inbound.trace_parent.as_deref());
     let started = std::time::Instant::now();
     async {
         if let Err(err) = process(state, &inbound).await {
@@ -167,6 +171,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             None => start(state, &integration, &route, m, &bot_id).await?,
         }
     };
+    tracing::Span::current().record("conversation", conversation.id.as_str());
     let history = db.history(&conversation.id, Some(&m.id), HISTORY).await?;
     let turn = Turn {
         conversation_id: conversation.id.clone(),

@@ -36,6 +36,9 @@ pub struct Inbound {
     pub created_at: i64,
     /// Set on timer rows: the conversation that asked to be woken.
     pub conversation: Option<String>,
+    /// The W3C `traceparent` of the webhook that stored it, when traces are exported: the
+    /// turn continues that trace (see [`crate::telemetry`]).
+    pub trace_parent: Option<String>,
 }
 
 impl Inbound {
@@ -84,6 +87,8 @@ pub struct NewInbound {
     /// When the provider received it, for a message recorded late (the backfill): it then
     /// takes its place in its sender's order. `None`: now.
     pub received_at: Option<i64>,
+    /// The W3C `traceparent` of the span that received it (traces exported only).
+    pub trace_parent: Option<String>,
 }
 
 fn inbound_of(r: &AnyRow) -> Inbound {
@@ -101,6 +106,7 @@ fn inbound_of(r: &AnyRow) -> Inbound {
         attempts: int(r, "attempts"),
         created_at: int(r, "created_at"),
         conversation: opt_text(r, "conversation_id"),
+        trace_parent: opt_text(r, "trace_parent"),
     }
 }
 
@@ -169,7 +175,7 @@ impl Db {
                ORDER BY i.created_at, i.{seq} LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
              RETURNING id, integration_id, channel, message_sid, sender, recipient, body, media, profile_name, claim_token, \
-               attempts, created_at, conversation_id"
+               attempts, created_at, conversation_id, trace_parent"
         ))
         .arg(token)
         .arg(now + lease_ms)
@@ -212,7 +218,7 @@ impl Db {
         let seq = self.inbound_seq();
         let sql = Sql::new(format!(
             "SELECT id, integration_id, channel, message_sid, sender, recipient, body, media, profile_name, \
-             claim_token, attempts, created_at, conversation_id FROM inbound \
+             claim_token, attempts, created_at, conversation_id, trace_parent FROM inbound \
              WHERE integration_id = $1 AND sender = $2 AND status IN ('pending', 'processing') \
              AND status = 'pending' AND created_at <= $3 AND id <> $4 ORDER BY created_at, {seq}"
         ))
@@ -413,7 +419,7 @@ pub(super) async fn record_inbound_batch(
         .collect();
     let mut sql = Sql::new(
         "INSERT INTO inbound (id, integration_id, channel, message_sid, sender, recipient, body, media, \
-         profile_name, status, created_at) VALUES ",
+         profile_name, status, created_at, trace_parent) VALUES ",
     );
     // Rows are inserted in arrival order: the database numbers them so (see `inbound_seq`).
     sql.values(batch.iter().zip(&firsts).filter(|(_, first)| **first).map(|(m, _)| {
@@ -429,6 +435,7 @@ pub(super) async fn record_inbound_batch(
             m.profile_name.clone().into(),
             "pending".into(),
             m.received_at.unwrap_or(now).min(now).into(),
+            m.trace_parent.clone().into(),
         ]
     }))
     .push(" ON CONFLICT (integration_id, message_sid) DO NOTHING RETURNING integration_id, message_sid");

@@ -17,6 +17,7 @@ fn inbound(sid: &str, sender: &str) -> NewInbound {
         body: format!("body of {sid}"),
         media: None,
         profile_name: None,
+        trace_parent: None,
     }
 }
 
@@ -95,6 +96,7 @@ fn turn(inbound_id: &str, token: &str, conversation: &str, text: &str) -> Outgoi
             segments: 1,
             encoding: "GSM-7",
             correlation_id: None,
+            trace_parent: None,
         }],
         ..Outgoing::default()
     }
