@@ -67,6 +67,8 @@ pub fn init(
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer("chatwire"))
             .with_threads(false)
+            // busy_ns/idle_ns per span: noise beside the span's own duration.
+            .with_tracked_inactivity(false)
     });
     let installed = tracing_subscriber::registry()
         .with(filter)

@@ -178,13 +178,24 @@ pub fn current() -> Option<String> {
 /// of the span that stored it. Call before the span is first entered. A missing or malformed
 /// value leaves the span the root of a trace of its own.
 pub fn continue_from(span: &tracing::Span, traceparent: Option<&str>) {
-    let Some(value) = traceparent.filter(|_| enabled()) else {
-        return;
-    };
+    if let Some(cx) = remote(traceparent) {
+        let _ = span.set_parent(cx);
+    }
+}
+
+/// The remote context a stored `traceparent` names, when spans are exported and it is valid.
+fn remote(traceparent: Option<&str>) -> Option<opentelemetry::Context> {
+    let value = traceparent.filter(|_| enabled())?;
     let carrier = HashMap::from([("traceparent".to_owned(), value.to_owned())]);
     let cx = TraceContextPropagator::new().extract(&carrier);
-    if cx.span().span_context().is_valid() {
-        let _ = span.set_parent(cx);
+    cx.span().span_context().is_valid().then_some(cx)
+}
+
+/// Links `span` to the trace that `traceparent` names: work it also does for that trace (a
+/// turn answering several messages of a burst belongs to the first one's trace).
+pub fn link(span: &tracing::Span, traceparent: Option<&str>) {
+    if let Some(cx) = remote(traceparent) {
+        span.add_link(cx.span().span_context().clone());
     }
 }
 

@@ -148,6 +148,10 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             Burst::Run(folded) => folded,
         }
     };
+    // The turn answers the folded messages too: their webhooks' traces link to it.
+    for f in &folded {
+        crate::telemetry::link(&tracing::Span::current(), f.trace_parent.as_deref());
+    }
     let Some(bot_id) = integration.bot_id.clone() else {
         return Ok(finish("integration has no bot").await?);
     };

@@ -265,7 +265,10 @@ async fn one_message_is_one_trace_from_the_webhook_through_the_turn_to_its_send_
             has(webhook, "http.response.status_code", "200"),
             "{webhook}"
         );
-        assert_eq!(webhook["service"], "chatwire", "OTEL_SERVICE_NAME's default");
+        assert_eq!(
+            webhook["service"], "chatwire",
+            "OTEL_SERVICE_NAME's default"
+        );
 
         let in_trace = |name: &str| -> Vec<&Value> {
             named(&spans, name)
@@ -274,7 +277,11 @@ async fn one_message_is_one_trace_from_the_webhook_through_the_turn_to_its_send_
                 .collect()
         };
         let turns = in_trace("turn");
-        assert_eq!(turns.len(), 1, "{backend:?}: one turn in the trace: {spans:#?}");
+        assert_eq!(
+            turns.len(),
+            1,
+            "{backend:?}: one turn in the trace: {spans:#?}"
+        );
         let turn = turns[0];
         assert_eq!(
             turn["parentSpanId"], webhook["spanId"],
@@ -285,7 +292,11 @@ async fn one_message_is_one_trace_from_the_webhook_through_the_turn_to_its_send_
         assert!(attribute(turn, "conversation").is_some_and(|c| !c.is_empty()));
 
         let sends = in_trace("send");
-        assert_eq!(sends.len(), 1, "{backend:?}: one send in the trace: {spans:#?}");
+        assert_eq!(
+            sends.len(),
+            1,
+            "{backend:?}: one send in the trace: {spans:#?}"
+        );
         let send = sends[0];
         assert_eq!(
             send["parentSpanId"], turn["spanId"],
@@ -395,17 +406,134 @@ async fn without_an_endpoint_nothing_is_exported_and_no_trace_context_is_stored(
     assert_eq!(collector.requests(), 0, "nothing was exported");
     let url = format!("sqlite://{}", server.dir.path().join("c.db").display());
     assert_eq!(
-        count(&url, "SELECT COUNT(*) AS n FROM inbound WHERE trace_parent IS NOT NULL").await,
+        count(
+            &url,
+            "SELECT COUNT(*) AS n FROM inbound WHERE trace_parent IS NOT NULL"
+        )
+        .await,
         0
     );
     assert_eq!(
-        count(&url, "SELECT COUNT(*) AS n FROM outbox WHERE trace_parent IS NOT NULL").await,
+        count(
+            &url,
+            "SELECT COUNT(*) AS n FROM outbox WHERE trace_parent IS NOT NULL"
+        )
+        .await,
         0
     );
     assert_eq!(
-        count(&url, "SELECT COUNT(*) AS n FROM outbox WHERE provider_sid IS NOT NULL").await,
+        count(
+            &url,
+            "SELECT COUNT(*) AS n FROM outbox WHERE provider_sid IS NOT NULL"
+        )
+        .await,
         1,
         "the reply was sent"
     );
+    twilio.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_turn_run_by_another_replica_after_a_restart_joins_the_webhooks_trace() {
+    let collector = Collector::start().await;
+    let twilio = emulator::spawn(EmulatorConfig::default())
+        .await
+        .expect("emulator");
+    let shared = tempfile::tempdir().expect("tempdir");
+    let database_url = format!("sqlite://{}", shared.path().join("shared.db").display());
+    let replica = |name: &'static str| {
+        [
+            ("CHATWIRE_DATABASE_URL", database_url.clone()),
+            ("CHATWIRE_OTLP_ENDPOINT", collector.url.clone()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+            ("OTEL_SERVICE_NAME", name.to_owned()),
+        ]
+    };
+    let env_a = replica("replica-a");
+    let env_a: Vec<(&str, &str)> = env_a.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (mut a, _) = serve(Backend::Sqlite, &twilio, &env_a).await;
+    let base = a.base.clone().expect("address logged");
+    let int = integration(&base, &twilio).await;
+    // Replica A takes the messages in, and holds the first back for the burst window.
+    let update = reqwest::Client::new()
+        .post(format!("{base}/v1/integration/twilio/{int}/update"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"burstWindow": 3000}))
+        .send()
+        .await
+        .expect("update");
+    assert_eq!(update.status(), 200);
+    let person = "+15551230003";
+    let first = twilio
+        .send_text(person, NUMBER, "first")
+        .await
+        .expect("inject")
+        .message_sid;
+    let second = twilio
+        .send_text(person, NUMBER, "second")
+        .await
+        .expect("inject")
+        .message_sid;
+    collector
+        .until("replica A's webhook spans", |spans| {
+            named(spans, "webhook").len() == 2
+        })
+        .await;
+    stop_gracefully(&mut a).await;
+    assert!(twilio.sent_messages().is_empty(), "A answered nothing");
+
+    // Replica B, started on the same database, runs the turn and sends the reply.
+    let env_b = replica("replica-b");
+    let env_b: Vec<(&str, &str)> = env_b.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (mut b, _) = serve(Backend::Sqlite, &twilio, &env_b).await;
+    let sent = twilio
+        .wait_for_messages(1, Duration::from_secs(20))
+        .await
+        .expect("reply");
+    assert_eq!(sent[0].body, "first\nsecond", "one turn over the burst");
+    let reply = sent[0].sid.clone();
+    let spans = collector
+        .until("replica B's send and the delivered receipt", |spans| {
+            named(spans, "send").len() == 1
+                && named(spans, "status")
+                    .iter()
+                    .any(|s| has(s, "status", "delivered"))
+        })
+        .await;
+    let webhook_of = |sid: &str| -> Value {
+        let found = named(&spans, "webhook")
+            .into_iter()
+            .find(|s| has(s, "message_sid", sid))
+            .unwrap_or_else(|| panic!("no webhook span for {sid}: {spans:#?}"));
+        assert_eq!(found["service"], "replica-a");
+        found.clone()
+    };
+    let (w1, w2) = (webhook_of(&first), webhook_of(&second));
+    let turn = named(&spans, "turn")
+        .into_iter()
+        .find(|s| s["service"] == "replica-b" && attribute(s, "conversation").is_some())
+        .unwrap_or_else(|| panic!("no turn on replica B: {spans:#?}"));
+    assert_eq!(turn["traceId"], w1["traceId"], "{turn}");
+    assert_eq!(turn["parentSpanId"], w1["spanId"], "{turn}");
+    assert!(
+        turn["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|l| l["traceId"] == w2["traceId"] && l["spanId"] == w2["spanId"]),
+        "the folded message's trace links to the turn that answered it: {turn}"
+    );
+    let send = named(&spans, "send")[0];
+    assert_eq!(send["service"], "replica-b");
+    assert_eq!(send["traceId"], w1["traceId"]);
+    assert_eq!(send["parentSpanId"], turn["spanId"]);
+    assert!(has(send, "sid", &reply), "{send}");
+    let delivered = named(&spans, "status")
+        .into_iter()
+        .find(|s| has(s, "status", "delivered"))
+        .expect("delivered");
+    assert_eq!(delivered["traceId"], w1["traceId"]);
+    assert_eq!(delivered["parentSpanId"], turn["spanId"]);
+    stop_gracefully(&mut b).await;
     twilio.shutdown().await;
 }

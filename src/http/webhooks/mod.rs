@@ -273,15 +273,24 @@ async fn inbound(
     // The root of the message's trace (when traces are exported): the turn and the sends it
     // causes continue it through the stored message.
     let span = telemetry::span(|| {
-        tracing::info_span!("webhook", otel.kind = "server", channel = channel.name(),
-            integration = Empty, message_sid = Empty, outcome = Empty,
-            http.response.status_code = Empty)
+        tracing::info_span!(
+            "webhook",
+            otel.kind = "server",
+            channel = channel.name(),
+            integration = Empty,
+            message_sid = Empty,
+            outcome = Empty,
+            http.response.status_code = Empty
+        )
     });
     let handled = handle_inbound(&*channel, &gate, &state, &id, &uri, request);
     let response = timed(&state, channel.name(), "message", handled)
         .instrument(span.clone())
         .await;
-    span.record("http.response.status_code", response.status().as_u16());
+    span.record(
+        "http.response.status_code",
+        i64::from(response.status().as_u16()),
+    );
     response
 }
 
