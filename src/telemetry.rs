@@ -50,12 +50,16 @@ pub(crate) fn set_enabled() {
 /// The OTLP/HTTP traces URL of a collector: `/v1/traces` is appended to a base URL, as the
 /// standard `OTEL_EXPORTER_OTLP_ENDPOINT` is read, unless the URL already ends with it.
 pub fn traces_url(endpoint: &str) -> String {
-    let base = endpoint.trim().trim_end_matches('/');
-    if base.ends_with("/v1/traces") {
-        base.to_owned()
-    } else {
-        format!("{base}/v1/traces")
+    let endpoint = endpoint.trim();
+    let Ok(mut url) = url::Url::parse(endpoint) else {
+        // Not a URL: refused by [`provider`], which names it.
+        return endpoint.to_owned();
+    };
+    let path = url.path().trim_end_matches('/').to_owned();
+    if !path.ends_with("/v1/traces") {
+        url.set_path(&format!("{path}/v1/traces"));
     }
+    url.to_string()
 }
 
 /// The traces URL as logged: without credentials or a query, which may hold secrets.
@@ -227,6 +231,14 @@ mod tests {
         let span = span(|| tracing::info_span!("webhook"));
         assert!(span.is_none(), "no span is made for traces alone");
         assert_eq!(current(), None);
+    }
+
+    #[test]
+    fn the_traces_path_goes_before_a_query() {
+        assert_eq!(
+            traces_url("http://collector:4318/base?tenant=a"),
+            "http://collector:4318/base/v1/traces?tenant=a"
+        );
     }
 
     #[test]
