@@ -93,6 +93,7 @@ pub async fn inbound(
         body: message.body,
         media,
         profile_name: message.profile_name,
+        author: message.author.as_ref().map(ToString::to_string),
         received_at: message.received_at,
     };
     // A WhatsApp message (in a thread: from a WhatsApp participant) opens the 24-hour window

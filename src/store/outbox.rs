@@ -28,6 +28,9 @@ pub struct NewOutbox {
     pub encoding: &'static str,
     /// The provider id of the inbound message whose turn wrote this row, if one did.
     pub correlation_id: Option<String>,
+    /// The template (JSON `{"contentSid", "contentVariables"}`) given with the call that wrote
+    /// the row, for a send outside WhatsApp's window.
+    pub template: Option<String>,
 }
 
 /// A claimed outbox row.
@@ -50,6 +53,8 @@ pub struct OutboxRow {
     pub correlation_id: Option<String>,
     /// When the row was written (ms): the start of its delivery latency.
     pub created_at: i64,
+    /// See [`NewOutbox::template`].
+    pub template: Option<String>,
 }
 
 impl Db {
@@ -77,7 +82,7 @@ impl Db {
                ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
              RETURNING id, integration_id, channel, recipient, sender, body, media, claim_token, attempts, sending_since, \
-               conversation_id, correlation_id, created_at, \
+               conversation_id, correlation_id, created_at, template, \
                (SELECT COUNT(*) FROM opt_outs x WHERE x.integration_id = outbox.integration_id \
                  AND x.address = outbox.recipient) AS opted_out"
         ))
@@ -107,6 +112,7 @@ impl Db {
                     conversation_id: opt_text(r, "conversation_id"),
                     correlation_id: opt_text(r, "correlation_id"),
                     created_at: int(r, "created_at"),
+                    template: opt_text(r, "template"),
                 }
             })
             .collect())
@@ -280,7 +286,7 @@ impl Db {
 pub(super) fn insert_outbox(rows: &[NewOutbox], now: i64) -> Sql {
     let mut sql = Sql::new(
         "INSERT INTO outbox (id, integration_id, channel, conversation_id, message_id, part, recipient, sender, \
-         body, media, segments, encoding, status, next_attempt_at, created_at, updated_at, correlation_id) VALUES ",
+         body, media, segments, encoding, status, next_attempt_at, created_at, updated_at, correlation_id, template) VALUES ",
     );
     sql.values(rows.iter().map(|o| {
         vec![
@@ -303,6 +309,7 @@ pub(super) fn insert_outbox(rows: &[NewOutbox], now: i64) -> Sql {
             now.into(),
             now.into(),
             o.correlation_id.clone().into(),
+            o.template.clone().into(),
         ]
     }));
     sql

@@ -336,6 +336,7 @@ async fn queue_depth_counts_stored_messages_until_their_turn_runs() {
                 media: None,
                 profile_name: None,
                 received_at: None,
+                author: None,
             })
             .await
             .expect("stored");
