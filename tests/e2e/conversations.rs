@@ -282,6 +282,58 @@ async fn a_flow_names_the_participant_who_wrote_and_their_channel() {
 }
 
 #[tokio::test]
+async fn a_chat_only_conversation_is_answered_and_a_flow_sees_the_sdk_identity() {
+    let flow: Value = serde_json::from_str(FLOW).expect("flow");
+    for backend in backends() {
+        let rig = ConvRig::start(
+            backend,
+            json!({"model": "flow", "flow": flow}),
+            json!({}),
+            None,
+        )
+        .await;
+        // An app creates the conversation over REST; nobody in it has a phone.
+        let account = rig.twilio.account();
+        let created: Value = reqwest::Client::new()
+            .post(format!(
+                "{}/v1/Services/{DEFAULT_SERVICE_SID}/Conversations",
+                rig.twilio.url()
+            ))
+            .basic_auth(&account.sid, Some(&account.auth_token))
+            .form(&[("FriendlyName", "web visitor")])
+            .send()
+            .await
+            .expect("conversation")
+            .json()
+            .await
+            .expect("json");
+        let sid = created["sid"].as_str().expect("sid").to_owned();
+        let out = rig
+            .twilio
+            .state()
+            .conversation_inbound(&ConversationInbound {
+                from: "chat:dave".into(),
+                to: None,
+                conversation_sid: Some(sid.clone()),
+                body: "hi".into(),
+                attributes: None,
+            })
+            .await
+            .expect("inbound");
+        assert!(
+            out.webhook_statuses.iter().all(|s| *s == Some(200)),
+            "{out:?}"
+        );
+        assert_eq!(
+            rig.bot_said(&sid, 1).await,
+            ["Flow heard: hi in CH from dave via SDK"],
+            "{backend:?}"
+        );
+        rig.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn contacts_are_collected_from_every_participant_by_phone() {
     for backend in backends() {
         let rig = ConvRig::start(
