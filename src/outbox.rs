@@ -423,9 +423,13 @@ async fn window_template(
     if reply_window::is_open(last, now_ms()) {
         return Ok(Window::Open);
     }
-    Ok(integration
-        .whatsapp_template
+    let given = row
+        .template
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
+    Ok(given
         .as_ref()
+        .or(integration.whatsapp_template.as_ref())
         .and_then(|setting| reply_window::template_for(setting, &row.body))
         .map_or(Window::Closed, |(content_sid, variables)| {
             Window::Template(Template {

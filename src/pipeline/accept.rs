@@ -105,6 +105,7 @@ pub async fn inbound(
         body: message.body,
         media,
         profile_name: message.profile_name,
+        author: message.author.as_ref().map(ToString::to_string),
         received_at: message.received_at,
         // The turn continues the trace of the webhook that stored the message.
         trace_parent: crate::telemetry::current(),

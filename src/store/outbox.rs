@@ -31,6 +31,9 @@ pub struct NewOutbox {
     /// The W3C `traceparent` of the span that wrote it (traces exported only); the one door
     /// fills it from the writer's span (see [`crate::telemetry`]).
     pub trace_parent: Option<String>,
+    /// The template (JSON `{"contentSid", "contentVariables"}`) given with the call that wrote
+    /// the row, for a send outside WhatsApp's window.
+    pub template: Option<String>,
 }
 
 /// A claimed outbox row.
@@ -55,6 +58,8 @@ pub struct OutboxRow {
     pub trace_parent: Option<String>,
     /// When the row was written (ms): the start of its delivery latency.
     pub created_at: i64,
+    /// See [`NewOutbox::template`].
+    pub template: Option<String>,
 }
 
 impl Db {
@@ -82,7 +87,7 @@ impl Db {
                ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
              RETURNING id, integration_id, channel, recipient, sender, body, media, claim_token, attempts, sending_since, \
-               conversation_id, correlation_id, trace_parent, created_at, \
+               conversation_id, correlation_id, trace_parent, created_at, template, \
                (SELECT COUNT(*) FROM opt_outs x WHERE x.integration_id = outbox.integration_id \
                  AND x.address = outbox.recipient) AS opted_out"
         ))
@@ -113,6 +118,7 @@ impl Db {
                     correlation_id: opt_text(r, "correlation_id"),
                     trace_parent: opt_text(r, "trace_parent"),
                     created_at: int(r, "created_at"),
+                    template: opt_text(r, "template"),
                 }
             })
             .collect())
@@ -304,7 +310,7 @@ impl Db {
 pub(super) fn insert_outbox(rows: &[NewOutbox], now: i64) -> Sql {
     let mut sql = Sql::new(
         "INSERT INTO outbox (id, integration_id, channel, conversation_id, message_id, part, recipient, sender, \
-         body, media, segments, encoding, status, next_attempt_at, created_at, updated_at, correlation_id, \
+         body, media, segments, encoding, status, next_attempt_at, created_at, updated_at, correlation_id, template, \
          trace_parent) VALUES ",
     );
     sql.values(rows.iter().map(|o| {
@@ -328,6 +334,7 @@ pub(super) fn insert_outbox(rows: &[NewOutbox], now: i64) -> Sql {
             now.into(),
             now.into(),
             o.correlation_id.clone().into(),
+            o.template.clone().into(),
             o.trace_parent.clone().into(),
         ]
     }));

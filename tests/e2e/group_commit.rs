@@ -9,6 +9,7 @@ use chatwire::store::{Db, Sql};
 fn inbound(sid: &str, sender: &str) -> NewInbound {
     NewInbound {
         received_at: None,
+        author: None,
         integration_id: "int-1".into(),
         channel: "twilio".into(),
         message_sid: sid.into(),
@@ -97,6 +98,7 @@ fn turn(inbound_id: &str, token: &str, conversation: &str, text: &str) -> Outgoi
             encoding: "GSM-7",
             correlation_id: None,
             trace_parent: None,
+            template: None,
         }],
         ..Outgoing::default()
     }

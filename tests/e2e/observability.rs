@@ -337,6 +337,7 @@ async fn queue_depth_counts_stored_messages_until_their_turn_runs() {
                 profile_name: None,
                 received_at: None,
                 trace_parent: None,
+                author: None,
             })
             .await
             .expect("stored");
