@@ -12,13 +12,13 @@
 # New inputs found go to a temporary directory, not to the committed corpus (fuzz/corpus).
 #
 # Stable Rust is enough: cargo-fuzz passes nightly-only flags (-Z...) to rustc, which
-# RUSTC_BOOTSTRAP=1 lets a stable toolchain take. No sanitizer is used (AddressSanitizer needs
-# nightly's runtime; the fuzzed code is safe Rust, whose failures are panics, which libFuzzer
-# catches without one); the coverage instrumentation (SanitizerCoverage) is the same.
+# RUSTC_BOOTSTRAP=1 lets a stable toolchain take. No sanitizer is used (the fuzzed code is safe
+# Rust, whose failures are panics, which libFuzzer catches without one; AddressSanitizer would
+# slow the build and the runs); the coverage instrumentation (SanitizerCoverage) is the same.
 #
-# The build: FUZZ_BUILD=dev (default) compiles without optimisation, which builds several
-# times faster than cargo-fuzz's release default and runs fewer executions per second; with
-# FUZZ_BUILD=release, longer runs get more out of each second. Both have debug assertions and
+# The build: FUZZ_BUILD=dev (default) compiles without optimisation, as a rule cheaper to build
+# than cargo-fuzz's release default, for fewer executions per second; with FUZZ_BUILD=release,
+# longer runs get more out of each second. Both have debug assertions and
 # overflow checks. cargo-fuzz is installed from crates.io into target/cargo-fuzz-bin once, and
 # the build goes to target/fuzz, so reruns are incremental.
 set -euo pipefail
@@ -46,8 +46,12 @@ esac
 # The main package's pinned versions (fuzz/ is a workspace of its own, and its lock file is
 # not committed); cargo adds what only the fuzz targets need.
 cp Cargo.lock fuzz/Cargo.lock
+# fuzz VERB TARGET... [-- LIBFUZZER_ARGS...]: the build options go before the `--`.
 fuzz() {
-    RUSTC_BOOTSTRAP=1 "$CARGO_FUZZ" "$@" "${BUILD[@]}" --sanitizer none --target-dir "$PWD/target/fuzz"
+    local verb=$1
+    shift
+    RUSTC_BOOTSTRAP=1 "$CARGO_FUZZ" "$verb" "${BUILD[@]}" --sanitizer none \
+        --target-dir "$PWD/target/fuzz" "$@"
 }
 
 start=$(date +%s)
@@ -63,7 +67,7 @@ for target in "${TARGETS[@]}"; do
     fuzz run "$target" "$work" "fuzz/corpus/$target" -- \
         -max_total_time="$SECONDS_PER_TARGET" -seed=1 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 >"$work.log" 2>&1 || status=$?
-    grep -E '^(#[0-9]+ +(INITED|DONE)|stat::(number_of_executed_units|new_units_added))' "$work.log" || true
+    grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|stat::(number_of_executed_units|new_units_added))' "$work.log" || true
     if [ "$status" -ne 0 ]; then
         tail -n 40 "$work.log"
         echo "== $target crashed (exit $status); the input is under fuzz/artifacts/$target/" >&2
