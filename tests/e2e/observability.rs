@@ -323,8 +323,9 @@ async fn queue_depth_counts_stored_messages_until_their_turn_runs() {
             db.queue_depths().await.expect("depths"),
             chatwire::metrics::QueueDepths::default()
         );
-        // With the workers stopped, a stored message waits, and the gauge shows it.
-        app.stop().await;
+        // With the workers stopped, a stored message waits, and the gauge shows it. The
+        // database lives on until the end of the test.
+        let _db = app.stop().await;
         let stored = db
             .record_inbound(chatwire::store::channel::NewInbound {
                 integration_id: "int-1".into(),

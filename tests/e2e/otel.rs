@@ -4,7 +4,7 @@
 //! with the stored rows); spans still queued are flushed on a graceful stop; without the
 //! setting nothing is exported and no context is stored. The collector is a few lines of axum
 //! on 127.0.0.1 reading the OTLP JSON encoding.
-use crate::common::{backends, fresh_database, Backend};
+use crate::common::{backends, fresh_database, Backend, Scratch};
 use crate::logs::Server;
 use axum::routing::post;
 use chatwire::domain::delivery::MessageStatus;
@@ -168,11 +168,15 @@ async fn serve(
     backend: Backend,
     twilio: &EmulatorHandle,
     extra: &[(&str, &str)],
-) -> (Server, Vec<String>) {
-    // SQLite: the server's own temporary directory holds the database.
-    let database_url = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(fresh_database(backend).await.0),
+) -> (Server, Vec<String>, Option<Scratch>) {
+    // SQLite: the server's own temporary directory holds the database. PostgreSQL: the guard
+    // drops the database when the caller is done with the server.
+    let (database_url, scratch) = match backend {
+        Backend::Sqlite => (None, None),
+        Backend::Postgres => {
+            let (url, scratch) = fresh_database(backend).await;
+            (Some(url), scratch)
+        }
     };
     let secret_key = "2".repeat(64);
     let mut env = vec![
@@ -188,7 +192,7 @@ async fn serve(
     env.extend_from_slice(extra);
     let mut server = Server::start(&env);
     let started = server.until(|l| l.contains("chatwire listening")).await;
-    (server, started)
+    (server, started, scratch)
 }
 
 /// Counts rows matching `sql` in the server's database (`SELECT COUNT(*) AS n ...`).
@@ -211,7 +215,7 @@ async fn one_message_is_one_trace_from_the_webhook_through_the_turn_to_its_send_
         let twilio = emulator::spawn(EmulatorConfig::default())
             .await
             .expect("emulator");
-        let (mut server, started) = serve(
+        let (mut server, started, _db) = serve(
             backend,
             &twilio,
             &[
@@ -336,7 +340,7 @@ async fn spans_still_queued_are_exported_on_a_graceful_stop() {
     let twilio = emulator::spawn(EmulatorConfig::default())
         .await
         .expect("emulator");
-    let (mut server, _) = serve(
+    let (mut server, _, _db) = serve(
         Backend::Sqlite,
         &twilio,
         &[
@@ -373,7 +377,7 @@ async fn without_an_endpoint_nothing_is_exported_and_no_trace_context_is_stored(
         .await
         .expect("emulator");
     // The SDK's own variables alone turn nothing on: CHATWIRE_OTLP_ENDPOINT is the switch.
-    let (mut server, started) = serve(
+    let (mut server, started, _db) = serve(
         Backend::Sqlite,
         &twilio,
         &[
@@ -451,7 +455,7 @@ async fn a_turn_run_by_another_replica_after_a_restart_joins_the_webhooks_trace(
     };
     let env_a = replica("replica-a");
     let env_a: Vec<(&str, &str)> = env_a.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (mut a, _) = serve(Backend::Sqlite, &twilio, &env_a).await;
+    let (mut a, _, _db_a) = serve(Backend::Sqlite, &twilio, &env_a).await;
     let base = a.base.clone().expect("address logged");
     let int = integration(&base, &twilio).await;
     // Replica A takes the messages in, and holds the first back for the burst window.
@@ -485,7 +489,7 @@ async fn a_turn_run_by_another_replica_after_a_restart_joins_the_webhooks_trace(
     // Replica B, started on the same database, runs the turn and sends the reply.
     let env_b = replica("replica-b");
     let env_b: Vec<(&str, &str)> = env_b.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (mut b, _) = serve(Backend::Sqlite, &twilio, &env_b).await;
+    let (mut b, _, _db_b) = serve(Backend::Sqlite, &twilio, &env_b).await;
     let sent = twilio
         .wait_for_messages(1, Duration::from_secs(20))
         .await
