@@ -167,7 +167,11 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             None => start(state, &integration, &route, m, &bot_id).await?,
         }
     };
-    let history = db.history(&conversation.id, Some(&m.id), HISTORY).await?;
+    let history = if bot::reads_history(&bot) {
+        db.history(&conversation.id, Some(&m.id), HISTORY).await?
+    } else {
+        Vec::new()
+    };
     let turn = Turn {
         conversation_id: conversation.id.clone(),
         bot,
