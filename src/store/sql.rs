@@ -184,6 +184,10 @@ impl Sql {
     /// `VALUES ...` was: after `INSERT INTO t (cols) ` (it ends with `WHERE true`, which
     /// SQLite needs before an `ON CONFLICT`) and in `WITH v (cols) AS (...)`. Every row must
     /// have the same types in the same order (PostgreSQL's casts come from the first row).
+    /// On SQLite the rows of `json_each` are materialized first: read straight from it, each
+    /// column read made `json_each` render its row as text again (12% of the server's
+    /// instructions in a profile); materialized, a row is rendered once and its columns read
+    /// from that one text (SQLite keeps the parse of a recent JSON argument).
     pub fn json_rows(
         &mut self,
         backend: Backend,
@@ -214,15 +218,15 @@ impl Sql {
                 self.push(", ");
             }
             match backend {
-                Backend::Sqlite => self.push(&format!("value->>{j}")),
+                Backend::Sqlite => self.push(&format!("r.v->>{j}")),
                 Backend::Postgres => self.push(&format!("(value->>{j})::{pg_type}")),
             };
         }
         match backend {
             Backend::Sqlite => self
-                .push(" FROM json_each(")
+                .push(" FROM (WITH m AS MATERIALIZED (SELECT value AS v FROM json_each(")
                 .bind(json)
-                .push(") WHERE true"),
+                .push(")) SELECT v FROM m) AS r WHERE true"),
             Backend::Postgres => self
                 .push(" FROM json_array_elements(")
                 .bind(json)
