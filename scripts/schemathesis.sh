@@ -2,8 +2,9 @@
 # The OpenAPI document (/v1/openapi.json) against the server: schemathesis generates requests
 # from the document, valid and invalid, and checks that the server never answers 5xx, refuses
 # what the document forbids (negative_data_rejection), accepts what it allows
-# (positive_data_acceptance) and answers as documented. Bounded: SCHEMATHESIS_MAX_EXAMPLES
-# examples per operation (default 15) and SCHEMATHESIS_MAX_TIME seconds overall (default 240).
+# (positive_data_acceptance) and answers as documented. Bounded: one pass of
+# SCHEMATHESIS_MAX_EXAMPLES examples per operation (default 15; scripts/test.sh uses 10), seed 1,
+# so every run draws the same examples; SCHEMATHESIS_MAX_TIME=N instead repeats passes for N s.
 #
 #   scripts/schemathesis.sh [path/to/chatwire]          default: target/debug/chatwire
 #
@@ -78,20 +79,37 @@ ST_SPARE_CONVERSATION_ID="$(create conversation/create "{\"botId\": \"$ST_BOT_ID
 ST_SPARE_MESSAGE_ID="$(create "conversation/$ST_CONVERSATION_ID/message/create" '{"type": "user", "text": "spare"}')"
 ST_SPARE_INTEGRATION_ID="$(create integration/twilio/create '{"name": "spare"}')"
 
+# filter_too_much: for a GET whose only input is one free path parameter (an id nothing
+# created, e.g. a hand-off's), Hypothesis draws mostly values already sent, which schemathesis
+# filters out; the operation is still tested with those it could draw.
+# The operations routes are served at the root, not under /v1 (their path-level `servers`
+# says so, which schemathesis does not apply), so they get a run of their own.
+ROOT_PATHS='^/(healthz|readyz|metrics)$'
+st() {
+    "$VENV/bin/python" scripts/schemathesis_run.py \
+        --config-file scripts/schemathesis.toml run "http://127.0.0.1:$PORT/v1/openapi.json" \
+        --header "Authorization: Bearer $TOKEN" \
+        --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection,positive_data_acceptance \
+        --phases examples,coverage,fuzzing \
+        --request-timeout 45 \
+        --seed 1 \
+        --generation-database none \
+        --suppress-health-check filter_too_much \
+        --no-color "$@"
+}
 status=0
-"$VENV/bin/python" scripts/schemathesis_run.py \
-    --config-file scripts/schemathesis.toml run "http://127.0.0.1:$PORT/v1/openapi.json" \
-    --url "http://127.0.0.1:$PORT/v1" \
-    --header "Authorization: Bearer $TOKEN" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection,positive_data_acceptance \
-    --phases examples,coverage,fuzzing \
-    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-15}" \
-    --max-time "${SCHEMATHESIS_MAX_TIME:-240}" \
+st --url "http://127.0.0.1:$PORT" --include-path-regex "$ROOT_PATHS" --max-examples 5 || status=$?
+# With --max-time schemathesis repeats its phases until the time is up, so how much is tested
+# would depend on the machine's speed; without it, one pass of max-examples per operation is
+# the same on every machine. SCHEMATHESIS_MAX_TIME opts in to the former (longer soak runs).
+bound=(--max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-15}")
+if [ -n "${SCHEMATHESIS_MAX_TIME:-}" ]; then
+    bound+=(--max-time "$SCHEMATHESIS_MAX_TIME")
+fi
+# shellcheck disable=SC2086
+st --url "http://127.0.0.1:$PORT/v1" --exclude-path-regex "$ROOT_PATHS" "${bound[@]}" \
     --workers 2 \
-    --request-timeout 45 \
-    --seed 1 \
-    --generation-database none \
-    --no-color || status=$?
+    ${SCHEMATHESIS_ARGS:-} || status=$?
 if [ "$status" -ne 0 ]; then
     cp "$WORK/serve.log" target/schemathesis-serve.log
     echo "== schemathesis found mismatches; the server's log is in target/schemathesis-serve.log; its tail:"

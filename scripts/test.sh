@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite, as README and CI run it: Rust unit and end-to-end tests on SQLite and
-# PostgreSQL, then ChatBotKit's JS SDK and the /console inbox (Debian's headless Chromium, installed
-# with apt when missing) against the real binary. Exits non-zero on any failure.
+# The whole test suite, as README and CI run it: the OpenAPI document validated and checked
+# against the real binary by schemathesis (scripts/schemathesis.sh), Rust unit and end-to-end
+# tests on SQLite and PostgreSQL, ChatBotKit's JS SDK and the /console inbox (Debian's headless
+# Chromium, installed with apt when missing) against the real binary, then a short
+# coverage-guided fuzzing run of every cargo-fuzz target (scripts/fuzz.sh). Exits non-zero on
+# any failure.
 #
 # PostgreSQL: the local server on 127.0.0.1:5432 (trust auth) is started if it is down; each
 # run gets a fresh database chatwire_ci_<timestamp> and tests create their own databases
@@ -55,6 +58,14 @@ fi
 target/debug/chatwire openapi > target/openapi.json
 "$VENV/bin/openapi-spec-validator" target/openapi.json
 
+echo "== OpenAPI document against the server (schemathesis, 0 mismatches and 0 server errors)"
+# One deterministic pass (seed 1, SCHEMATHESIS_MAX_EXAMPLES per operation; about 2 to 3
+# minutes); the timeout only guards against a hang.
+step=$SECONDS
+SCHEMATHESIS_MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-10}" \
+    timeout 900 scripts/schemathesis.sh "$PWD/target/debug/chatwire"
+echo "== schemathesis took $((SECONDS - step)) s"
+
 echo "== cargo test (SQLite and PostgreSQL)"
 cargo test --all-targets
 
@@ -72,5 +83,10 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 npm ci --prefix tests/browser --no-audit --no-fund
 CHATWIRE_BIN="${CHATWIRE_BIN:-$PWD/target/debug/chatwire}" node --test --test-concurrency=1 tests/browser/
+
+echo "== coverage-guided fuzzing (cargo-fuzz on stable, ${FUZZ_SECONDS:-20} s per target)"
+step=$SECONDS
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+echo "== fuzzing took $((SECONDS - step)) s"
 
 echo "== all tests passed"

@@ -165,6 +165,13 @@ pub struct Config {
         default_value_t = 1_800_000
     )]
     pub agent_idle_timeout_ms: i64,
+
+    /// OpenTelemetry collector (OTLP/HTTP) to export traces to, e.g. `http://127.0.0.1:4318`
+    /// (`/v1/traces` is appended): one trace per message, webhook to delivery. Unset: nothing
+    /// is exported. `OTEL_SERVICE_NAME` (default `chatwire`), `OTEL_EXPORTER_OTLP_HEADERS`,
+    /// `OTEL_BSP_*` and `OTEL_TRACES_SAMPLER` apply as the OpenTelemetry SDK reads them.
+    #[arg(long, env = "CHATWIRE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Config {
@@ -209,6 +216,7 @@ impl Config {
             channel_log_days: 7,
             queue_timeout_ms: 900_000,
             agent_idle_timeout_ms: 1_800_000,
+            otlp_endpoint: None,
         }
     }
 }

@@ -42,7 +42,8 @@
 //!   store and the channel seam, and run engines through `bot::select`; they name no provider.
 //! * `dev`: `chatwire dev`, a composition root too: the app, the emulator in-process, demo
 //!   bots created through the management API, the phone page and the terminal chat.
-//! * `logging`, `metrics`: log output (pretty or JSON) and the Prometheus registry.
+//! * `logging`, `metrics`, `telemetry`: log output (pretty or JSON), the Prometheus registry and
+//!   the optional OpenTelemetry export (one trace per message, its context kept with the work).
 //! * `app`: the composition root. Builds the `AppState` the edge and the workers share, and
 //!   the narrow context each engine gets from it.
 //!
@@ -71,3 +72,4 @@ pub mod outbox;
 pub mod pipeline;
 pub mod sms;
 pub mod store;
+pub mod telemetry;

@@ -109,17 +109,26 @@ enum TokenCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    chatwire::logging::init(chatwire::logging::LogFormat::from_env()?);
     let command = match cli.command {
         Some(command) => command,
         None => Command::Serve(Box::new(
             Cli::parse_from(["chatwire", "serve"]).serve_config()?,
         )),
     };
+    // Only the server exports traces; the other commands log.
+    let otlp = match &command {
+        Command::Serve(config) => config.otlp_endpoint.clone(),
+        _ => None,
+    };
+    let telemetry =
+        chatwire::logging::init(chatwire::logging::LogFormat::from_env()?, otlp.as_deref())?;
     match command {
         Command::Serve(config) => {
             let app = App::build(*config).await?;
-            app.run_until_stopped(shutdown_signal()).await
+            let served = app.run_until_stopped(shutdown_signal()).await;
+            // The spans of the last messages are still queued for export.
+            telemetry.shutdown().await;
+            served
         }
         Command::TwilioEmulator(args) => chatwire::emulator::serve(args, shutdown_signal()).await,
         Command::Migrate { database_url } => {

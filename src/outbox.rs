@@ -13,6 +13,7 @@ use crate::store::channel_log::NewEntry;
 use crate::store::integration::Integration;
 use crate::store::outbox::OutboxRow;
 use crate::store::send_slots::{self, Slot};
+use crate::telemetry;
 use rand::Rng;
 use std::time::{Duration, Instant};
 
@@ -37,11 +38,29 @@ fn backoff_ms(attempts: i64, retry_after: Option<Duration>) -> i64 {
     jittered.max(asked)
 }
 
-/// Delivers one claimed row (or reschedules it, or gives it up).
+/// Delivers one claimed row (or reschedules it, or gives it up). When traces are exported,
+/// in a `send` span continuing the trace of the turn that wrote the row.
 pub async fn deliver(state: &AppState, row: OutboxRow) {
+    use tracing::field::Empty;
+    use tracing::Instrument;
+    let span = telemetry::span(|| {
+        tracing::info_span!("send", otel.kind = "client", integration = %row.integration_id,
+            channel = %row.channel, conversation = row.conversation_id.as_deref().unwrap_or("-"),
+            correlation = row.correlation_id.as_deref().unwrap_or("-"), attempt = row.attempts,
+            outcome = Empty, sid = Empty, status = Empty, error_code = Empty,
+            otel.status_code = Empty)
+    });
+    telemetry::continue_from(&span, row.trace_parent.as_deref());
+    deliver_row(state, row).instrument(span).await
+}
+
+async fn deliver_row(state: &AppState, row: OutboxRow) {
     let db = &state.db;
     let give_up = |code: Option<i64>, reason: String| {
         let row = &row;
+        telemetry::note("outcome", "failed");
+        telemetry::note("error_code", code);
+        telemetry::note("otel.status_code", "error");
         async move {
             if let Err(err) = db
                 .outbox_failed(&row.id, &row.claim_token, code, &reason)
@@ -122,6 +141,7 @@ pub async fn deliver(state: &AppState, row: OutboxRow) {
             }
         }
         Ok(Slot::Later(at_us)) => {
+            telemetry::note("outcome", "rate_limited");
             let at = at_us / 1000;
             let _ = db
                 .outbox_retry(
@@ -197,6 +217,14 @@ impl Attempt {
         let conversation = row.conversation_id.as_deref().unwrap_or("-");
         let sid = self.sid.as_deref().unwrap_or("-");
         let elapsed_ms = self.elapsed.map(|d| d.as_millis() as i64);
+        telemetry::note("outcome", self.outcome);
+        telemetry::note("sid", sid);
+        if self.outcome == "sent" {
+            telemetry::note("status", self.detail.as_str());
+        } else {
+            telemetry::note("error_code", self.code);
+            telemetry::note("otel.status_code", "error");
+        }
         if self.outcome == "sent" {
             tracing::info!(integration = %row.integration_id, conversation, channel = %row.channel, sid, status = %self.detail, correlation, elapsed_ms, "message sent");
         } else {
@@ -298,6 +326,8 @@ async fn reconcile(
             continue;
         }
         tracing::info!(id = %existing.accepted.id, "in-flight message found at the provider; not sending again");
+        telemetry::note("outcome", "reconciled");
+        telemetry::note("sid", existing.accepted.id.as_str());
         let _ = state
             .db
             .outbox_sent(
@@ -393,9 +423,13 @@ async fn window_template(
     if reply_window::is_open(last, now_ms()) {
         return Ok(Window::Open);
     }
-    Ok(integration
-        .whatsapp_template
+    let given = row
+        .template
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
+    Ok(given
         .as_ref()
+        .or(integration.whatsapp_template.as_ref())
         .and_then(|setting| reply_window::template_for(setting, &row.body))
         .map_or(Window::Closed, |(content_sid, variables)| {
             Window::Template(Template {

@@ -27,6 +27,7 @@ pub(crate) fn turn_with(text: &str) -> Turn {
             id: None,
             name: None,
             address: "+15550001111".into(),
+            author: None,
         },
         channel: ChannelKind::Sms,
         channel_address: Some("+15559990000".into()),

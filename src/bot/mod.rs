@@ -73,8 +73,12 @@ pub struct BotConfig {
 pub struct ContactInfo {
     pub id: Option<String>,
     pub name: Option<String>,
-    /// `+E164` or `whatsapp:+E164`.
+    /// `+E164` or `whatsapp:+E164`, or the shared thread (`chat:CH...`) on Conversations.
     pub address: String,
+    /// Who wrote, when `address` is a shared thread: the participant's `+E164`,
+    /// `whatsapp:+E164` or chat identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
 }
 
 /// Everything an engine needs for one turn.

@@ -208,6 +208,12 @@ pub trait Channel: Send + Sync + 'static {
         self.parse_inbound(integration, request).map(Event::Message)
     }
 
+    /// Whether a session's thread lives on at the provider and must be ended there when the
+    /// session ends ([`Channel::end_thread`]). Channels without threads keep this default.
+    fn has_threads(&self) -> bool {
+        false
+    }
+
     /// Ends the provider's side of a thread whose session ended. Channels without threads keep
     /// this default.
     async fn end_thread(

@@ -34,6 +34,55 @@ pub fn template_for(setting: &Value, body: &str) -> Option<(String, Option<Strin
     Some((sid.to_owned(), variables))
 }
 
+/// The template a caller gives with one message (`contentSid`, and `contentVariables` as an
+/// object or, as Twilio takes it, a JSON string of one), as a template setting. `Ok(None)` when
+/// no `contentSid` is given; an error names what is wrong.
+pub fn given(
+    content_sid: Option<&Value>,
+    variables: Option<&Value>,
+) -> Result<Option<Value>, String> {
+    let sid = match content_sid {
+        None | Some(Value::Null) => {
+            return match variables {
+                None | Some(Value::Null) => Ok(None),
+                Some(_) => Err("\"contentVariables\" needs \"contentSid\"".into()),
+            }
+        }
+        Some(Value::String(s)) => s,
+        Some(_) => return Err("\"contentSid\" must be a string".into()),
+    };
+    let well_formed =
+        sid.len() == 34 && sid.starts_with("HX") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !well_formed {
+        return Err(
+            "\"contentSid\" must be a Content SID: HX followed by 32 hexadecimal digits".into(),
+        );
+    }
+    let variables = match variables {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(serde_json::from_str::<Value>(s).map_err(|_| {
+            "\"contentVariables\" must be an object or a JSON string of one".to_owned()
+        })?),
+        Some(v) => Some(v.clone()),
+    };
+    match &variables {
+        None => {}
+        Some(Value::Object(vars)) if vars.values().any(|v| v.is_object() || v.is_array()) => {
+            return Err("\"contentVariables\" values must be strings or numbers".into());
+        }
+        Some(Value::Object(_)) => {}
+        Some(_) => {
+            return Err("\"contentVariables\" must be an object or a JSON string of one".into())
+        }
+    }
+    let mut setting = serde_json::Map::new();
+    setting.insert("contentSid".into(), Value::String(sid.clone()));
+    if let Some(vars) = variables {
+        setting.insert("contentVariables".into(), vars);
+    }
+    Ok(Some(Value::Object(setting)))
+}
+
 /// Why a message outside the window was not sent.
 pub fn refusal() -> String {
     format!(
@@ -51,6 +100,36 @@ mod tests {
         assert!(is_open(Some(0), WINDOW_MS - 1));
         assert!(!is_open(Some(0), WINDOW_MS));
         assert!(!is_open(None, 0), "nobody wrote: no window");
+    }
+
+    #[test]
+    fn a_template_given_with_a_call_is_checked_and_takes_variables_as_object_or_json_string() {
+        let sid = json!("HX0123456789abcdef0123456789abcdef");
+        assert_eq!(given(None, None), Ok(None));
+        assert_eq!(
+            given(Some(&sid), Some(&json!("{\"1\": \"Ana\"}"))),
+            Ok(Some(
+                json!({"contentSid": sid, "contentVariables": {"1": "Ana"}})
+            ))
+        );
+        assert_eq!(
+            given(Some(&sid), Some(&json!({"1": 2}))),
+            Ok(Some(
+                json!({"contentSid": sid, "contentVariables": {"1": 2}})
+            ))
+        );
+        assert!(
+            given(Some(&json!("HX1")), None).is_err(),
+            "not a Content SID"
+        );
+        assert!(given(Some(&json!(7)), None).is_err());
+        assert!(
+            given(None, Some(&json!({"1": "x"}))).is_err(),
+            "variables alone"
+        );
+        assert!(given(Some(&sid), Some(&json!("not json"))).is_err());
+        assert!(given(Some(&sid), Some(&json!({"1": {"deep": 1}}))).is_err());
+        assert!(given(Some(&sid), Some(&json!([1]))).is_err());
     }
 
     #[test]

@@ -22,6 +22,18 @@ pub enum Accepted {
     Misdirected,
 }
 
+impl Accepted {
+    /// The outcome word, as logs and traces show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accepted::New => "accepted",
+            Accepted::Duplicate => "duplicate",
+            Accepted::Ignored => "ignored",
+            Accepted::Misdirected => "misdirected",
+        }
+    }
+}
+
 /// Whether `to` may be answered by `integration`. Its own `phoneNumber` always may (the
 /// common case, decided without a query). Any other address is refused when another
 /// integration holds it exactly, or holds the same number on the other channel while this
@@ -93,7 +105,10 @@ pub async fn inbound(
         body: message.body,
         media,
         profile_name: message.profile_name,
+        author: message.author.as_ref().map(ToString::to_string),
         received_at: message.received_at,
+        // The turn continues the trace of the webhook that stored the message.
+        trace_parent: crate::telemetry::current(),
     };
     // A WhatsApp message (in a thread: from a WhatsApp participant) opens the 24-hour window
     // for replies to its sender. No conversation yet: the turn finds or starts it, and logs

@@ -30,6 +30,10 @@ pub struct Text {
     pub media: Vec<String>,
     /// Someone other than the route's person (a flow notifying a staff phone).
     pub to: Option<Address>,
+    /// The approved template it goes out as if it would leave outside WhatsApp's 24-hour
+    /// window (`{"contentSid", "contentVariables"}`, given with the call); the integration's
+    /// `whatsappTemplate` when `None`.
+    pub template: Option<serde_json::Value>,
 }
 
 impl Text {
@@ -40,6 +44,7 @@ impl Text {
             markdown: false,
             media: Vec::new(),
             to: None,
+            template: None,
         }
     }
 }
@@ -76,7 +81,15 @@ pub fn render(
             _ => text.body.clone(),
         };
         let id = ids::new_id();
-        outbox.extend(parts(route, conversation_id, Some(&id), &body, &text.media));
+        let template = text.template.as_ref().map(ToString::to_string);
+        outbox.extend(
+            parts(route, conversation_id, Some(&id), &body, &text.media)
+                .into_iter()
+                .map(|part| NewOutbox {
+                    template: template.clone(),
+                    ..part
+                }),
+        );
         messages.push(NewMessage {
             id,
             author: author.clone(),
@@ -120,6 +133,8 @@ pub fn parts(
                 media: if i == 0 { media.to_vec() } else { Vec::new() },
                 body: part,
                 correlation_id: None,
+                trace_parent: None,
+                template: None,
             }
         })
         .collect()
@@ -145,6 +160,7 @@ mod tests {
             markdown: true,
             media: Vec::new(),
             to: None,
+            template: None,
         };
         let flow = Text::plain("Reply *YES* to confirm __init__");
         let (sms, _) = render(
@@ -174,6 +190,7 @@ mod tests {
             markdown: false,
             media: vec!["https://x.test/a.png".into()],
             to: None,
+            template: None,
         };
         let (messages, rows) = render(
             &route("+15551230001"),
@@ -199,6 +216,7 @@ mod tests {
     fn a_text_for_someone_else_goes_to_them_from_our_number() {
         let staff = Text {
             to: Some(Address::parse("+15559990000").expect("staff")),
+            template: None,
             ..Text::plain("New lead")
         };
         let (_, rows) = render(
@@ -219,6 +237,7 @@ mod tests {
             markdown: false,
             media: vec!["https://x.test/a.png".into()],
             to: None,
+            template: None,
         };
         let (messages, rows) = render(
             &route("+15551230001"),

@@ -31,7 +31,11 @@ const HISTORY: i64 = 50;
 pub async fn run(state: &AppState, inbound: Inbound) {
     use tracing::Instrument;
     // The correlation id is the webhook's MessageSid: every line of the turn carries it.
-    let span = tracing::info_span!("turn", correlation = %inbound.message_sid, integration = %inbound.integration_id);
+    let span = tracing::info_span!("turn", correlation = %inbound.message_sid,
+        integration = %inbound.integration_id, channel = %inbound.channel,
+        attempt = inbound.attempts, conversation = tracing::field::Empty);
+    // In the trace of the webhook that stored the message, whichever replica runs the turn.
+    crate::telemetry::continue_from(&span, inbound.trace_parent.as_deref());
     let started = std::time::Instant::now();
     async {
         if let Err(err) = process(state, &inbound).await {
@@ -144,6 +148,10 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             Burst::Run(folded) => folded,
         }
     };
+    // The turn answers the folded messages too: their webhooks' traces link to it.
+    for f in &folded {
+        crate::telemetry::link(&tracing::Span::current(), f.trace_parent.as_deref());
+    }
     let Some(bot_id) = integration.bot_id.clone() else {
         return Ok(finish("integration has no bot").await?);
     };
@@ -163,10 +171,17 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
     } else {
         // With a duration of 0 every message starts a new conversation.
         match sender.live.filter(|_| duration > 0) {
-            Some(live) => existing(live),
+            Some(live) => {
+                // Everyone who writes in a shared thread is collected, not only the first.
+                if m.author.is_some() {
+                    collect_contact(state, &integration, &route, m).await?;
+                }
+                existing(live)
+            }
             None => start(state, &integration, &route, m, &bot_id).await?,
         }
     };
+    tracing::Span::current().record("conversation", conversation.id.as_str());
     let history = if bot::reads_history(&bot) {
         db.history(&conversation.id, Some(&m.id), HISTORY).await?
     } else {
@@ -194,6 +209,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             id: conversation.contact_id.clone(),
             name: m.profile_name.clone(),
             address: m.sender.clone(),
+            author: m.author.clone(),
         },
         channel: match route.to.channel() {
             ChannelKind::Sms => bot::ChannelKind::Sms,
@@ -252,6 +268,7 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
             markdown,
             media: reply.media_of(i).to_vec(),
             to: reply.recipient_of(i).and_then(|to| Address::parse(to).ok()),
+            template: None,
         })
         .collect();
     let tokens = reply
@@ -361,7 +378,18 @@ async fn after_turn(
     for action in &reply.actions {
         match action {
             bot::Action::EndConversation => {
-                state.db.end_session(&integration.id, &m.sender).await?;
+                let threaded = state
+                    .channels
+                    .get(&m.channel)
+                    .is_some_and(|c| c.has_threads());
+                if threaded {
+                    state
+                        .db
+                        .end_thread_session(&integration.id, &m.sender)
+                        .await?;
+                } else {
+                    state.db.end_session(&integration.id, &m.sender).await?;
+                }
             }
             bot::Action::Handoff { reason, .. } => {
                 tracing::info!(conversation = %conversation_id, reason = ?reason, "conversation handed to the agents' queue");
@@ -399,6 +427,30 @@ fn existing(live: LiveConversation) -> Conversation {
     }
 }
 
+/// The person's contact when the integration collects contacts: the sender's phone, or in a
+/// shared thread (a Conversation several people write in) the phone of the participant who
+/// wrote. An SMS and a WhatsApp address of one number are one contact.
+async fn collect_contact(
+    state: &AppState,
+    integration: &Integration,
+    route: &Route,
+    m: &Inbound,
+) -> anyhow::Result<Option<String>> {
+    if !integration.contact_collection {
+        return Ok(None);
+    }
+    let author = m.author.as_deref().and_then(|a| Address::parse(a).ok());
+    let Some(phone) = author.as_ref().unwrap_or(&route.to).phone() else {
+        return Ok(None);
+    };
+    // In a thread the provider's only name for the person is their address.
+    let name = m
+        .profile_name
+        .as_deref()
+        .filter(|n| Some(*n) != m.author.as_deref());
+    Ok(Some(state.db.ensure_phone_contact(phone, name).await?))
+}
+
 /// A new conversation for this sender, with its contact when collected; written with the
 /// turn's reply.
 async fn start(
@@ -408,15 +460,7 @@ async fn start(
     m: &Inbound,
     bot_id: &str,
 ) -> anyhow::Result<Conversation> {
-    let contact_id = match route.to.phone() {
-        Some(phone) if integration.contact_collection => Some(
-            state
-                .db
-                .ensure_phone_contact(phone, m.profile_name.as_deref())
-                .await?,
-        ),
-        _ => None,
-    };
+    let contact_id = collect_contact(state, integration, route, m).await?;
     let channel = m.channel.as_str();
     let meta =
         json!({"app": channel, channel: {"integrationId": integration.id, "address": m.sender}});

@@ -31,11 +31,16 @@ pub struct Inbound {
     /// JSON array of `{url, content_type}`.
     pub media: Option<String>,
     pub profile_name: Option<String>,
+    /// The participant who wrote, when `sender` names a shared thread (a Conversation).
+    pub author: Option<String>,
     pub claim_token: String,
     pub attempts: i64,
     pub created_at: i64,
     /// Set on timer rows: the conversation that asked to be woken.
     pub conversation: Option<String>,
+    /// The W3C `traceparent` of the webhook that stored it, when traces are exported: the
+    /// turn continues that trace (see [`crate::telemetry`]).
+    pub trace_parent: Option<String>,
 }
 
 impl Inbound {
@@ -81,9 +86,13 @@ pub struct NewInbound {
     pub body: String,
     pub media: Option<String>,
     pub profile_name: Option<String>,
+    /// The participant who wrote, when `sender` names a shared thread.
+    pub author: Option<String>,
     /// When the provider received it, for a message recorded late (the backfill): it then
     /// takes its place in its sender's order. `None`: now.
     pub received_at: Option<i64>,
+    /// The W3C `traceparent` of the span that received it (traces exported only).
+    pub trace_parent: Option<String>,
 }
 
 fn inbound_of(r: &AnyRow) -> Inbound {
@@ -97,10 +106,12 @@ fn inbound_of(r: &AnyRow) -> Inbound {
         body: text(r, "body"),
         media: opt_text(r, "media"),
         profile_name: opt_text(r, "profile_name"),
+        author: opt_text(r, "author"),
         claim_token: text(r, "claim_token"),
         attempts: int(r, "attempts"),
         created_at: int(r, "created_at"),
         conversation: opt_text(r, "conversation_id"),
+        trace_parent: opt_text(r, "trace_parent"),
     }
 }
 
@@ -168,8 +179,8 @@ impl Db {
                  AND (j.created_at < i.created_at OR (j.created_at = i.created_at AND j.{seq} < i.{seq}))) \
                ORDER BY i.created_at, i.{seq} LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
-             RETURNING id, integration_id, channel, message_sid, sender, recipient, body, media, profile_name, claim_token, \
-               attempts, created_at, conversation_id"
+             RETURNING id, integration_id, channel, message_sid, sender, recipient, body, media, profile_name, author, claim_token, \
+               attempts, created_at, conversation_id, trace_parent"
         ))
         .arg(token)
         .arg(now + lease_ms)
@@ -211,8 +222,8 @@ impl Db {
     ) -> Result<Vec<Inbound>, sqlx::Error> {
         let seq = self.inbound_seq();
         let sql = Sql::new(format!(
-            "SELECT id, integration_id, channel, message_sid, sender, recipient, body, media, profile_name, \
-             claim_token, attempts, created_at, conversation_id FROM inbound \
+            "SELECT id, integration_id, channel, message_sid, sender, recipient, body, media, profile_name, author, \
+             claim_token, attempts, created_at, conversation_id, trace_parent FROM inbound \
              WHERE integration_id = $1 AND sender = $2 AND status IN ('pending', 'processing') \
              AND status = 'pending' AND created_at <= $3 AND id <> $4 ORDER BY created_at, {seq}"
         ))
@@ -343,6 +354,23 @@ impl Db {
         self.exec(&sql).await.map(|_| ())
     }
 
+    /// Ends a thread's session once what was written to it is sent: its activity goes back to
+    /// the epoch, so the person's next message starts a new conversation at once, and the
+    /// threads' lifecycle ([`Db::idle_threads`]) ends the provider's thread after the last
+    /// reply left (a closed Conversation takes no more messages).
+    pub async fn end_thread_session(
+        &self,
+        integration_id: &str,
+        address: &str,
+    ) -> Result<(), sqlx::Error> {
+        let sql = Sql::new(
+            "UPDATE sessions SET last_activity_at = 0 WHERE integration_id = $1 AND address = $2",
+        )
+        .arg(integration_id)
+        .arg(address);
+        self.exec(&sql).await.map(|_| ())
+    }
+
     pub async fn set_opt_out(
         &self,
         integration_id: &str,
@@ -414,7 +442,7 @@ pub(super) async fn record_inbound_batch(
         .collect();
     let mut sql = Sql::new(
         "INSERT INTO inbound (id, integration_id, channel, message_sid, sender, recipient, body, media, \
-         profile_name, status, created_at) ",
+         profile_name, author, status, created_at, trace_parent) ",
     );
     // Rows are inserted in arrival order: the database numbers them so (see `inbound_seq`).
     sql.json_rows(backend, batch.iter().zip(&firsts).filter(|(_, first)| **first).map(|(m, _)| {
@@ -428,8 +456,10 @@ pub(super) async fn record_inbound_batch(
             m.body.as_str().into(),
             m.media.clone().into(),
             m.profile_name.clone().into(),
+            m.author.clone().into(),
             "pending".into(),
             m.received_at.unwrap_or(now).min(now).into(),
+            m.trace_parent.clone().into(),
         ]
     }))
     .push(" ON CONFLICT (integration_id, message_sid) DO NOTHING RETURNING integration_id, message_sid");

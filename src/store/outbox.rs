@@ -28,6 +28,12 @@ pub struct NewOutbox {
     pub encoding: &'static str,
     /// The provider id of the inbound message whose turn wrote this row, if one did.
     pub correlation_id: Option<String>,
+    /// The W3C `traceparent` of the span that wrote it (traces exported only); the one door
+    /// fills it from the writer's span (see [`crate::telemetry`]).
+    pub trace_parent: Option<String>,
+    /// The template (JSON `{"contentSid", "contentVariables"}`) given with the call that wrote
+    /// the row, for a send outside WhatsApp's window.
+    pub template: Option<String>,
 }
 
 /// A claimed outbox row.
@@ -48,8 +54,12 @@ pub struct OutboxRow {
     pub in_flight_since: Option<i64>,
     pub conversation_id: Option<String>,
     pub correlation_id: Option<String>,
+    /// The `traceparent` the send continues (see [`NewOutbox::trace_parent`]).
+    pub trace_parent: Option<String>,
     /// When the row was written (ms): the start of its delivery latency.
     pub created_at: i64,
+    /// See [`NewOutbox::template`].
+    pub template: Option<String>,
 }
 
 impl Db {
@@ -77,7 +87,7 @@ impl Db {
                ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
              RETURNING id, integration_id, channel, recipient, sender, body, media, claim_token, attempts, sending_since, \
-               conversation_id, correlation_id, created_at, \
+               conversation_id, correlation_id, trace_parent, created_at, template, \
                (SELECT COUNT(*) FROM opt_outs x WHERE x.integration_id = outbox.integration_id \
                  AND x.address = outbox.recipient) AS opted_out"
         ))
@@ -106,7 +116,9 @@ impl Db {
                     in_flight_since: (since != now).then_some(since),
                     conversation_id: opt_text(r, "conversation_id"),
                     correlation_id: opt_text(r, "correlation_id"),
+                    trace_parent: opt_text(r, "trace_parent"),
                     created_at: int(r, "created_at"),
+                    template: opt_text(r, "template"),
                 }
             })
             .collect())
@@ -253,6 +265,24 @@ impl Db {
         self.writes.statuses.submit(change).await
     }
 
+    /// The `traceparent` stored with the outbox row that holds the provider message `sid`: the
+    /// parent of the span applying a status callback for it.
+    pub async fn outbox_trace_parent(
+        &self,
+        integration_id: &str,
+        sid: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let sql = Sql::new(
+            "SELECT trace_parent FROM outbox WHERE provider_sid = $1 AND integration_id = $2",
+        )
+        .arg(sid)
+        .arg(integration_id);
+        Ok(self
+            .fetch_optional(&sql)
+            .await?
+            .and_then(|r| opt_text(&r, "trace_parent")))
+    }
+
     /// Outbox rows of a conversation in send order: (body, status, twilio status, segments).
     pub async fn outbox_for_conversation(
         &self,
@@ -280,7 +310,8 @@ impl Db {
 pub(super) fn insert_outbox(backend: Backend, rows: &[NewOutbox], now: i64) -> Sql {
     let mut sql = Sql::new(
         "INSERT INTO outbox (id, integration_id, channel, conversation_id, message_id, part, recipient, sender, \
-         body, media, segments, encoding, status, next_attempt_at, created_at, updated_at, correlation_id) ",
+         body, media, segments, encoding, status, next_attempt_at, created_at, updated_at, correlation_id, template, \
+         trace_parent) ",
     );
     sql.json_rows(
         backend,
@@ -305,6 +336,8 @@ pub(super) fn insert_outbox(backend: Backend, rows: &[NewOutbox], now: i64) -> S
                 now.into(),
                 now.into(),
                 o.correlation_id.clone().into(),
+                o.template.clone().into(),
+                o.trace_parent.clone().into(),
             ]
         }),
     );

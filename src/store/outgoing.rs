@@ -165,7 +165,14 @@ pub(super) const MAX_BATCH: usize = 64;
 
 impl Db {
     /// Records an outgoing write through the one door.
-    pub async fn record_outgoing(&self, write: Outgoing) -> Result<Recorded, sqlx::Error> {
+    pub async fn record_outgoing(&self, mut write: Outgoing) -> Result<Recorded, sqlx::Error> {
+        // Each send continues the writer's trace (a turn's, usually); taken here, in the
+        // writer's span, before the write joins a batch committed by another task.
+        if let Some(parent) = crate::telemetry::current() {
+            for row in write.outbox.iter_mut().filter(|r| r.trace_parent.is_none()) {
+                row.trace_parent = Some(parent.clone());
+            }
+        }
         let key = write
             .idempotency
             .as_ref()

@@ -14,7 +14,8 @@ pub struct IdleThread {
 
 impl Db {
     /// Sessions of Conversations integrations idle for longer than their `sessionDuration`
-    /// (`default_ms` when unset), with no open hand-off: a human may still be answering.
+    /// (`default_ms` when unset), with no open hand-off (a human may still be answering) and
+    /// nothing left to send to them (a closed Conversation would refuse it).
     pub async fn idle_threads(
         &self,
         now: i64,
@@ -27,6 +28,8 @@ impl Db {
              WHERE s.last_activity_at + COALESCE(ci.session_duration, $2) < $1 \
              AND NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.integration_id = s.integration_id \
                AND h.person = s.address AND h.state IN ('queued', 'agent', 'leaving_message')) \
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.integration_id = s.integration_id \
+               AND o.recipient = s.address AND o.status IN ('pending', 'sending')) \
              ORDER BY s.last_activity_at LIMIT $3",
         )
         .arg(now)

@@ -214,6 +214,8 @@ async fn entries_older_than_the_retention_are_pruned() {
         rig.text("+15551230001", "hello").await;
         rig.replies(1).await;
         wait_log(&rig.app, "kind=send", 1).await;
+        // The receipts (sent, delivered) too: one arriving after the ageing would be new.
+        wait_log(&rig.app, "kind=status", 2).await;
         // Age every entry past the 7 days kept, then restart: pruning runs at start.
         let ten_days_ago = chatwire::domain::now_ms() - 10 * 86_400_000;
         rig.app

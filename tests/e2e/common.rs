@@ -28,20 +28,61 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: chatwire::app::AppState,
     pub database_url: String,
-    _dir: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Last, so that the database goes after the server's handles.
+    _dir: Option<Scratch>,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// A fresh, empty database URL for `backend`.
-pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+/// Where a test's database lives, removed when the last owner drops it: SQLite's temporary
+/// directory, or the PostgreSQL database, dropped on the admin connection (best effort:
+/// scripts/test.sh drops what a killed run left behind).
+pub struct Scratch {
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop cannot await, and the test's runtime may be the one blocked here: a runtime of
+        // its own on a thread of its own. FORCE ends the connections the app still holds.
+        let dropped = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(pool) = sqlx::AnyPool::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&pool)
+                        .await;
+                    pool.close().await;
+                }
+            });
+        });
+        let _ = dropped.join();
+    }
+}
+
+/// A fresh, empty database URL for `backend`, and what removes the database when dropped
+/// (keep it alive as long as the database is used).
+pub async fn fresh_database(backend: Backend) -> (String, Option<Scratch>) {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("tempdir");
             let url = format!("sqlite://{}", dir.path().join("chatwire.db").display());
-            (url, Some(dir))
+            let scratch = Scratch {
+                _dir: Some(dir),
+                postgres: None,
+            };
+            (url, Some(scratch))
         }
         Backend::Postgres => {
             let admin = std::env::var("CHATWIRE_TEST_POSTGRES_URL").expect("postgres url");
@@ -60,7 +101,11 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempD
             pool.close().await;
             let mut url = url::Url::parse(&admin).expect("url");
             url.set_path(&format!("/{name}"));
-            (url.to_string(), None)
+            let scratch = Scratch {
+                _dir: None,
+                postgres: Some((admin, name)),
+            };
+            (url.to_string(), Some(scratch))
         }
     }
 }
@@ -84,14 +129,14 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Te
     start(config, dir).await
 }
 
-pub async fn start(config: Config, dir: Option<tempfile::TempDir>) -> TestApp {
+pub async fn start(config: Config, dir: Option<Scratch>) -> TestApp {
     start_with_channels(config, dir, Vec::new()).await
 }
 
 /// Starts the app serving `channels` beside Twilio Messaging.
 pub async fn start_with_channels(
     config: Config,
-    dir: Option<tempfile::TempDir>,
+    dir: Option<Scratch>,
     channels: Vec<std::sync::Arc<dyn chatwire::channel::Channel>>,
 ) -> TestApp {
     // `RUST_LOG=chatwire=debug cargo test` shows the server's logs beside a failing test.
@@ -124,7 +169,7 @@ pub async fn start_with_channels(
 
 impl TestApp {
     /// Stops the server and waits for it to drain.
-    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+    pub async fn stop(mut self) -> Option<Scratch> {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }

@@ -9,7 +9,7 @@ use chatwire::store::{contacts, is_unique_violation, Db, Param};
 use serde_json::{json, Value};
 
 /// A migrated, empty database; the temp dir (SQLite) lives as long as the returned guard.
-async fn db(backend: Backend) -> (Db, Option<tempfile::TempDir>) {
+async fn db(backend: Backend) -> (Db, Option<crate::common::Scratch>) {
     let (url, dir) = fresh_database(backend).await;
     let db = Db::connect(&url).await.expect("connect and migrate");
     (db, dir)

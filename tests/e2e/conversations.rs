@@ -122,7 +122,7 @@ const FLOW: &str = r#"{"description": "Conversations greeter", "initial_state": 
      {"event": "incomingConversationMessage", "next": "greet"}, {"event": "incomingRequest"}, {"event": "incomingParent"}]},
   {"name": "greet", "type": "send-message", "properties": {"offset": {"x": 0, "y": 200},
      "from": "{{flow.channel.address}}", "to": "{{contact.channel.address}}",
-     "body": "Flow heard: {{trigger.conversation.Body}} in {{trigger.conversation.ConversationSid | slice: 0, 2}}"},
+     "body": "Flow heard: {{trigger.conversation.Body}} in {{trigger.conversation.ConversationSid | slice: 0, 2}} from {{trigger.conversation.Author}} via {{trigger.conversation.Source}}"},
    "transitions": [{"event": "sent"}, {"event": "failed"}]}]}"#;
 
 #[tokio::test]
@@ -135,7 +135,7 @@ async fn a_first_text_to_a_number_with_auto_creation_is_answered_by_echo_llm_and
             (json!({"model": "gpt-4o-mini"}), "Echo: hello there"),
             (
                 json!({"model": "flow", "flow": flow}),
-                "Flow heard: hello there in CH",
+                "Flow heard: hello there in CH from +15551230001 via SMS",
             ),
         ] {
             let rig = ConvRig::start(backend, bot, json!({}), Some(llm.url.clone())).await;
@@ -259,6 +259,186 @@ async fn a_conversation_closed_on_twilio_ends_the_session() {
     }
 }
 
+#[tokio::test]
+async fn a_flow_names_the_participant_who_wrote_and_their_channel() {
+    let flow: Value = serde_json::from_str(FLOW).expect("flow");
+    for backend in backends() {
+        let rig = ConvRig::start(
+            backend,
+            json!({"model": "flow", "flow": flow}),
+            json!({}),
+            None,
+        )
+        .await;
+        let first = rig.write("whatsapp:+15551230011", WHATSAPP, "hola").await;
+        let said = rig.bot_said(&first.conversation_sid, 1).await;
+        assert_eq!(
+            said,
+            ["Flow heard: hola in CH from whatsapp:+15551230011 via WHATSAPP"],
+            "{backend:?}"
+        );
+        rig.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_chat_only_conversation_is_answered_and_a_flow_sees_the_sdk_identity() {
+    let flow: Value = serde_json::from_str(FLOW).expect("flow");
+    for backend in backends() {
+        let rig = ConvRig::start(
+            backend,
+            json!({"model": "flow", "flow": flow}),
+            json!({}),
+            None,
+        )
+        .await;
+        // An app creates the conversation over REST; nobody in it has a phone.
+        let account = rig.twilio.account();
+        let created: Value = reqwest::Client::new()
+            .post(format!(
+                "{}/v1/Services/{DEFAULT_SERVICE_SID}/Conversations",
+                rig.twilio.url()
+            ))
+            .basic_auth(&account.sid, Some(&account.auth_token))
+            .form(&[("FriendlyName", "web visitor")])
+            .send()
+            .await
+            .expect("conversation")
+            .json()
+            .await
+            .expect("json");
+        let sid = created["sid"].as_str().expect("sid").to_owned();
+        let out = rig
+            .twilio
+            .state()
+            .conversation_inbound(&ConversationInbound {
+                from: "chat:dave".into(),
+                to: None,
+                conversation_sid: Some(sid.clone()),
+                body: "hi".into(),
+                attributes: None,
+            })
+            .await
+            .expect("inbound");
+        assert!(
+            out.webhook_statuses.iter().all(|s| *s == Some(200)),
+            "{out:?}"
+        );
+        assert_eq!(
+            rig.bot_said(&sid, 1).await,
+            ["Flow heard: hi in CH from dave via SDK"],
+            "{backend:?}"
+        );
+        rig.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn contacts_are_collected_from_every_participant_by_phone() {
+    for backend in backends() {
+        let rig = ConvRig::start(
+            backend,
+            json!({"model": "echo"}),
+            json!({"contactCollection": true}),
+            None,
+        )
+        .await;
+        let first = rig.write("+15551230012", NUMBER, "one").await;
+        let sid = first.conversation_sid.clone();
+        rig.bot_said(&sid, 1).await;
+        let account = rig.twilio.account();
+        let added = reqwest::Client::new()
+            .post(format!(
+                "{}/v1/Services/{DEFAULT_SERVICE_SID}/Conversations/{sid}/Participants",
+                rig.twilio.url()
+            ))
+            .basic_auth(&account.sid, Some(&account.auth_token))
+            .form(&[
+                ("MessagingBinding.Address", "whatsapp:+15551230013"),
+                ("MessagingBinding.ProxyAddress", WHATSAPP),
+            ])
+            .send()
+            .await
+            .expect("participant");
+        assert_eq!(added.status().as_u16(), 201);
+        rig.write("whatsapp:+15551230013", WHATSAPP, "two").await;
+        rig.bot_said(&sid, 2).await;
+        // The first participant writing again on WhatsApp is the same contact (one number).
+        let (_, contacts) = rig.app.get("/contact/list").await;
+        let mut phones: Vec<String> = contacts["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["phone"].as_str().map(str::to_owned))
+            .collect();
+        phones.sort();
+        assert_eq!(
+            phones,
+            ["+15551230012", "+15551230013"],
+            "{backend:?}: {contacts}"
+        );
+        let first_contact = contacts["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["phone"] == "+15551230012")
+            .and_then(|c| c["id"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let (_, list) = rig.app.get("/conversation/list").await;
+        assert_eq!(
+            list["items"][0]["contactId"], first_contact,
+            "{backend:?}: the conversation belongs to who started it: {list}"
+        );
+        rig.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_bot_that_ends_the_conversation_closes_it_on_twilio_after_its_goodbye() {
+    for backend in backends() {
+        let hook = standins::chatwire_bot().await;
+        hook.script([standins::Answer::Json(json!({
+            "messages": ["Goodbye!"],
+            "actions": [{"type": "end_conversation"}]
+        }))]);
+        let rig = ConvRig::start(
+            backend,
+            json!({"model": "webhook", "webhook": {"url": hook.url}}),
+            json!({}),
+            None,
+        )
+        .await;
+        let first = rig.write("+15551230014", NUMBER, "bye").await;
+        let sid = first.conversation_sid.clone();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while rig.conversation(&sid).state != "closed" {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{backend:?}: the conversation was never closed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            rig.bot_said(&sid, 1).await,
+            ["Goodbye!"],
+            "{backend:?}: the goodbye went out before the close"
+        );
+        let next = rig.write("+15551230014", NUMBER, "back again").await;
+        assert!(
+            next.created,
+            "{backend:?}: a new conversation is auto-created"
+        );
+        assert_eq!(
+            rig.bot_said(&next.conversation_sid, 1).await,
+            ["Hook got: back again"]
+        );
+        let (_, list) = rig.app.get("/conversation/list").await;
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(2), "{list}");
+        rig.stop().await;
+    }
+}
+
 /// Moves every WhatsApp window of the app `hours` into the past.
 async fn age_windows(app: &TestApp, hours: i64) {
     sqlx::any::install_default_drivers();
@@ -332,6 +512,73 @@ async fn a_whatsapp_message_outside_the_window_is_refused_with_the_reason_or_sen
             sent[1].body.contains("HX0000000000000000000000000000001")
                 && sent[1].body.contains("later news"),
             "{:?}",
+            sent[1].body
+        );
+        rig.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_template_given_with_initiate_or_flow_execute_carries_a_message_outside_the_window() {
+    let flow = json!({"description": "notify", "initial_state": "Trigger", "flags": {"allow_concurrent_calls": true}, "states": [
+        {"name": "Trigger", "type": "trigger", "transitions": [{"event": "incomingRequest", "next": "hello"}], "properties": {}},
+        {"name": "hello", "type": "send-message", "properties": {"body": "Your order {{flow.data.order}} shipped"}, "transitions": [{"event": "sent"}, {"event": "failed"}]}]});
+    for backend in backends() {
+        let rig = Rig::with(backend, json!({"model": "flow", "flow": flow}), json!({})).await;
+        rig.serve_whatsapp();
+        let me = "whatsapp:+15551230016";
+        let initiate = format!("/integration/twilio/{}/initiate", rig.integration);
+        // Nobody wrote yet: no window. A bad template is refused before anything is queued.
+        for (bad, why) in [
+            (json!({"contentSid": "HX1"}), "Content SID"),
+            (
+                json!({"contentSid": "HX0123456789abcdef0123456789abcdef", "contentVariables": "{oops"}),
+                "contentVariables",
+            ),
+            (json!({"contentVariables": {"1": "x"}}), "needs"),
+        ] {
+            let mut body =
+                json!({"channel": "whatsapp", "to": me, "text": "hello", "from": WHATSAPP});
+            merge(&mut body, bad);
+            let (status, out) = rig.app.post(&initiate, body).await;
+            assert_eq!(status, 400, "{backend:?}: {out}");
+            assert!(
+                out["message"].as_str().unwrap_or_default().contains(why),
+                "{out}"
+            );
+        }
+        let (status, out) = rig
+            .app
+            .post(
+                &initiate,
+                json!({"channel": "whatsapp", "to": me, "text": "Hello Ana", "from": WHATSAPP,
+                       "contentSid": "HX0123456789abcdef0123456789abcdef",
+                       "contentVariables": "{\"1\": \"{{body}}\"}"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{backend:?}: {out}");
+        let sent = rig.replies(1).await;
+        assert!(
+            sent[0].body.contains("HX0123456789abcdef0123456789abcdef")
+                && sent[0].body.contains("Hello Ana"),
+            "{backend:?}: {:?}",
+            sent[0].body
+        );
+        let (status, out) = rig
+            .app
+            .post(
+                &format!("/bot/{}/flow/execute", rig.bot),
+                json!({"to": "whatsapp:+15551230017", "from": WHATSAPP, "data": {"order": "A-7"},
+                       "contentSid": "HX00000000000000000000000000000abc",
+                       "contentVariables": {"1": "A-7"}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{backend:?}: {out}");
+        let sent = rig.replies(2).await;
+        assert!(
+            sent[1].body.contains("HX00000000000000000000000000000abc")
+                && sent[1].body.contains("A-7"),
+            "{backend:?}: {:?}",
             sent[1].body
         );
         rig.stop().await;

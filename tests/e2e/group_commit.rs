@@ -9,6 +9,7 @@ use chatwire::store::{Db, Sql};
 fn inbound(sid: &str, sender: &str) -> NewInbound {
     NewInbound {
         received_at: None,
+        author: None,
         integration_id: "int-1".into(),
         channel: "twilio".into(),
         message_sid: sid.into(),
@@ -17,6 +18,7 @@ fn inbound(sid: &str, sender: &str) -> NewInbound {
         body: format!("body of {sid}"),
         media: None,
         profile_name: None,
+        trace_parent: None,
     }
 }
 
@@ -95,6 +97,8 @@ fn turn(inbound_id: &str, token: &str, conversation: &str, text: &str) -> Outgoi
             segments: 1,
             encoding: "GSM-7",
             correlation_id: None,
+            trace_parent: None,
+            template: None,
         }],
         ..Outgoing::default()
     }

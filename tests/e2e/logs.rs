@@ -12,17 +12,17 @@ use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chatwire");
 
-/// A `chatwire serve` child on a free port with a fresh SQLite database; its output lines
-/// are forwarded to the returned channel.
-struct Server {
-    child: Child,
+/// A `chatwire serve` child on a free port with a fresh SQLite database (`env` may name
+/// another); its output lines are forwarded to the returned channel. Also used by `otel`.
+pub(crate) struct Server {
+    pub(crate) child: Child,
     lines: tokio::sync::mpsc::UnboundedReceiver<String>,
-    base: Option<String>,
-    _dir: tempfile::TempDir,
+    pub(crate) base: Option<String>,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Server {
-    fn start(env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
@@ -66,12 +66,12 @@ impl Server {
             child,
             lines,
             base: None,
-            _dir: dir,
+            dir,
         }
     }
 
     /// Output lines until one satisfies `want` (which sees every line), within 20 s.
-    async fn until(&mut self, mut want: impl FnMut(&str) -> bool) -> Vec<String> {
+    pub(crate) async fn until(&mut self, mut want: impl FnMut(&str) -> bool) -> Vec<String> {
         let mut seen = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {

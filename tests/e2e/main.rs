@@ -19,6 +19,7 @@ mod logs;
 mod observability;
 mod one_path;
 mod operations;
+mod otel;
 mod scale_out;
 mod standins;
 mod studio;

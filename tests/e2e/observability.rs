@@ -336,6 +336,8 @@ async fn queue_depth_counts_stored_messages_until_their_turn_runs() {
                 media: None,
                 profile_name: None,
                 received_at: None,
+                trace_parent: None,
+                author: None,
             })
             .await
             .expect("stored");

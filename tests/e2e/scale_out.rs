@@ -44,7 +44,7 @@ async fn two_replicas_on_one_postgres_keep_the_numbers_send_rate_together() {
     let twilio = emulator::spawn(EmulatorConfig::default())
         .await
         .expect("emulator");
-    let (url, _) = fresh_database(Backend::Postgres).await;
+    let (url, _db) = fresh_database(Backend::Postgres).await;
     // Two send slots per replica, so that both replicas' delivery loops take part.
     let config = |url: &str| {
         let mut c = Config::for_tests(url);

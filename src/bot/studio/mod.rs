@@ -411,6 +411,30 @@ fn placeholder_account(bot_id: &str) -> String {
     format!("AC{}", hex::encode(&digest[..16]))
 }
 
+/// The participant who wrote and Twilio's `Source` for their channel: in a shared thread (a
+/// Conversation) the stored author (an SDK user's identity arrives as the contact's name);
+/// otherwise the contact. A phone is `SMS`, a WhatsApp address `WHATSAPP`, an identity `SDK`.
+fn conversation_author(turn: &Turn) -> (String, &'static str) {
+    let thread = turn.contact.address.starts_with("chat:");
+    let author = match (&turn.contact.author, &turn.contact.name) {
+        (Some(author), _) => author.clone(),
+        (None, Some(identity)) if thread => identity.clone(),
+        _ => turn.contact.address.clone(),
+    };
+    let source = if author.starts_with("whatsapp:") {
+        "WHATSAPP"
+    } else if author.starts_with('+') {
+        "SMS"
+    } else if thread {
+        "SDK"
+    } else if turn.channel == ChannelKind::Whatsapp {
+        "WHATSAPP"
+    } else {
+        "SMS"
+    };
+    (author, source)
+}
+
 /// `trigger` for a message: `trigger.message` and, for flows built on Conversations,
 /// `trigger.conversation` with the same message.
 fn message_trigger(turn: &Turn) -> Value {
@@ -425,18 +449,13 @@ fn message_trigger(turn: &Turn) -> Value {
             .filter(|s| s.starts_with("CH"))
             .unwrap_or(&turn.conversation_id);
         c.insert("ConversationSid".into(), Value::String(sid.to_owned()));
-        c.insert("Author".into(), Value::String(turn.contact.address.clone()));
-        c.insert(
-            "Source".into(),
-            Value::String(
-                if turn.channel == ChannelKind::Whatsapp {
-                    "WHATSAPP"
-                } else {
-                    "SMS"
-                }
-                .into(),
-            ),
-        );
+        let (author, source) = conversation_author(turn);
+        c.insert("Author".into(), Value::String(author.clone()));
+        c.insert("Source".into(), Value::String(source.into()));
+        if turn.contact.address.starts_with("chat:") {
+            // In a shared thread the person is the participant who wrote, not the thread.
+            c.insert("From".into(), Value::String(author));
+        }
     }
     json!({ "message": message, "conversation": conversation })
 }

@@ -82,6 +82,7 @@ pub fn turn(bot: &BotConfig, text: &str, state: &Value, now_ms: i64) -> Turn {
             id: None,
             name: Some("Ana".into()),
             address: CONTACT.into(),
+            author: None,
         },
         channel: ChannelKind::Sms,
         channel_address: Some(NUMBER.into()),

@@ -107,6 +107,10 @@ impl Channel for TwilioConversations {
         Self::NAME
     }
 
+    fn has_threads(&self) -> bool {
+        true
+    }
+
     fn parse_event(
         &self,
         integration: &Integration,

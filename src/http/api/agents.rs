@@ -21,12 +21,13 @@ fn agent_schema() -> Value {
 
 fn write_schema(required: &[&str]) -> Value {
     let mut schema = json!({"type": "object", "additionalProperties": false, "properties": {
-        "email": {"type": "string", "format": "email"},
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "password": {"type": "string", "minLength": crate::handoff::password::MIN_LENGTH, "writeOnly": true},
-        "status": {"type": "string", "enum": ["online", "away"]},
-        "maxConversations": {"type": "integer", "minimum": 1, "maximum": 100},
-        "integrationIds": {"type": "array", "items": {"type": "string"}}}});
+        "email": {"type": "string", "format": "email", "maxLength": 254, "nullable": true},
+        "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S", "nullable": true},
+        "password": {"type": "string", "minLength": crate::handoff::password::MIN_LENGTH, "writeOnly": true, "nullable": true},
+        "status": {"type": "string", "enum": ["online", "away", null], "nullable": true},
+        "maxConversations": {"type": "integer", "minimum": 1, "maximum": 100, "nullable": true},
+        "integrationIds": {"type": "array", "items": {"type": "string"}, "nullable": true}}});
+    // Null means absent (crate::handoff::accounts).
     if !required.is_empty() {
         schema["required"] = json!(required);
     }

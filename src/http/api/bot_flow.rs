@@ -77,9 +77,12 @@ pub fn register(r: Routes) -> Routes {
         Op::post("bot/{botId}/flow/execute", "executeBotFlow", "Start a Studio flow execution towards a contact (incomingRequest trigger) (Chatwire)", "bot")
             .request(json!({"type": "object", "required": ["to"], "additionalProperties": false, "properties": {
                 "to": {"type": "string", "description": "The contact: E.164 or whatsapp:+E.164 (contact.channel.address)"},
+                "from": {"type": "string", "description": "The number or WhatsApp sender to send from (flow.channel.address; default: the integration's phoneNumber), as Studio's Executions API takes `From`"},
                 "integrationId": {"type": "string", "description": "The Twilio integration to send from (default: the bot's first)"},
                 "channel": {"type": "string", "enum": ["sms", "whatsapp"], "description": "Default: whatsapp when `to` has the prefix, else sms"},
-                "data": {"type": "object", "description": "flow.data (Studio's Parameters)"}}}))
+                "data": {"type": "object", "description": "flow.data (Studio's Parameters)"},
+                "contentSid": {"type": "string", "pattern": "^HX[0-9a-fA-F]{32}$", "description": "An approved template (Twilio Content SID) the flow's messages to the contact go out as if they would leave outside WhatsApp's 24-hour window; overrides the integration's whatsappTemplate for this call (Chatwire)"},
+                "contentVariables": {"description": "The template's variables: an object of strings or numbers, or a JSON string of one; `{{body}}` in a value is the message's text (Chatwire)", "oneOf": [{"type": "object", "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "number"}]}}, {"type": "string"}]}}}))
             .response(json!({"type": "object", "required": ["id"], "properties": {
                 "id": {"type": "string", "description": "The execution id"}, "conversationId": {"type": "string"},
                 "status": {"type": "string", "enum": ["active", "ended"]}, "messages": {"type": "integer"}}})),
@@ -235,10 +238,18 @@ async fn execute(
     idempotency_key: Option<String>,
     body: Map<String, Value>,
 ) -> ApiResult<Json<Value>> {
-    if let Some(k) = body
-        .keys()
-        .find(|k| !["to", "integrationId", "channel", "data"].contains(&k.as_str()))
-    {
+    if let Some(k) = body.keys().find(|k| {
+        ![
+            "to",
+            "from",
+            "integrationId",
+            "channel",
+            "data",
+            "contentSid",
+            "contentVariables",
+        ]
+        .contains(&k.as_str())
+    }) {
         return Err(ApiError::bad_request(format!("\"{k}\" is not allowed")));
     }
     let data = match body.get("data") {
@@ -246,6 +257,9 @@ async fn execute(
         Some(Value::Object(d)) => Value::Object(d.clone()),
         Some(_) => return Err(ApiError::bad_request("\"data\" must be an object")),
     };
+    let template =
+        crate::domain::reply_window::given(body.get("contentSid"), body.get("contentVariables"))
+            .map_err(ApiError::bad_request)?;
     let bot = bot_id(&state, &bot_key).await?;
     let bot_row = state
         .db
@@ -308,15 +322,23 @@ async fn execute(
     let to = Address::new(channel, &e164)
         .map_err(|e| ApiError::bad_request(format!("\"to\": {e}")))?
         .to_string();
-    let from = integration
-        .phone_number
-        .as_deref()
-        .ok_or_else(|| ApiError::bad_request("The integration needs a phoneNumber to send from"))
-        .and_then(|f| {
-            Address::parse(f).map_err(|e| ApiError::bad_request(format!("phoneNumber: {e}")))
-        })?
-        .with_channel(channel)
-        .to_string();
+    // Studio's Executions API takes `From` (a WhatsApp sender beside the number, say).
+    let from = match text(&body, "from")? {
+        Some(f) => {
+            Address::parse(f).map_err(|e| ApiError::bad_request(format!("\"from\": {e}")))?
+        }
+        None => integration
+            .phone_number
+            .as_deref()
+            .ok_or_else(|| {
+                ApiError::bad_request("The integration needs a phoneNumber to send from")
+            })
+            .and_then(|f| {
+                Address::parse(f).map_err(|e| ApiError::bad_request(format!("phoneNumber: {e}")))
+            })?,
+    }
+    .with_channel(channel)
+    .to_string();
     let scope = format!("flow-execute:{bot}");
     if let Some(first) = idempotent::earlier(&state, &scope, idempotency_key.as_deref()).await? {
         return Ok(first);
@@ -354,6 +376,7 @@ async fn execute(
             id: live.as_ref().and_then(|l| l.contact_id.clone()),
             name: None,
             address: to.clone(),
+            author: None,
         },
         channel: if channel == Wire::WhatsApp {
             ChannelKind::Whatsapp
@@ -392,10 +415,15 @@ async fn execute(
         .messages
         .iter()
         .enumerate()
-        .map(|(i, body)| Text {
-            media: reply.media_of(i).to_vec(),
-            to: reply.recipient_of(i).and_then(|to| Address::parse(to).ok()),
-            ..Text::plain(body)
+        .map(|(i, body)| {
+            let to = reply.recipient_of(i).and_then(|to| Address::parse(to).ok());
+            Text {
+                media: reply.media_of(i).to_vec(),
+                // The call's template is for the contact, not for a staff phone the flow notifies.
+                template: template.clone().filter(|_| to.is_none()),
+                to,
+                ..Text::plain(body)
+            }
         })
         .collect();
     let (messages, outbox) =

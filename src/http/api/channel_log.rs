@@ -59,7 +59,7 @@ pub fn register(r: Routes) -> Routes {
     let list = list
         .query(
             "since",
-            json!({"type": "integer"}),
+            json!({"type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX}),
             "Entries at or after this time (ms)",
         )
         .query(

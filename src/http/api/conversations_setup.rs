@@ -22,7 +22,8 @@ pub fn register(r: Routes) -> Routes {
             summary: "Verify the Conversations service, point its post-event webhook at Chatwire, and give each address an Address Configuration with auto-creation (Chatwire)".into(),
             tag: "integration".into(),
             request: Some(json!({"type": "object", "additionalProperties": false, "properties": {
-                "addresses": {"type": "array", "items": {"type": "string"},
+                "addresses": {"type": "array", "nullable": true,
+                  "items": {"type": "string", "pattern": "^(whatsapp:)?\\+[1-9][0-9]{6,14}$"},
                   "description": "Twilio numbers (+E.164) and WhatsApp senders (whatsapp:+E.164) whose first message creates a Conversation"}}})),
             response: json!({"type": "object", "required": ["id"], "properties": {
                 "id": {"type": "string"}, "serviceSid": {"type": "string"}, "webhookUrl": {"type": "string"},

@@ -26,6 +26,8 @@ pub fn register(r: Routes) -> Routes {
     let request = json!({"type": "object", "additionalProperties": false, "required": ["search"], "properties": {
         "search": {"type": "string", "description": "The keyword/phrase to search for"},
         "filter": {"type": "object", "nullable": true, "description": "Conditions on record meta (keys are dot paths without empty segments): a scalar (equality) or one of $eq, $ne, $gt, $gte, $lt, $lte",
+            // OpenAPI 3.0 has no propertyNames: the extension states the key rule.
+            "x-propertyNames": {"pattern": "^[^.]+(\\.[^.]+)*$"},
             "additionalProperties": {"oneOf": [
                 scalar.clone(),
                 operator("$eq", &scalar), operator("$ne", &scalar),

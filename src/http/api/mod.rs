@@ -268,15 +268,18 @@ impl Routes {
                         json!({"type": "string"}),
                         "The id of the last item of the previous page",
                     )
+                    // ChatBotKit reads both leniently (`getTakeConstraints`): any other
+                    // value means the default, so the schemas name the values without
+                    // forbidding the rest.
                     .query(
                         "order",
-                        json!({"type": "string", "enum": ["asc", "desc"]}),
-                        "Sort order by creation time",
+                        json!({"type": "string", "example": "asc"}),
+                        "Sort order by creation time: `asc` or `desc`; anything else means the default (desc; asc for messages)",
                     )
                     .query(
                         "take",
-                        json!({"type": "integer", "minimum": 1}),
-                        "Most items in the page",
+                        json!({"type": "string", "example": "20"}),
+                        "Most items in the page: an integer, clamped to 1-100; 0 or anything that is not an integer means 100",
                     ),
                 move |State(s): State<AppState>,
                       Path(p): Path<Vec<String>>,

@@ -3,22 +3,46 @@ use super::Op;
 use crate::store::resource::{Resource, Ty};
 use serde_json::{json, Map, Value};
 
-fn field_schema(ty: Ty, doc: &str) -> Value {
+/// The schema of one field. `write`: as create and update accept it, where null stands for the
+/// default of a field that is never null once stored.
+fn field_schema(ty: Ty, doc: &str, write: bool) -> Value {
     let mut s = match ty {
-        Ty::Enum(values, default) => json!({"type": "string", "enum": values, "default": default}),
-        Ty::Bool(default) => json!({"type": "boolean", "default": default}),
+        Ty::Enum(values, default) => {
+            let mut values: Vec<Value> = values.iter().map(|v| json!(v)).collect();
+            // OpenAPI 3.0.3: a nullable enum must list null to allow it.
+            if write {
+                values.push(Value::Null);
+            }
+            json!({"type": "string", "enum": values, "default": default, "nullable": write})
+        }
+        Ty::Bool(default) => json!({"type": "boolean", "default": default, "nullable": write}),
         Ty::Int(min, max) => {
             json!({"type": "integer", "minimum": min, "maximum": max, "nullable": true})
         }
         Ty::Float(min, max) => {
             json!({"type": "number", "nullable": true, "minimum": min, "maximum": max})
         }
-        Ty::Meta => json!({"type": "object", "additionalProperties": true, "nullable": true}),
+        // ChatBotKit refuses keys that start with `_` or are empty (`^[^_]`). OpenAPI 3.0 has
+        // no `propertyNames`; the extension states the rule for tools that can apply it
+        // (scripts/schemathesis_run.py does).
+        Ty::Meta => json!({"type": "object", "additionalProperties": true, "nullable": true,
+                           "x-propertyNames": {"pattern": "^[^_]"}}),
         Ty::Json => json!({"nullable": true}),
-        Ty::Name => json!({"type": "string", "default": ""}),
-        Ty::Text(default) => json!({"type": "string", "default": default}),
+        Ty::Name => json!({"type": "string", "default": "", "nullable": write}),
+        Ty::Text(default) => json!({"type": "string", "default": default, "nullable": write}),
+        // "" counts as absent, like null.
+        Ty::Email => json!({"type": "string", "nullable": true,
+                            "anyOf": [{"format": "email"}, {"maxLength": 0}]}),
+        Ty::Sid(prefix) => {
+            json!({"type": "string", "nullable": true, "pattern": format!("^({prefix}[0-9a-fA-F]{{32}})?$")})
+        }
         _ => json!({"type": "string", "nullable": true}),
     };
+    if s["nullable"] == false {
+        if let Some(map) = s.as_object_mut() {
+            map.remove("nullable");
+        }
+    }
     if !doc.is_empty() {
         s["description"] = Value::String(doc.to_owned());
     }
@@ -30,7 +54,7 @@ pub fn read_schema(res: &Resource) -> Value {
     let mut props = Map::new();
     props.insert("id".into(), json!({"type": "string"}));
     for f in res.fields.iter().filter(|f| f.read) {
-        props.insert(f.wire.into(), field_schema(f.ty, f.doc));
+        props.insert(f.wire.into(), field_schema(f.ty, f.doc, false));
     }
     props.insert("createdAt".into(), json!({"type": "number", "description": "The timestamp (ms) when the instance was created"}));
     props.insert("updatedAt".into(), json!({"type": "number", "description": "The timestamp (ms) when the instance was updated"}));
@@ -41,7 +65,7 @@ pub fn read_schema(res: &Resource) -> Value {
 pub fn write_schema(res: &Resource) -> Value {
     let mut props = Map::new();
     for f in res.fields.iter().filter(|f| f.write) {
-        props.insert(f.wire.into(), field_schema(f.ty, f.doc));
+        props.insert(f.wire.into(), field_schema(f.ty, f.doc, true));
     }
     let mut schema = json!({"type": "object", "additionalProperties": false, "properties": props});
     // OpenAPI 3.0 forbids an empty `required` list.
@@ -87,10 +111,39 @@ fn operation(op: &Op) -> Value {
         operation["parameters"] = Value::Array(params);
     }
     if let Some(request) = &op.request {
-        operation["requestBody"] =
-            json!({"required": true, "content": {"application/json": {"schema": request}}});
+        operation["requestBody"] = request_body(request);
     }
     operation
+}
+
+/// An operation's JSON body as the server reads it (crate::http::extract::JsonBody).
+fn request_body(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    // Every route refuses keys it does not know, as ChatBotKit's schemas do.
+    if schema["type"] == "object" && schema.get("additionalProperties").is_none() {
+        schema["additionalProperties"] = Value::Bool(false);
+    }
+    let required: Vec<String> = schema["required"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    // A required field is refused as null, where optional ones read null as absent.
+    for name in &required {
+        if let Some(field) = schema["properties"][name].as_object_mut() {
+            field.remove("nullable");
+            if let Some(Value::Array(values)) = field.get_mut("enum") {
+                values.retain(|v| !v.is_null());
+            }
+        }
+    }
+    // An empty body counts as `{}` (the SDK sends none for delete and setup), so a body is
+    // required only where a field is.
+    json!({"required": !required.is_empty(),
+        "content": {"application/json": {"schema": schema}}})
 }
 
 /// A provider's callbacks for `channel`: signed, unauthenticated, form-encoded.

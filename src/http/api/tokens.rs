@@ -19,7 +19,7 @@ fn info_schema() -> Value {
 pub fn register(r: Routes) -> Routes {
     r.add(
         Op::post("token/create", "createToken", "Create an API token; its value is in this answer only (Chatwire)", "token")
-            .request(json!({"type": "object", "additionalProperties": false, "properties": {"name": {"type": "string"}}}))
+            .request(json!({"type": "object", "additionalProperties": false, "properties": {"name": {"type": "string", "nullable": true, "description": "At most 256 bytes"}}}))
             .response(json!({"type": "object", "required": ["id", "token"], "properties": {
                 "id": {"type": "string"}, "token": {"type": "string", "description": "The bearer token; shown once, stored only as a hash"}}})),
         create,

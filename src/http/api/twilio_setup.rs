@@ -8,7 +8,7 @@ use super::{crud, idempotent, Op, Routes};
 use crate::app::AppState;
 use crate::channel::twilio::messaging::{SetupError, TwilioMessaging};
 use crate::domain::address::{Address, ChannelKind};
-use crate::domain::{ids, now_ms, phone};
+use crate::domain::{ids, now_ms, phone, reply_window};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{IdempotencyKey, JsonBody};
 use crate::pipeline::render::{self, Route, Text};
@@ -51,7 +51,9 @@ pub fn register(r: Routes) -> Routes {
         )
         .request(json!({"type": "object", "additionalProperties": false, "required": ["to", "text"], "properties": {
             "channel": {"type": "string", "enum": ["sms", "whatsapp"], "default": "sms"},
-            "from": {"type": "string"}, "to": {"type": "string"}, "text": {"type": "string"}}}))
+            "from": {"type": "string"}, "to": {"type": "string"}, "text": {"type": "string"},
+            "contentSid": {"type": "string", "pattern": "^HX[0-9a-fA-F]{32}$", "description": "An approved template (Twilio Content SID) the message goes out as if it would leave outside WhatsApp's 24-hour window; overrides the integration's whatsappTemplate for this call (Chatwire)"},
+            "contentVariables": {"description": "The template's variables: an object of strings or numbers, or a JSON string of one, as Twilio takes it; `{{body}}` in a value is the message's text (Chatwire)", "oneOf": [{"type": "object", "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "number"}]}}, {"type": "string"}]}}}))
         .response(id_only),
         initiate,
     )
@@ -136,10 +138,17 @@ async fn initiate(
     IdempotencyKey(idempotency_key): IdempotencyKey,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    if let Some(k) = body
-        .keys()
-        .find(|k| !["channel", "from", "to", "text"].contains(&k.as_str()))
-    {
+    if let Some(k) = body.keys().find(|k| {
+        ![
+            "channel",
+            "from",
+            "to",
+            "text",
+            "contentSid",
+            "contentVariables",
+        ]
+        .contains(&k.as_str())
+    }) {
         return Err(ApiError::bad_request(format!("\"{k}\" is not allowed")));
     }
     let integration = load(&state, &key).await?;
@@ -162,6 +171,8 @@ async fn initiate(
     let text = field(&body, "text")?
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("\"text\" is required"))?;
+    let template = reply_window::given(body.get("contentSid"), body.get("contentVariables"))
+        .map_err(ApiError::bad_request)?;
     let to_raw = field(&body, "to")?.ok_or_else(|| ApiError::bad_request("\"to\" is required"))?;
     let to_e164 = phone::normalize_e164(
         to_raw.trim_start_matches("whatsapp:"),
@@ -206,15 +217,18 @@ async fn initiate(
         ));
     }
     // WhatsApp's 24-hour window: told here rather than only in the message's delivery.
-    if channel == ChannelKind::WhatsApp && integration.whatsapp_template.is_none() {
+    if channel == ChannelKind::WhatsApp
+        && integration.whatsapp_template.is_none()
+        && template.is_none()
+    {
         let last = state
             .db
             .whatsapp_last_inbound(&integration.id, &to.to_string())
             .await?;
-        if !crate::domain::reply_window::is_open(last, now_ms()) {
+        if !reply_window::is_open(last, now_ms()) {
             return Err(ApiError::conflict(format!(
                 "Not sent: {}",
-                crate::domain::reply_window::refusal()
+                reply_window::refusal()
             )));
         }
     }
@@ -231,7 +245,10 @@ async fn initiate(
         Some(&conversation_id),
         Author::Bot,
         None,
-        &[Text::plain(text)],
+        &[Text {
+            template,
+            ..Text::plain(text)
+        }],
     );
     let address = route.to.to_string();
     let write = Outgoing {

@@ -13,6 +13,7 @@ use crate::metrics::RefusedReason;
 use crate::pipeline::accept;
 use crate::store::channel_log::{NewEntry, StoredRequest};
 use crate::store::integration::Integration;
+use crate::telemetry;
 use axum::extract::{ConnectInfo, OriginalUri, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +23,8 @@ use gate::Gate;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::field::Empty;
+use tracing::Instrument;
 
 mod gate;
 pub mod replay;
@@ -267,10 +270,30 @@ async fn inbound(
     OriginalUri(uri): OriginalUri,
     request: Request,
 ) -> Response {
+    // The root of the message's trace (when traces are exported): the turn and the sends it
+    // causes continue it through the stored message.
+    let span = telemetry::span(|| {
+        tracing::info_span!(
+            "webhook",
+            otel.kind = "server",
+            channel = channel.name(),
+            integration = Empty,
+            message_sid = Empty,
+            outcome = Empty,
+            http.response.status_code = Empty
+        )
+    });
     // Boxed, as in `status`: the handling future is kilobytes, and axum's and tower's wrappers
     // would each move it before it runs; a box is moved as a pointer.
     let handled = Box::pin(handle_inbound(&*channel, &gate, &state, &id, &uri, request));
-    timed(&state, channel.name(), "message", handled).await
+    let response = timed(&state, channel.name(), "message", handled)
+        .instrument(span.clone())
+        .await;
+    span.record(
+        "http.response.status_code",
+        i64::from(response.status().as_u16()),
+    );
+    response
 }
 
 /// Runs a callback's handling and records how long it took.
@@ -303,13 +326,19 @@ async fn handle_inbound(
         Err(refused) => return refused,
     };
     let integration = &cb.integration;
+    telemetry::note("integration", integration.id.as_str());
     let event = match channel.parse_event(integration, cb.request()) {
         Ok(e) => e,
         Err(refusal) => return refused(state, "message", channel.name(), &cb, uri, refusal).await,
     };
     let handled = match event {
         Event::Message(message) => {
-            match accept::inbound(state, channel.name(), integration, message).await {
+            telemetry::note("message_sid", message.id.as_str());
+            let accepted = accept::inbound(state, channel.name(), integration, message).await;
+            if let Ok(outcome) = &accepted {
+                telemetry::note("outcome", outcome.as_str());
+            }
+            match accepted {
                 Ok(accept::Accepted::Misdirected) => return StatusCode::FORBIDDEN.into_response(),
                 other => other.map(|_| ()),
             }
@@ -364,7 +393,31 @@ async fn handle_status(
         Ok(u) => u,
         Err(refusal) => return refused(state, "status", channel.name(), &cb, uri, refusal).await,
     };
-    match crate::outbox::apply_status(state, integration, &update).await {
+    // Made now, so that it starts now; its parent (the turn that wrote the message) is looked
+    // up once the status is applied, when an early receipt's message is recorded too.
+    let span = telemetry::span(|| {
+        tracing::info_span!("status", otel.kind = "server", channel = channel.name(),
+            integration = %integration.id, sid = %update.id, status = %update.status,
+            error_code = update.error_code, otel.status_code = Empty)
+    });
+    let applied = crate::outbox::apply_status(state, integration, &update).await;
+    if !span.is_none() {
+        let parent = state
+            .db
+            .outbox_trace_parent(&integration.id, update.id.as_str())
+            .await
+            .ok()
+            .flatten();
+        telemetry::continue_from(&span, parent.as_deref());
+        if matches!(
+            update.status,
+            crate::domain::delivery::MessageStatus::Failed
+                | crate::domain::delivery::MessageStatus::Undelivered
+        ) {
+            span.record("otel.status_code", "error");
+        }
+    }
+    match applied {
         Ok(()) => {
             let status = update.status.to_string();
             state

@@ -66,6 +66,7 @@ pub(super) async fn conversation_contact(
             .try_get::<Option<String>, _>(1)?
             .filter(|s| !s.is_empty()),
         address: row.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+        author: None,
     })
 }
 
