@@ -18,6 +18,7 @@
 //! same run, as the ceiling of what this machine and load generator can do. Everything listens
 //! on 127.0.0.1, every phase is bounded in time, and children are killed on exit.
 mod ceiling;
+mod cost;
 mod load;
 mod procs;
 mod run;
@@ -126,6 +127,15 @@ pub struct Opts {
     /// Keep the temporary directory (SQLite file, logs) and the PostgreSQL database.
     #[arg(long)]
     pub keep: bool,
+    /// Instead of the phases: put this many messages through SQLite and report what
+    /// `chatwire serve` spent per message (CPU, context switches; instructions under callgrind).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// With `--count`: run `chatwire serve` under this command, e.g.
+    /// "valgrind --tool=callgrind"; its counters are zeroed after the warm-up and dumped after
+    /// the counted messages.
+    #[arg(long)]
+    pub serve_wrapper: Option<String>,
     /// Stop everything after this many seconds, whatever state the run is in.
     #[arg(long, default_value_t = 900)]
     pub time_limit_secs: u64,
@@ -138,6 +148,12 @@ async fn main() -> anyhow::Result<()> {
         return ceiling::serve(listen).await;
     }
     let limit = Duration::from_secs(cli.opts.time_limit_secs);
+    if let Some(count) = cli.opts.count {
+        return match tokio::time::timeout(limit, cost::run(cli.opts, count)).await {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("stopped after the {}s time limit", limit.as_secs()),
+        };
+    }
     match tokio::time::timeout(limit, run::all(cli.opts)).await {
         Ok(result) => result,
         Err(_) => anyhow::bail!("stopped after the {}s time limit", limit.as_secs()),

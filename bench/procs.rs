@@ -19,7 +19,7 @@ pub struct Child {
 
 impl Child {
     /// Starts `program args` with `env`, logging to `<dir>/<name>.log`, then waits until
-    /// `GET {url}{ready_path}` answers 200 (30 s at most).
+    /// `GET {url}{ready_path}` answers 200 (120 s at most: a server under valgrind starts slowly).
     pub async fn start(
         name: &'static str,
         program: &Path,
@@ -47,7 +47,7 @@ impl Child {
             .with_context(|| format!("starting {name} ({})", program.display()))?;
         let pid = process.id().context("child has no pid")?;
         let client = reqwest::Client::builder().no_proxy().build()?;
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(status) = process.try_wait()? {
                 anyhow::bail!(
@@ -64,7 +64,7 @@ impl Child {
             if ready {
                 break;
             }
-            anyhow::ensure!(Instant::now() < deadline, "{name} not ready after 30 s");
+            anyhow::ensure!(Instant::now() < deadline, "{name} not ready after 120 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(Self { url, pid, process })

@@ -99,7 +99,9 @@ pub async fn run<T, C, CF, W, WF>(
                 alive();
                 let claimed = rows.len();
                 for (row, permit) in rows.into_iter().zip(permits) {
-                    let job = work(row);
+                    // Boxed: a turn's future is tens of kilobytes, and the task would copy it
+                    // whole when spawned and again when it ends; a box is copied once.
+                    let job = Box::pin(work(row));
                     let ready = ready.clone();
                     tokio::spawn(async move {
                         job.await;

@@ -274,6 +274,14 @@ pub fn engine_name(model: &str) -> &str {
     }
 }
 
+/// Whether the engine [`select`] picks for `bot` reads [`Turn::history`]. The LLM and webhook
+/// engines do; echo, flows and FAQ answer from the message (and their own state) alone, so
+/// their turns skip reading up to [`crate::pipeline::turn`]'s history limit of rows per
+/// message.
+pub fn reads_history(bot: &BotConfig) -> bool {
+    !matches!(bot.model.as_str(), "echo" | "flow" | "faq")
+}
+
 pub fn select(ctx: &EngineContext, bot: &BotConfig) -> Result<Box<dyn BotEngine>, EngineError> {
     match bot.model.as_str() {
         "echo" => Ok(Box::new(echo::Echo)),

@@ -182,7 +182,11 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
         }
     };
     tracing::Span::current().record("conversation", conversation.id.as_str());
-    let history = db.history(&conversation.id, Some(&m.id), HISTORY).await?;
+    let history = if bot::reads_history(&bot) {
+        db.history(&conversation.id, Some(&m.id), HISTORY).await?
+    } else {
+        Vec::new()
+    };
     let turn = Turn {
         conversation_id: conversation.id.clone(),
         bot,

@@ -431,6 +431,7 @@ fn touch_session(integration_id: &str, address: &str, conversation_id: &str, at:
 /// MessageSid already stored, or repeated within the batch, is a retry: `false`.
 pub(super) async fn record_inbound_batch(
     pool: &sqlx::AnyPool,
+    backend: Backend,
     batch: Vec<NewInbound>,
 ) -> Result<Vec<bool>, sqlx::Error> {
     let now = now_ms();
@@ -441,10 +442,10 @@ pub(super) async fn record_inbound_batch(
         .collect();
     let mut sql = Sql::new(
         "INSERT INTO inbound (id, integration_id, channel, message_sid, sender, recipient, body, media, \
-         profile_name, author, status, created_at, trace_parent) VALUES ",
+         profile_name, author, status, created_at, trace_parent) ",
     );
     // Rows are inserted in arrival order: the database numbers them so (see `inbound_seq`).
-    sql.values(batch.iter().zip(&firsts).filter(|(_, first)| **first).map(|(m, _)| {
+    sql.json_rows(backend, batch.iter().zip(&firsts).filter(|(_, first)| **first).map(|(m, _)| {
         vec![
             Param::from(ids::new_id()),
             m.integration_id.as_str().into(),

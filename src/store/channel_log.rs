@@ -109,34 +109,38 @@ fn entry(row: &AnyRow) -> Entry {
 /// Writes a batch of entries in one statement.
 pub(super) async fn record_batch(
     pool: sqlx::AnyPool,
+    backend: super::Backend,
     batch: Vec<NewEntry>,
 ) -> Result<Vec<()>, sqlx::Error> {
     let now = now_ms();
     let mut sql = Sql::new(
         "INSERT INTO channel_log (id, created_at, kind, channel, integration_id, outcome, reason, detail, url, \
-         message_sid, correlation_id, error_code, elapsed_ms, request_path, request_headers, request_body) VALUES ",
+         message_sid, correlation_id, error_code, elapsed_ms, request_path, request_headers, request_body) ",
     );
-    sql.values(batch.iter().map(|e| {
-        let request = e.request.as_ref();
-        vec![
-            Param::from(ids::new_id()),
-            now.into(),
-            e.kind.into(),
-            e.channel.as_str().into(),
-            e.integration_id.clone().into(),
-            e.outcome.into(),
-            e.reason.into(),
-            e.detail.clone().into(),
-            e.url.clone().into(),
-            e.message_sid.clone().into(),
-            e.correlation_id.clone().into(),
-            e.error_code.into(),
-            e.elapsed_ms.into(),
-            request.map(|r| r.path.clone()).into(),
-            request.map(|r| r.headers.clone()).into(),
-            request.map(|r| r.body.clone()).into(),
-        ]
-    }));
+    sql.json_rows(
+        backend,
+        batch.iter().map(|e| {
+            let request = e.request.as_ref();
+            vec![
+                Param::from(ids::new_id()),
+                now.into(),
+                e.kind.into(),
+                e.channel.as_str().into(),
+                e.integration_id.clone().into(),
+                e.outcome.into(),
+                e.reason.into(),
+                e.detail.clone().into(),
+                e.url.clone().into(),
+                e.message_sid.clone().into(),
+                e.correlation_id.clone().into(),
+                e.error_code.into(),
+                e.elapsed_ms.into(),
+                request.map(|r| r.path.clone()).into(),
+                request.map(|r| r.headers.clone()).into(),
+                request.map(|r| r.body.clone()).into(),
+            ]
+        }),
+    );
     sql.query().execute(&pool).await?;
     Ok(vec![(); batch.len()])
 }

@@ -78,23 +78,29 @@ struct Writes {
 }
 
 impl Writes {
-    fn spawn(pool: &AnyPool, priority: &priority::WriterPriority) -> Self {
+    fn spawn(pool: &AnyPool, backend: Backend, priority: &priority::WriterPriority) -> Self {
         let (p, prio) = (pool.clone(), priority.clone());
         let inbound = batch::Batcher::spawn(BATCH, move |b| {
             let (p, urgent) = (p.clone(), prio.urgent());
             async move {
-                let stored = channel::record_inbound_batch(&p, b).await;
+                let stored = channel::record_inbound_batch(&p, backend, b).await;
                 drop(urgent);
                 stored
             }
         });
         Self {
             inbound,
-            outgoing: after_webhooks(pool, priority, outgoing::MAX_BATCH, outgoing::record_batch),
-            sent: after_webhooks(pool, priority, BATCH, outbox::record_sent),
-            statuses: after_webhooks(pool, priority, BATCH, outbox::record_statuses),
-            channel_log: after_webhooks(pool, priority, BATCH, channel_log::record_batch),
-            slots: after_webhooks(pool, priority, BATCH, send_slots::book_batch),
+            outgoing: after_webhooks(
+                pool,
+                backend,
+                priority,
+                outgoing::MAX_BATCH,
+                outgoing::record_batch,
+            ),
+            sent: after_webhooks(pool, backend, priority, BATCH, outbox::record_sent),
+            statuses: after_webhooks(pool, backend, priority, BATCH, outbox::record_statuses),
+            channel_log: after_webhooks(pool, backend, priority, BATCH, channel_log::record_batch),
+            slots: after_webhooks(pool, backend, priority, BATCH, send_slots::book_batch),
         }
     }
 }
@@ -103,6 +109,7 @@ impl Writes {
 /// go (see [`priority`]).
 fn after_webhooks<I, O, W, Fut>(
     pool: &AnyPool,
+    backend: Backend,
     priority: &priority::WriterPriority,
     max: usize,
     write: W,
@@ -110,13 +117,13 @@ fn after_webhooks<I, O, W, Fut>(
 where
     I: Clone + Send + 'static,
     O: Send + 'static,
-    W: Fn(AnyPool, Vec<I>) -> Fut + Send + 'static,
+    W: Fn(AnyPool, Backend, Vec<I>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<Vec<O>, sqlx::Error>> + Send + 'static,
 {
     let (pool, priority) = (pool.clone(), priority.clone());
     batch::Batcher::spawn(max, move |b| {
         // Futures are lazy: nothing is written before the yield.
-        let (priority, written) = (priority.clone(), write(pool.clone(), b));
+        let (priority, written) = (priority.clone(), write(pool.clone(), backend, b));
         async move {
             priority.yield_to_urgent().await;
             written.await
@@ -179,7 +186,7 @@ impl Db {
             tokio::spawn(checkpoints(read.clone(), Arc::downgrade(&alive)));
         }
         let priority = priority::WriterPriority::new(backend == Backend::Sqlite);
-        let writes = Writes::spawn(&pool, &priority);
+        let writes = Writes::spawn(&pool, backend, &priority);
         Ok(Self {
             pool,
             read,

@@ -307,37 +307,40 @@ impl Db {
 
 /// One INSERT for all `rows`. Ids are made in row order, so parts of one reply (created in
 /// the same millisecond) keep their order by `(created_at, id)`.
-pub(super) fn insert_outbox(rows: &[NewOutbox], now: i64) -> Sql {
+pub(super) fn insert_outbox(backend: Backend, rows: &[NewOutbox], now: i64) -> Sql {
     let mut sql = Sql::new(
         "INSERT INTO outbox (id, integration_id, channel, conversation_id, message_id, part, recipient, sender, \
          body, media, segments, encoding, status, next_attempt_at, created_at, updated_at, correlation_id, template, \
-         trace_parent) VALUES ",
+         trace_parent) ",
     );
-    sql.values(rows.iter().map(|o| {
-        vec![
-            Param::from(ids::new_id()),
-            o.integration_id.as_str().into(),
-            o.channel.as_str().into(),
-            o.conversation_id.clone().into(),
-            o.message_id.clone().into(),
-            o.part.into(),
-            o.recipient.as_str().into(),
-            o.sender.as_str().into(),
-            o.body.as_str().into(),
-            (!o.media.is_empty())
-                .then(|| serde_json::to_string(&o.media).unwrap_or_default())
-                .into(),
-            o.segments.into(),
-            o.encoding.into(),
-            "pending".into(),
-            now.into(),
-            now.into(),
-            now.into(),
-            o.correlation_id.clone().into(),
-            o.template.clone().into(),
-            o.trace_parent.clone().into(),
-        ]
-    }));
+    sql.json_rows(
+        backend,
+        rows.iter().map(|o| {
+            vec![
+                Param::from(ids::new_id()),
+                o.integration_id.as_str().into(),
+                o.channel.as_str().into(),
+                o.conversation_id.clone().into(),
+                o.message_id.clone().into(),
+                o.part.into(),
+                o.recipient.as_str().into(),
+                o.sender.as_str().into(),
+                o.body.as_str().into(),
+                (!o.media.is_empty())
+                    .then(|| serde_json::to_string(&o.media).unwrap_or_default())
+                    .into(),
+                o.segments.into(),
+                o.encoding.into(),
+                "pending".into(),
+                now.into(),
+                now.into(),
+                now.into(),
+                o.correlation_id.clone().into(),
+                o.template.clone().into(),
+                o.trace_parent.clone().into(),
+            ]
+        }),
+    );
     sql
 }
 
@@ -353,10 +356,11 @@ pub struct Sent {
 /// Records a batch of accepted sends in one statement; `true` for each row still ours.
 pub(super) async fn record_sent(
     pool: sqlx::AnyPool,
+    backend: Backend,
     batch: Vec<Sent>,
 ) -> Result<Vec<bool>, sqlx::Error> {
-    let mut sql = Sql::new("WITH v (vid, vtoken, vsid, vstatus) AS (VALUES ");
-    sql.values(batch.iter().map(|s| {
+    let mut sql = Sql::new("WITH v (vid, vtoken, vsid, vstatus) AS (");
+    sql.json_rows(backend, batch.iter().map(|s| {
         vec![
             Param::from(s.id.as_str()),
             s.token.as_str().into(),
@@ -392,6 +396,7 @@ pub struct StatusChange {
 /// callback that moved its message.
 pub(super) async fn record_statuses(
     pool: sqlx::AnyPool,
+    backend: Backend,
     batch: Vec<StatusChange>,
 ) -> Result<Vec<bool>, sqlx::Error> {
     let mut furthest: std::collections::HashMap<(&str, &str), &StatusChange> =
@@ -404,8 +409,8 @@ pub(super) async fn record_statuses(
             *best = change;
         }
     }
-    let mut sql = Sql::new("WITH v (vint, vsid, vstatus, vrank, vcode) AS (VALUES ");
-    sql.values(furthest.values().map(|c| {
+    let mut sql = Sql::new("WITH v (vint, vsid, vstatus, vrank, vcode) AS (");
+    sql.json_rows(backend, furthest.values().map(|c| {
         vec![
             Param::from(c.integration_id.as_str()),
             c.sid.as_str().into(),

@@ -180,7 +180,7 @@ impl Db {
         // A change of owner is a compare-and-set that may fail; it gets a transaction of its
         // own so that a failed one rolls back nothing but itself. They are rare.
         let outcome = if write.handoff.is_some() {
-            record_batch(self.pool.clone(), vec![write])
+            record_batch(self.pool.clone(), self.backend, vec![write])
                 .await?
                 .pop()
                 .unwrap_or(Outcome::Conflict)
@@ -218,6 +218,7 @@ impl Db {
 /// Writes a batch in one transaction; per write, whether it was written, and if not, why.
 pub(super) async fn record_batch(
     pool: AnyPool,
+    backend: super::Backend,
     writes: Vec<Outgoing>,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let now = now_ms();
@@ -231,14 +232,17 @@ pub(super) async fn record_batch(
         .filter_map(|(i, w)| w.claim.as_ref().map(|c| (i, c)))
         .collect();
     if !claimed.is_empty() {
-        let mut done = Sql::new("WITH v (vid, vtoken, vconv) AS (VALUES ");
-        done.values(claimed.iter().map(|(i, c)| {
-            vec![
-                Param::from(c.inbound_id.as_str()),
-                c.token.as_str().into(),
-                writes[*i].conversation_id.clone().into(),
-            ]
-        }))
+        let mut done = Sql::new("WITH v (vid, vtoken, vconv) AS (");
+        done.json_rows(
+            backend,
+            claimed.iter().map(|(i, c)| {
+                vec![
+                    Param::from(c.inbound_id.as_str()),
+                    c.token.as_str().into(),
+                    writes[*i].conversation_id.clone().into(),
+                ]
+            }),
+        )
         .push(
             ") UPDATE inbound SET status = 'done', conversation_id = v.vconv FROM v \
              WHERE inbound.id = v.vid AND inbound.claim_token = v.vtoken RETURNING id, claim_token",
@@ -269,16 +273,18 @@ pub(super) async fn record_batch(
         }
     }
     if !keyed.is_empty() {
-        let mut sql =
-            Sql::new("INSERT INTO idempotency_keys (scope, key, response, created_at) VALUES ");
-        sql.values(keyed.iter().map(|(_, k)| {
-            vec![
-                Param::from(k.scope.as_str()),
-                k.key.as_str().into(),
-                k.response.as_str().into(),
-                now.into(),
-            ]
-        }))
+        let mut sql = Sql::new("INSERT INTO idempotency_keys (scope, key, response, created_at) ");
+        sql.json_rows(
+            backend,
+            keyed.iter().map(|(_, k)| {
+                vec![
+                    Param::from(k.scope.as_str()),
+                    k.key.as_str().into(),
+                    k.response.as_str().into(),
+                    now.into(),
+                ]
+            }),
+        )
         .push(" ON CONFLICT (scope, key) DO NOTHING RETURNING scope, key");
         let returned = sql.query().fetch_all(&mut *tx).await?;
         let stored = returned_pairs(&returned, "scope", "key");
@@ -319,8 +325,8 @@ pub(super) async fn record_batch(
         .collect();
     if !folded.is_empty() {
         // They cannot be claimed while the claimed message, older, is open.
-        let mut sql = Sql::new("WITH v (vid, vconv) AS (VALUES ");
-        sql.values(folded).push(
+        let mut sql = Sql::new("WITH v (vid, vconv) AS (");
+        sql.json_rows(backend, folded).push(
             ") UPDATE inbound SET status = 'done', conversation_id = v.vconv FROM v \
              WHERE inbound.id = v.vid AND inbound.status = 'pending'",
         );
@@ -343,9 +349,9 @@ pub(super) async fn record_batch(
         .collect();
     if !conversations.is_empty() {
         let mut sql = Sql::new(
-            "INSERT INTO conversations (id, bot_id, contact_id, meta, created_at, updated_at) VALUES ",
+            "INSERT INTO conversations (id, bot_id, contact_id, meta, created_at, updated_at) ",
         );
-        sql.values(conversations);
+        sql.json_rows(backend, conversations);
         sql.query().execute(&mut *tx).await?;
     }
 
@@ -381,10 +387,11 @@ pub(super) async fn record_batch(
     }
     if !messages.is_empty() {
         let mut sql = Sql::new(
-            "INSERT INTO messages (id, conversation_id, type, text, meta, tokens, created_at, updated_at) VALUES ",
+            "INSERT INTO messages (id, conversation_id, type, text, meta, tokens, created_at, updated_at) ",
         );
         // A retried turn may find its person's message already stored.
-        sql.values(messages).push(" ON CONFLICT (id) DO NOTHING");
+        sql.json_rows(backend, messages)
+            .push(" ON CONFLICT (id) DO NOTHING");
         sql.query().execute(&mut *tx).await?;
     }
 
@@ -401,9 +408,9 @@ pub(super) async fn record_batch(
         .collect();
     if !sessions.is_empty() {
         let mut sql = Sql::new(
-            "INSERT INTO sessions (integration_id, address, conversation_id, last_activity_at) VALUES ",
+            "INSERT INTO sessions (integration_id, address, conversation_id, last_activity_at) ",
         );
-        sql.values(sessions.iter().map(|((integration, address), (conv, at))| {
+        sql.json_rows(backend, sessions.iter().map(|((integration, address), (conv, at))| {
             vec![
                 Param::from(*integration),
                 (*address).into(),
@@ -420,7 +427,7 @@ pub(super) async fn record_batch(
 
     let outbox: Vec<NewOutbox> = kept.iter().flat_map(|w| w.outbox.clone()).collect();
     if !outbox.is_empty() {
-        insert_outbox(&outbox, now)
+        insert_outbox(backend, &outbox, now)
             .query()
             .execute(&mut *tx)
             .await?;
@@ -438,8 +445,8 @@ pub(super) async fn record_batch(
         })
         .collect();
     if !states.is_empty() {
-        let mut sql = Sql::new("WITH v (vid, vstate, vexpires) AS (VALUES ");
-        sql.values(states)
+        let mut sql = Sql::new("WITH v (vid, vstate, vexpires) AS (");
+        sql.json_rows(backend, states)
             .push(
                 ") UPDATE conversations SET engine_state = v.vstate, expires_at = v.vexpires, updated_at = ",
             )
@@ -472,9 +479,9 @@ pub(super) async fn record_batch(
     if !timers.is_empty() {
         let mut sql = Sql::new(
             "INSERT INTO inbound (id, integration_id, channel, message_sid, sender, recipient, body, status, \
-             conversation_id, created_at) VALUES ",
+             conversation_id, created_at) ",
         );
-        sql.values(timers)
+        sql.json_rows(backend, timers)
             .push(" ON CONFLICT (integration_id, message_sid) DO NOTHING");
         sql.query().execute(&mut *tx).await?;
     }

@@ -8,7 +8,7 @@
 //! wait longer is told when to come back and books nothing, so a backlog never reserves slots
 //! that its rescheduled rows then leave unused.
 use super::channel::int;
-use super::Sql;
+use super::{Backend, Sql};
 use sqlx::AnyPool;
 use std::collections::HashMap;
 
@@ -52,6 +52,7 @@ pub fn now_us() -> i64 {
 /// requests of a group getting consecutive slots in their order.
 pub(super) async fn book_batch(
     pool: AnyPool,
+    _backend: Backend,
     batch: Vec<SlotRequest>,
 ) -> Result<Vec<Slot>, sqlx::Error> {
     let now = now_us();

@@ -43,16 +43,29 @@ pub fn validate_with_fragment(
     signature: &str,
 ) -> bool {
     let signed = signed_params(params);
-    let mut valid = false;
-    for variant in url_variants(url) {
-        let with = fragment.map(|f| format!("{variant}{f}"));
-        for candidate in std::iter::once(variant.as_str()).chain(with.as_deref()) {
-            let expected = sign(auth_token, candidate, &signed);
-            // No early exit: every variant costs the same whether or not an earlier one matched.
-            valid |= bool::from(expected.as_bytes().ct_eq(signature.trim().as_bytes()));
-        }
-    }
-    valid
+    let Ok(keyed) = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()) else {
+        return false;
+    };
+    let signature = signature.trim().as_bytes();
+    let url = without_fragment(url);
+    // Each comparison is constant-time. The search stops at the first match: that only tells
+    // the caller what its 2xx answer tells it anyway, while a mismatch tries every variant.
+    let matches = |candidate: &str| {
+        bool::from(
+            sign_keyed(&keyed, candidate, &signed)
+                .as_bytes()
+                .ct_eq(signature),
+        )
+    };
+    let matches_either = |variant: &str| {
+        matches(variant) || fragment.is_some_and(|f| matches(&format!("{variant}{f}")))
+    };
+    // The URL as received first: it is what Twilio signs nearly always.
+    matches_either(url)
+        || url_variants(url)
+            .iter()
+            .filter(|v| v.as_str() != url)
+            .any(|v| matches_either(v))
 }
 
 /// Every `name` + `value`, by name then value (code point order), repeated pairs once: the
@@ -73,11 +86,17 @@ fn signed_params(params: &[(String, String)]) -> Vec<u8> {
 }
 
 fn sign(auth_token: &str, url: &str, signed_params: &[u8]) -> String {
-    let mut mac = match Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()) {
-        Ok(mac) => mac,
+    match Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()) {
+        Ok(keyed) => sign_keyed(&keyed, url, signed_params),
         // HMAC accepts keys of any length; this arm only satisfies the type.
-        Err(_) => return String::new(),
-    };
+        Err(_) => String::new(),
+    }
+}
+
+/// Signs with a MAC already keyed with the auth token: the key's own hashing is done once per
+/// callback, not once per URL variant tried.
+fn sign_keyed(keyed: &Hmac<Sha1>, url: &str, signed_params: &[u8]) -> String {
+    let mut mac = keyed.clone();
     mac.update(url.as_bytes());
     mac.update(signed_params);
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())

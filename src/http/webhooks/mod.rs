@@ -283,7 +283,9 @@ async fn inbound(
             http.response.status_code = Empty
         )
     });
-    let handled = handle_inbound(&*channel, &gate, &state, &id, &uri, request);
+    // Boxed, as in `status`: the handling future is kilobytes, and axum's and tower's wrappers
+    // would each move it before it runs; a box is moved as a pointer.
+    let handled = Box::pin(handle_inbound(&*channel, &gate, &state, &id, &uri, request));
     let response = timed(&state, channel.name(), "message", handled)
         .instrument(span.clone())
         .await;
@@ -370,7 +372,7 @@ async fn status(
     OriginalUri(uri): OriginalUri,
     request: Request,
 ) -> Response {
-    let handled = handle_status(&*channel, &gate, &state, &id, &uri, request);
+    let handled = Box::pin(handle_status(&*channel, &gate, &state, &id, &uri, request));
     timed(&state, channel.name(), "status", handled).await
 }
 
