@@ -50,7 +50,11 @@ cp Cargo.lock fuzz/Cargo.lock
 fuzz() {
     local verb=$1
     shift
-    RUSTC_BOOTSTRAP=1 "$CARGO_FUZZ" "$verb" "${BUILD[@]}" --sanitizer none \
+    # No debug info by default: the build is the slow part of a CI run (every dependency is
+    # instrumented), and a crash is found by its panic message and saved input; set
+    # CARGO_PROFILE_DEV_DEBUG=true to investigate one with a debugger.
+    CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-false}" \
+        RUSTC_BOOTSTRAP=1 "$CARGO_FUZZ" "$verb" "${BUILD[@]}" --sanitizer none \
         --target-dir "$PWD/target/fuzz" "$@"
 }
 
