@@ -6,7 +6,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      default: 60 s for each of the five
 #
-# scripts/test.sh (CI) runs `scripts/fuzz.sh 20`: 20 s of libFuzzer per target, after one
+# scripts/test.sh (CI) runs `scripts/fuzz.sh 10`: 10 s of libFuzzer per target, after one
 # instrumented build. Exits non-zero when a target crashes (a panic, a broken assertion of
 # chatwire::fuzz, a 10 s hang); the crashing input is saved under fuzz/artifacts/<target>/.
 # New inputs found go to a temporary directory, not to the committed corpus (fuzz/corpus).

@@ -84,9 +84,9 @@ fi
 npm ci --prefix tests/browser --no-audit --no-fund
 CHATWIRE_BIN="${CHATWIRE_BIN:-$PWD/target/debug/chatwire}" node --test --test-concurrency=1 tests/browser/
 
-echo "== coverage-guided fuzzing (cargo-fuzz on stable, ${FUZZ_SECONDS:-20} s per target)"
+echo "== coverage-guided fuzzing (cargo-fuzz on stable, ${FUZZ_SECONDS:-10} s per target)"
 step=$SECONDS
-scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 echo "== fuzzing took $((SECONDS - step)) s"
 
 echo "== all tests passed"

@@ -72,6 +72,26 @@ impl ConvRig {
         out
     }
 
+    /// A WhatsApp participant joins conversation `sid` through Twilio's REST API, as an app
+    /// would add one.
+    async fn add_whatsapp_participant(&self, sid: &str, address: &str) {
+        let account = self.twilio.account();
+        let added = reqwest::Client::new()
+            .post(format!(
+                "{}/v1/Services/{DEFAULT_SERVICE_SID}/Conversations/{sid}/Participants",
+                self.twilio.url()
+            ))
+            .basic_auth(&account.sid, Some(&account.auth_token))
+            .form(&[
+                ("MessagingBinding.Address", address),
+                ("MessagingBinding.ProxyAddress", WHATSAPP),
+            ])
+            .send()
+            .await
+            .expect("participant");
+        assert_eq!(added.status().as_u16(), 201);
+    }
+
     fn conversation(&self, sid: &str) -> emulator::Conversation {
         self.twilio
             .state()
@@ -160,21 +180,9 @@ async fn a_second_participant_on_whatsapp_is_answered_in_the_same_conversation_a
         let sid = first.conversation_sid.clone();
         rig.bot_said(&sid, 1).await;
         // A WhatsApp participant joins the same conversation (Twilio's REST API, as an app would).
+        rig.add_whatsapp_participant(&sid, "whatsapp:+15551230003")
+            .await;
         let account = rig.twilio.account();
-        let added = reqwest::Client::new()
-            .post(format!(
-                "{}/v1/Services/{DEFAULT_SERVICE_SID}/Conversations/{sid}/Participants",
-                rig.twilio.url()
-            ))
-            .basic_auth(&account.sid, Some(&account.auth_token))
-            .form(&[
-                ("MessagingBinding.Address", "whatsapp:+15551230003"),
-                ("MessagingBinding.ProxyAddress", WHATSAPP),
-            ])
-            .send()
-            .await
-            .expect("participant");
-        assert_eq!(added.status().as_u16(), 201);
         let second = rig.write("whatsapp:+15551230003", WHATSAPP, "two").await;
         assert_eq!(
             second.conversation_sid, sid,
@@ -346,21 +354,8 @@ async fn contacts_are_collected_from_every_participant_by_phone() {
         let first = rig.write("+15551230012", NUMBER, "one").await;
         let sid = first.conversation_sid.clone();
         rig.bot_said(&sid, 1).await;
-        let account = rig.twilio.account();
-        let added = reqwest::Client::new()
-            .post(format!(
-                "{}/v1/Services/{DEFAULT_SERVICE_SID}/Conversations/{sid}/Participants",
-                rig.twilio.url()
-            ))
-            .basic_auth(&account.sid, Some(&account.auth_token))
-            .form(&[
-                ("MessagingBinding.Address", "whatsapp:+15551230013"),
-                ("MessagingBinding.ProxyAddress", WHATSAPP),
-            ])
-            .send()
-            .await
-            .expect("participant");
-        assert_eq!(added.status().as_u16(), 201);
+        rig.add_whatsapp_participant(&sid, "whatsapp:+15551230013")
+            .await;
         rig.write("whatsapp:+15551230013", WHATSAPP, "two").await;
         rig.bot_said(&sid, 2).await;
         // The first participant writing again on WhatsApp is the same contact (one number).
