@@ -34,6 +34,35 @@ fn context_switches(pid: u32) -> u64 {
         .sum()
 }
 
+/// CPU ticks of every thread of `pid` so far, summed by thread name (tokio's workers, sqlx's
+/// SQLite connection threads, ...): the SQLite writer's busy time is its thread's share.
+fn ticks_by_thread(pid: u32) -> std::collections::BTreeMap<String, u64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<u64> = rest
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+        // sqlx numbers its SQLite threads in the order it opened them: the writer first.
+        let tid = task.file_name().to_string_lossy().into_owned();
+        let key = match name.trim() {
+            n if n.starts_with("sqlx-sqlite") => format!("{n} (thread {tid})"),
+            n => n.to_owned(),
+        };
+        *by_name.entry(key).or_insert(0) += ticks;
+    }
+    by_name
+}
+
 fn callgrind_control(arg: &str, pid: u32) -> anyhow::Result<()> {
     let status = std::process::Command::new("callgrind_control")
         .args([arg, &pid.to_string()])
@@ -172,10 +201,13 @@ pub async fn run(opts: Opts, count: u64) -> anyhow::Result<()> {
         callgrind_control("-z", server.pid)?;
     }
     let (ticks0, switches0) = (cpu_ticks(server.pid), context_switches(server.pid));
+    let (threads0, started) = (ticks_by_thread(server.pid), std::time::Instant::now());
     eprintln!("cost: {count} messages");
     let result = load.closed(phase("counted", count), &cpu).await;
+    let (threads_mid, wall) = (ticks_by_thread(server.pid), started.elapsed().as_secs_f64());
     tokio::time::sleep(callbacks).await;
     let (ticks1, switches1) = (cpu_ticks(server.pid), context_switches(server.pid));
+    let threads1 = ticks_by_thread(server.pid);
     if callgrind {
         callgrind_control("-d", server.pid)?;
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -192,6 +224,22 @@ pub async fn run(opts: Opts, count: u64) -> anyhow::Result<()> {
         "- serve context switches per message: {:.1} (all threads, voluntary + involuntary)",
         switches1.saturating_sub(switches0) as f64 / n
     );
+    println!(
+        "- messages per second while the load ran (closed loop, to the last reply): {:.0}",
+        n / wall
+    );
+    for (name, t1) in &threads1 {
+        let before = threads0.get(name).copied().unwrap_or(0);
+        let spent = t1.saturating_sub(before) as f64;
+        let busy = threads_mid.get(name).copied().unwrap_or(0).saturating_sub(before) as f64;
+        if spent > 0.0 {
+            println!(
+                "  - threads named {name}: {:.3} ms per message, busy {:.0}% of a core while the load ran",
+                spent / TICKS_PER_SEC * 1000.0 / n,
+                busy / TICKS_PER_SEC / wall * 100.0
+            );
+        }
+    }
     if callgrind {
         match newest_dump(&dir) {
             Some((path, ir)) => println!(

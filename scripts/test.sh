@@ -3,7 +3,7 @@
 # against the real binary by schemathesis (scripts/schemathesis.sh), Rust unit and end-to-end
 # tests on SQLite and PostgreSQL, ChatBotKit's JS SDK and the /console inbox (Debian's headless
 # Chromium, installed with apt when missing) against the real binary, then a short
-# coverage-guided fuzzing run of every cargo-fuzz target (scripts/fuzz.sh). Exits non-zero on
+# coverage-guided fuzzing run of every fuzz target (scripts/fuzz.sh). Exits non-zero on
 # any failure.
 #
 # PostgreSQL: the local server on 127.0.0.1:5432 (trust auth) is started if it is down; each
@@ -84,7 +84,7 @@ fi
 npm ci --prefix tests/browser --no-audit --no-fund
 CHATWIRE_BIN="${CHATWIRE_BIN:-$PWD/target/debug/chatwire}" node --test --test-concurrency=1 tests/browser/
 
-echo "== coverage-guided fuzzing (cargo-fuzz on stable, ${FUZZ_SECONDS:-10} s per target)"
+echo "== coverage-guided fuzzing (libFuzzer, SanitizerCoverage on stable, ${FUZZ_SECONDS:-10} s per target)"
 step=$SECONDS
 scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 echo "== fuzzing took $((SECONDS - step)) s"
