@@ -135,6 +135,9 @@ pub async fn run(opts: Opts, count: u64) -> anyhow::Result<()> {
     if let Some(workers) = opts.workers {
         env.push(("CHATWIRE_WORKERS", workers.to_string()));
     }
+    if let Some(sends) = opts.send_workers {
+        env.push(("CHATWIRE_SEND_WORKERS", sends.to_string()));
+    }
     // The wrapper (e.g. valgrind) execs the server in its own process: its pid is the server's.
     let wrapper: Vec<String> = opts
         .serve_wrapper
@@ -231,7 +234,11 @@ pub async fn run(opts: Opts, count: u64) -> anyhow::Result<()> {
     for (name, t1) in &threads1 {
         let before = threads0.get(name).copied().unwrap_or(0);
         let spent = t1.saturating_sub(before) as f64;
-        let busy = threads_mid.get(name).copied().unwrap_or(0).saturating_sub(before) as f64;
+        let busy = threads_mid
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(before) as f64;
         if spent > 0.0 {
             println!(
                 "  - threads named {name}: {:.3} ms per message, busy {:.0}% of a core while the load ran",

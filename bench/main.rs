@@ -107,6 +107,9 @@ pub struct Opts {
     /// `CHATWIRE_WORKERS` for the server (default: the server's own default).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// `CHATWIRE_SEND_WORKERS` for the server (default: the server's own default).
+    #[arg(long)]
+    pub send_workers: Option<usize>,
     /// Where `bench/peers/setup.sh` installed the quickstart peers (default:
     /// target/bench-peers beside this executable's directory).
     #[arg(long)]

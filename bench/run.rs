@@ -255,6 +255,9 @@ async fn backend(
     if let Some(workers) = opts.workers {
         env.push(("CHATWIRE_WORKERS", workers.to_string()));
     }
+    if let Some(sends) = opts.send_workers {
+        env.push(("CHATWIRE_SEND_WORKERS", sends.to_string()));
+    }
     let log_name = if name == "sqlite" {
         "serve-sqlite"
     } else {

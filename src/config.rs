@@ -68,13 +68,21 @@ pub struct Config {
     #[arg(long, env = "CHATWIRE_SEND_RATE", default_value_t = 1.0)]
     pub send_rate_per_sec: f64,
 
-    /// Concurrent bot turns per process (different conversations run in parallel); half as
-    /// many sends run at once. Turns are tasks, mostly waiting (for the database, an LLM, a
-    /// webhook bot), so this is sized by how much waiting can overlap, not by cores. Measured
+    /// Concurrent bot turns per process (different conversations run in parallel). Turns are
+    /// tasks, mostly waiting (for the database, an LLM, a webhook bot), so this is sized by how much waiting can overlap, not by cores. Measured
     /// on 2 cores (bench/REPORT.md): 32 capped throughput; 128 gained little over 64 but cost
     /// about 30% more peak memory and longer webhook queues.
     #[arg(long, env = "CHATWIRE_WORKERS", default_value_t = 64)]
     pub workers: usize,
+
+    /// Concurrent sends per process (outbox rows being handed to Twilio). A send mostly waits
+    /// (its number's rate slot, Twilio's answer, the database), so this is sized by how much
+    /// waiting must overlap to keep up with the turns: measured on 2 cores (bench/REPORT.md,
+    /// session 6), 32 concurrent sends capped the whole pipeline at about 1,400 messages/s
+    /// with 470 of 500 messages waiting in the outbox. Twilio answers requests over an
+    /// account's concurrency limit with 429/20429, which is retried with backoff.
+    #[arg(long, env = "CHATWIRE_SEND_WORKERS", default_value_t = 128)]
+    pub send_workers: usize,
 
     /// Base URL of an OpenAI-compatible API, e.g. `https://api.openai.com/v1`.
     #[arg(long, env = "CHATWIRE_LLM_URL")]
@@ -198,6 +206,7 @@ impl Config {
             help_text: "Reply STOP to unsubscribe. Msg&data rates may apply.".into(),
             send_rate_per_sec: 1000.0,
             workers: 8,
+            send_workers: 4,
             llm_url: None,
             llm_api_key: None,
             llm_model: "gpt-4o-mini".into(),

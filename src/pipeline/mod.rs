@@ -92,7 +92,7 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
         let db = state.db.clone();
         tokio::spawn(crate::dispatch::run(
             "outbox",
-            (state.config.workers / 2).max(2),
+            state.config.send_workers.max(1),
             state.outbox_ready.clone(),
             stop.clone(),
             state.liveness.outbox.clone(),
