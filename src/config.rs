@@ -69,16 +69,17 @@ pub struct Config {
     pub send_rate_per_sec: f64,
 
     /// Concurrent bot turns per process (different conversations run in parallel). Turns are
-    /// tasks, mostly waiting (for the database, an LLM, a webhook bot), so this is sized by how much waiting can overlap, not by cores. Measured
-    /// on 2 cores (bench/REPORT.md): 32 capped throughput; 128 gained little over 64 but cost
-    /// about 30% more peak memory and longer webhook queues.
+    /// tasks, mostly waiting (for the database, an LLM, a webhook bot), so this is sized by how
+    /// much waiting can overlap, not by cores. Measured on 2 cores (bench/REPORT.md): 32
+    /// capped throughput; 128 gained little over 64 but cost about 30% more peak memory and
+    /// longer webhook queues.
     #[arg(long, env = "CHATWIRE_WORKERS", default_value_t = 64)]
     pub workers: usize,
 
     /// Concurrent sends per process (outbox rows being handed to Twilio). A send mostly waits
     /// (its number's rate slot, Twilio's answer, the database), so this is sized by how much
     /// waiting must overlap to keep up with the turns: measured on 2 cores (bench/REPORT.md,
-    /// session 6), 32 concurrent sends capped the whole pipeline at about 1,400 messages/s
+    /// session 6), 32 concurrent sends capped the whole pipeline at 1,200-1,400 messages/s
     /// with 470 of 500 messages waiting in the outbox. Twilio answers requests over an
     /// account's concurrency limit with 429/20429, which is retried with backoff.
     #[arg(long, env = "CHATWIRE_SEND_WORKERS", default_value_t = 128)]
