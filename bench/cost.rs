@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const NUMBER: &str = "+15005550006";
-const API_TOKEN: &str = "bench-api-token";
 
 /// Context switches of every thread of `pid` so far (voluntary + involuntary).
 fn context_switches(pid: u32) -> u64 {
@@ -120,24 +119,8 @@ pub async fn run(opts: Opts, count: u64) -> anyhow::Result<()> {
     .await?;
     let addr = format!("127.0.0.1:{}", free_port()?);
     let url = format!("http://{addr}");
-    let mut env = vec![
-        ("CHATWIRE_LISTEN", addr),
-        (
-            "CHATWIRE_DATABASE_URL",
-            format!("sqlite://{}", dir.join("chatwire.db").display()),
-        ),
-        ("CHATWIRE_PUBLIC_URL", url.clone()),
-        ("CHATWIRE_API_TOKEN", API_TOKEN.to_owned()),
-        ("CHATWIRE_SECRET_KEY", "ab".repeat(32)),
-        ("CHATWIRE_TWILIO_API_URL", emu_url.clone()),
-        ("CHATWIRE_SEND_RATE", "1000000".to_owned()),
-    ];
-    if let Some(workers) = opts.workers {
-        env.push(("CHATWIRE_WORKERS", workers.to_string()));
-    }
-    if let Some(sends) = opts.send_workers {
-        env.push(("CHATWIRE_SEND_WORKERS", sends.to_string()));
-    }
+    let database_url = format!("sqlite://{}", dir.join("chatwire.db").display());
+    let env = setup::serve_env(&opts, &addr, &database_url, &emu_url);
     // The wrapper (e.g. valgrind) execs the server in its own process: its pid is the server's.
     let wrapper: Vec<String> = opts
         .serve_wrapper
@@ -164,7 +147,7 @@ pub async fn run(opts: Opts, count: u64) -> anyhow::Result<()> {
     let server = Child::start("serve", &program, &args, &env, &dir, url.clone(), "/readyz").await?;
     let integration = setup::create(
         &url,
-        API_TOKEN,
+        setup::API_TOKEN,
         DEFAULT_ACCOUNT_SID,
         DEFAULT_AUTH_TOKEN,
         NUMBER,

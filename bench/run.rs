@@ -12,10 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const NUMBER: &str = "+15005550006";
-const API_TOKEN: &str = "bench-api-token";
-/// Lifts the per-number send rate (production default 1 msg/s for a long code, which would cap
-/// the whole benchmark at one reply per second).
-const SEND_RATE: &str = "1000000";
+use setup::API_TOKEN;
 
 #[derive(Debug, Serialize)]
 struct Backend {
@@ -243,21 +240,7 @@ async fn backend(
     .await?;
     let addr = format!("127.0.0.1:{}", free_port()?);
     let url = format!("http://{addr}");
-    let mut env = vec![
-        ("CHATWIRE_LISTEN", addr),
-        ("CHATWIRE_DATABASE_URL", database_url.to_owned()),
-        ("CHATWIRE_PUBLIC_URL", url.clone()),
-        ("CHATWIRE_API_TOKEN", API_TOKEN.to_owned()),
-        ("CHATWIRE_SECRET_KEY", "ab".repeat(32)),
-        ("CHATWIRE_TWILIO_API_URL", emu_url.clone()),
-        ("CHATWIRE_SEND_RATE", SEND_RATE.to_owned()),
-    ];
-    if let Some(workers) = opts.workers {
-        env.push(("CHATWIRE_WORKERS", workers.to_string()));
-    }
-    if let Some(sends) = opts.send_workers {
-        env.push(("CHATWIRE_SEND_WORKERS", sends.to_string()));
-    }
+    let env = setup::serve_env(opts, &addr, database_url, &emu_url);
     let log_name = if name == "sqlite" {
         "serve-sqlite"
     } else {

@@ -6,6 +6,38 @@ use chatwire::domain::ids;
 use chatwire::store::{Db, Sql};
 use serde_json::{json, Value};
 
+/// The bench's API token for `chatwire serve`.
+pub const API_TOKEN: &str = "bench-api-token";
+/// Lifts the per-number send rate (production default 1 msg/s for a long code, which would cap
+/// the whole benchmark at one reply per second).
+const SEND_RATE: &str = "1000000";
+
+/// The environment of a `chatwire serve` the bench starts: listening on `addr`, on
+/// `database_url`, Twilio at `twilio_url`, with `--workers` / `--send-workers` if given.
+pub fn serve_env(
+    opts: &crate::Opts,
+    addr: &str,
+    database_url: &str,
+    twilio_url: &str,
+) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("CHATWIRE_LISTEN", addr.to_owned()),
+        ("CHATWIRE_DATABASE_URL", database_url.to_owned()),
+        ("CHATWIRE_PUBLIC_URL", format!("http://{addr}")),
+        ("CHATWIRE_API_TOKEN", API_TOKEN.to_owned()),
+        ("CHATWIRE_SECRET_KEY", "ab".repeat(32)),
+        ("CHATWIRE_TWILIO_API_URL", twilio_url.to_owned()),
+        ("CHATWIRE_SEND_RATE", SEND_RATE.to_owned()),
+    ];
+    if let Some(workers) = opts.workers {
+        env.push(("CHATWIRE_WORKERS", workers.to_string()));
+    }
+    if let Some(sends) = opts.send_workers {
+        env.push(("CHATWIRE_SEND_WORKERS", sends.to_string()));
+    }
+    env
+}
+
 /// The integration the load is aimed at.
 #[derive(Debug, Clone)]
 pub struct Integration {
