@@ -163,20 +163,24 @@ impl Db {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<Inbound>, sqlx::Error> {
-        let now = now_ms();
+        let sql = self.claim_inbound_statement(now_ms(), lease_ms, limit);
+        let rows = self.write_returning(&sql).await?;
+        Ok(rows.iter().map(inbound_of).collect())
+    }
+
+    /// The statement [`Self::claim_inbound`] runs at `now` (public so that tests can look at
+    /// its plan).
+    pub fn claim_inbound_statement(&self, now: i64, lease_ms: i64, limit: usize) -> Sql {
         let token = ids::new_id();
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let (lock, per_row) = (self.backend.skip_locked(), self.backend.per_row());
         let seq = self.inbound_seq();
-        let sql = Sql::new(format!(
+        Sql::new(format!(
             "UPDATE inbound SET status = 'processing', claim_token = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT i.id FROM inbound i \
                WHERE i.status IN ('pending', 'processing') AND (i.status = 'pending' OR i.lease_until < $3) AND i.created_at <= $3 \
                AND NOT EXISTS (SELECT 1 FROM inbound j WHERE j.integration_id = i.integration_id \
                  AND j.sender = i.sender AND j.status IN ('pending', 'processing') \
-                 AND (j.created_at < i.created_at OR (j.created_at = i.created_at AND j.{seq} < i.{seq}))) \
+                 AND (j.created_at < i.created_at OR (j.created_at = i.created_at AND j.{seq} < i.{seq})){per_row}) \
                ORDER BY i.created_at, i.{seq} LIMIT $4{lock}) \
              AND (status = 'pending' OR lease_until < $3) \
              RETURNING id, integration_id, channel, message_sid, sender, recipient, body, media, profile_name, author, claim_token, \
@@ -185,9 +189,7 @@ impl Db {
         .arg(token)
         .arg(now + lease_ms)
         .arg(now)
-        .arg(limit as i64);
-        let rows = self.write_returning(&sql).await?;
-        Ok(rows.iter().map(inbound_of).collect())
+        .arg(limit as i64)
     }
 
     /// Extends a claim's lease to `until_ms`; `false` when the claim is no longer ours.

@@ -22,6 +22,7 @@ pub mod integration;
 pub mod outbox;
 pub mod outgoing;
 pub mod overview;
+pub mod planner_stats;
 pub mod priority;
 pub mod refs;
 pub mod resource;
@@ -47,6 +48,30 @@ pub use sql::{Param, Sql};
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// The claim queries' row lock: on PostgreSQL, rows another replica is claiming are
+    /// skipped rather than waited for. SQLite has one writer, so nothing to skip.
+    pub(crate) fn skip_locked(self) -> &'static str {
+        match self {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// Ends a claim's "no older open row of this sender" subquery. On PostgreSQL, `OFFSET 0`
+    /// keeps it a per-row lookup on the sender's index. Without it the planner may turn it into
+    /// an anti-join that reads the whole open-rows index once per candidate: it does so
+    /// whenever its statistics say the queue is empty (taken while it was), and a backlog of
+    /// 3,000 messages then made each claim 45-105 ms instead of 2 ms (bench/REPORT.md,
+    /// session 7). SQLite always runs it per row.
+    pub(crate) fn per_row(self) -> &'static str {
+        match self {
+            Backend::Postgres => " OFFSET 0",
+            Backend::Sqlite => "",
+        }
+    }
 }
 
 /// A cheap-to-clone handle to the database.
@@ -182,9 +207,13 @@ impl Db {
         };
         migrator.run(&pool).await.context("running migrations")?;
         let alive = Arc::new(());
-        if backend == Backend::Sqlite {
-            tokio::spawn(checkpoints(read.clone(), Arc::downgrade(&alive)));
-        }
+        match backend {
+            Backend::Sqlite => tokio::spawn(checkpoints(read.clone(), Arc::downgrade(&alive))),
+            Backend::Postgres => tokio::spawn(planner_stats::keep_fresh(
+                pool.clone(),
+                Arc::downgrade(&alive),
+            )),
+        };
         let priority = priority::WriterPriority::new(backend == Backend::Sqlite);
         let writes = Writes::spawn(&pool, backend, &priority);
         Ok(Self {

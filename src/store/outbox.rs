@@ -71,30 +71,7 @@ impl Db {
         limit: usize,
     ) -> Result<Vec<OutboxRow>, sqlx::Error> {
         let now = now_ms();
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let sql = Sql::new(format!(
-            "UPDATE outbox SET status = 'sending', claim_token = $1, lease_until = $2, attempts = attempts + 1, \
-               sending_since = COALESCE(sending_since, $3), updated_at = $3 \
-             WHERE id IN (SELECT o.id FROM outbox o \
-               WHERE o.status IN ('pending', 'sending') \
-               AND ((o.status = 'pending' AND o.next_attempt_at <= $3) OR (o.status = 'sending' AND o.lease_until < $3)) \
-               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.integration_id = o.integration_id \
-                 AND p.recipient = o.recipient AND p.status IN ('pending', 'sending') \
-                 AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.id < o.id))) \
-               ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT $4{lock}) \
-             AND (status = 'pending' OR lease_until < $3) \
-             RETURNING id, integration_id, channel, recipient, sender, body, media, claim_token, attempts, sending_since, \
-               conversation_id, correlation_id, trace_parent, created_at, template, \
-               (SELECT COUNT(*) FROM opt_outs x WHERE x.integration_id = outbox.integration_id \
-                 AND x.address = outbox.recipient) AS opted_out"
-        ))
-        .arg(ids::new_id())
-        .arg(now + lease_ms)
-        .arg(now)
-        .arg(limit as i64);
+        let sql = self.claim_outbox_statement(now, lease_ms, limit);
         let rows = self.write_returning(&sql).await?;
         Ok(rows
             .iter()
@@ -122,6 +99,32 @@ impl Db {
                 }
             })
             .collect())
+    }
+
+    /// The statement [`Self::claim_outbox`] runs at `now` (public so that tests can look at
+    /// its plan).
+    pub fn claim_outbox_statement(&self, now: i64, lease_ms: i64, limit: usize) -> Sql {
+        let (lock, per_row) = (self.backend.skip_locked(), self.backend.per_row());
+        Sql::new(format!(
+            "UPDATE outbox SET status = 'sending', claim_token = $1, lease_until = $2, attempts = attempts + 1, \
+               sending_since = COALESCE(sending_since, $3), updated_at = $3 \
+             WHERE id IN (SELECT o.id FROM outbox o \
+               WHERE o.status IN ('pending', 'sending') \
+               AND ((o.status = 'pending' AND o.next_attempt_at <= $3) OR (o.status = 'sending' AND o.lease_until < $3)) \
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.integration_id = o.integration_id \
+                 AND p.recipient = o.recipient AND p.status IN ('pending', 'sending') \
+                 AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.id < o.id)){per_row}) \
+               ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT $4{lock}) \
+             AND (status = 'pending' OR lease_until < $3) \
+             RETURNING id, integration_id, channel, recipient, sender, body, media, claim_token, attempts, sending_since, \
+               conversation_id, correlation_id, trace_parent, created_at, template, \
+               (SELECT COUNT(*) FROM opt_outs x WHERE x.integration_id = outbox.integration_id \
+                 AND x.address = outbox.recipient) AS opted_out"
+        ))
+        .arg(ids::new_id())
+        .arg(now + lease_ms)
+        .arg(now)
+        .arg(limit as i64)
     }
 
     /// Whether a provider message id is recorded on an outbox row other than `except_id`.

@@ -20,6 +20,7 @@ mod observability;
 mod one_path;
 mod operations;
 mod otel;
+mod postgres_plans;
 mod scale_out;
 mod standins;
 mod studio;
