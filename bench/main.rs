@@ -22,6 +22,7 @@ mod cost;
 mod load;
 mod procs;
 mod run;
+mod server_side;
 mod setup;
 mod stats;
 

@@ -2,6 +2,7 @@
 //! (Markdown on stdout, optionally JSON).
 use crate::load::{ClosedLoop, Load, OpenLoop, Senders, Target};
 use crate::procs::{chatwire_binary, free_port, Child, CpuProbe, Memory};
+use crate::server_side;
 use crate::setup;
 use crate::stats::PhaseResult;
 use crate::Opts;
@@ -120,10 +121,8 @@ async fn reference(
             .await,
     ];
     eprintln!("{name}: open loop");
-    phases.push(
-        load.open(open(opts, &format!("{name} {} msg/s", opts.rate)), &cpu)
-            .await,
-    );
+    let rated = open(opts, &format!("{name} {} msg/s", opts.rate));
+    phases.push(measured(&url, load.open(rated, &cpu)).await);
     let memory = server.memory();
     server.stop().await;
     Ok(Reference {
@@ -291,26 +290,22 @@ async fn backend(
         senders: senders(opts),
         drain: Duration::from_secs(opts.drain_secs),
     };
-    phases.push(load.closed(warmup, &cpu).await);
+    phases.push(measured(&url, load.closed(warmup, &cpu)).await);
     settle(opts, database_url).await;
 
     eprintln!("{name}: burst");
-    phases.push(
-        load.closed(burst(opts, &format!("{name} burst")), &cpu)
-            .await,
-    );
+    let burst = burst(opts, &format!("{name} burst"));
+    phases.push(measured(&url, load.closed(burst, &cpu)).await);
     settle(opts, database_url).await;
 
     eprintln!("{name}: end-to-end");
     let e2e = end_to_end(opts, &format!("{name} end-to-end"));
-    phases.push(load.closed(e2e, &cpu).await);
+    phases.push(measured(&url, load.closed(e2e, &cpu)).await);
     settle(opts, database_url).await;
 
     eprintln!("{name}: open loop");
-    phases.push(
-        load.open(open(opts, &format!("{name} {} msg/s", opts.rate)), &cpu)
-            .await,
-    );
+    let rated = open(opts, &format!("{name} {} msg/s", opts.rate));
+    phases.push(measured(&url, load.open(rated, &cpu)).await);
     settle(opts, database_url).await;
 
     eprintln!("{name}: open loop, low rate");
@@ -319,7 +314,7 @@ async fn backend(
         rate: opts.low_rate,
         ..open(opts, "")
     };
-    phases.push(load.open(low, &cpu).await);
+    phases.push(measured(&url, load.open(low, &cpu)).await);
     settle(opts, database_url).await;
 
     // Burst debounce: each sender texts three messages 10 ms apart (the low open-loop rate,
@@ -336,7 +331,7 @@ async fn backend(
             },
             ..open(opts, "")
         };
-        phases.push(load.open(bursts, &cpu).await);
+        phases.push(measured(&url, load.open(bursts, &cpu)).await);
         settle(opts, database_url).await;
     }
     setup::set_burst_window(&url, API_TOKEN, &integration.id, 0).await?;
@@ -430,7 +425,7 @@ async fn backend(
         },
         drain: Duration::from_secs(opts.drain_secs),
     };
-    phases.push(load.closed(sessions, &cpu).await);
+    phases.push(measured(&url, load.closed(sessions, &cpu)).await);
     settle(opts, database_url).await;
     let memory_after_sessions = server.memory();
     let sessions_in_db = setup::count_sessions(database_url).await.unwrap_or(-1);
@@ -448,6 +443,18 @@ async fn backend(
         seed_secs,
         sessions_in_db,
     })
+}
+
+/// Runs a phase against the one server at `url` and adds its own webhook handling time.
+async fn measured(url: &str, phase: impl std::future::Future<Output = PhaseResult>) -> PhaseResult {
+    let client = reqwest::Client::new();
+    let before = server_side::scrape(&client, url).await;
+    let mut result = phase.await;
+    let after = server_side::scrape(&client, url).await;
+    result.server_webhook_ms = after
+        .quantile_since(&before, 0.5)
+        .zip(after.quantile_since(&before, 0.99));
+    result
 }
 
 /// Lets status callbacks of the last replies land before the next phase starts.

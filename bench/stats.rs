@@ -106,6 +106,7 @@ impl Recorder {
             },
             cpu_percent: BTreeMap::new(),
             turns: None,
+            server_webhook_ms: None,
         }
     }
 }
@@ -136,6 +137,9 @@ pub struct PhaseResult {
     /// Reply messages the emulator accepted: one per bot turn (fewer than `replied` when
     /// bursts were folded into one turn).
     pub turns: Option<u64>,
+    /// The server's own webhook handling time, p50 and p99, as the upper bounds (ms) of the
+    /// buckets of its `chatwire_webhook_seconds` histogram that hold them.
+    pub server_webhook_ms: Option<(f64, f64)>,
 }
 
 fn ms(p: Option<Percentiles>) -> String {
@@ -146,7 +150,7 @@ fn ms(p: Option<Percentiles>) -> String {
 
 impl PhaseResult {
     pub fn header() -> &'static str {
-        "| phase | sent | 200 | other | webhooks/s | webhook ms p50/p99/max | replied | turns | end-to-end msg/s | inbound->Twilio ms p50/p99/max | CPU % of one core |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        "| phase | sent | 200 | other | webhooks/s | webhook ms p50/p99/max | server-side webhook ms p50/p99 (bucket bound) | replied | turns | end-to-end msg/s | inbound->Twilio ms p50/p99/max | CPU % of one core |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     }
 
     /// One Markdown table row.
@@ -167,13 +171,15 @@ impl PhaseResult {
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
             self.name,
             self.sent,
             self.accepted,
             refused,
             self.webhook_per_sec,
             ms(self.webhook),
+            self.server_webhook_ms
+                .map_or("-".to_owned(), |(p50, p99)| format!("<= {p50} / <= {p99}")),
             self.replied.map_or("-".to_owned(), |r| r.to_string()),
             self.turns.map_or("-".to_owned(), |r| r.to_string()),
             self.e2e_per_sec
