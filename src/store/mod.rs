@@ -150,7 +150,7 @@ where
         // Futures are lazy: nothing is written before the yield.
         let (priority, written) = (priority.clone(), write(pool.clone(), backend, b));
         async move {
-            priority.yield_to_urgent().await;
+            let _turn = priority.pipeline_turn().await;
             written.await
         }
     })
@@ -285,7 +285,7 @@ impl Db {
     /// Runs a write that returns rows (`UPDATE ... RETURNING`: the claims), after any pending
     /// webhook insert.
     pub async fn write_returning(&self, sql: &Sql) -> Result<Vec<AnyRow>, sqlx::Error> {
-        self.priority.yield_to_urgent().await;
+        let _turn = self.priority.pipeline_turn().await;
         sql.query().fetch_all(&self.pool).await
     }
 }

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
 /// Longest a pipeline write waits for webhook inserts before it goes anyway.
 const MAX_YIELD: Duration = Duration::from_millis(5);
@@ -21,6 +21,7 @@ pub struct WriterPriority {
     active: bool,
     urgent: Arc<AtomicUsize>,
     clear: Arc<Notify>,
+    pipeline: Arc<Mutex<()>>,
 }
 
 /// Held while an urgent write waits for or uses the connection.
@@ -46,6 +47,20 @@ impl WriterPriority {
     pub fn urgent(&self) -> Urgent {
         self.urgent.fetch_add(1, Ordering::AcqRel);
         Urgent(self.clone())
+    }
+
+    /// The pipeline's turn at the connection: one pipeline write at a time waits for it or
+    /// holds it, then it lets pending webhook inserts go first (see [`Self::yield_to_urgent`]).
+    /// The connection serves its waiters in order, so without the turn a webhook insert could
+    /// queue behind every batcher's write (the one door, sends, status callbacks, channel log,
+    /// slots, two claims); with it, behind one at most. Hold the guard until the write is done.
+    pub async fn pipeline_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        if !self.active {
+            return None;
+        }
+        let turn = self.pipeline.clone().lock_owned().await;
+        self.yield_to_urgent().await;
+        Some(turn)
     }
 
     /// Waits (at most [`MAX_YIELD`]) while an urgent write is pending.
@@ -111,5 +126,37 @@ mod tests {
         tokio::time::timeout(Duration::from_millis(100), priority.yield_to_urgent())
             .await
             .expect("no wait on PostgreSQL");
+    }
+
+    #[tokio::test]
+    async fn one_pipeline_write_at_a_time_holds_the_turn() {
+        let priority = WriterPriority::new(true);
+        let first = priority.pipeline_turn().await;
+        assert!(first.is_some(), "SQLite: the turn is taken");
+        let second = tokio::spawn({
+            let p = priority.clone();
+            async move { p.pipeline_turn().await.is_some() }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            !second.is_finished(),
+            "a second pipeline write waits while the first holds the turn"
+        );
+        drop(first);
+        let taken = tokio::time::timeout(Duration::from_secs(1), second)
+            .await
+            .expect("the turn passes on when the first write is done")
+            .expect("join");
+        assert!(taken);
+    }
+
+    #[tokio::test]
+    async fn inactive_priority_hands_out_no_turn() {
+        let priority = WriterPriority::new(false);
+        let _first = priority.pipeline_turn().await;
+        let second = tokio::time::timeout(Duration::from_millis(100), priority.pipeline_turn())
+            .await
+            .expect("PostgreSQL's writes never wait for each other here");
+        assert!(second.is_none());
     }
 }

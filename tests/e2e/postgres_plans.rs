@@ -24,49 +24,74 @@ const FINISHED: usize = 2_000;
 
 #[tokio::test]
 async fn an_inbound_claim_reads_each_senders_rows_not_the_whole_backlog() {
-    let Some((url, db, _guard)) = postgres().await else {
-        return;
-    };
-    let mut conn = PgConnection::connect(&url).await.expect("connect");
-    let at = chatwire::domain::now_ms() - 60_000;
-    insert_inbound(&mut conn, 0, FINISHED, "done", at).await;
-    analyze(&mut conn, "inbound").await;
-    insert_inbound(&mut conn, FINISHED, PEOPLE * EACH, "pending", at).await;
-
-    let claim = db.claim_inbound_statement(chatwire::domain::now_ms(), 15_000, 64);
-    let (claimed, read) = rows_read_by_subquery(&mut conn, &claim, "inbound", "j").await;
-    assert_eq!(claimed, 64, "a full batch is claimed");
-    assert!(
-        read < PEOPLE * EACH,
-        "the claim read {read} rows of its senders' queues for {claimed} claimed messages, \
-         more than the whole backlog of {}: the check ran as a scan of every open row",
-        PEOPLE * EACH
-    );
+    claims_read_each_persons_rows(Queue::Inbound).await;
 }
 
 #[tokio::test]
 async fn an_outbox_claim_reads_each_recipients_rows_not_the_whole_backlog() {
+    claims_read_each_persons_rows(Queue::Outbox).await;
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Queue {
+    Inbound,
+    Outbox,
+}
+
+impl Queue {
+    fn table(self) -> &'static str {
+        match self {
+            Queue::Inbound => "inbound",
+            Queue::Outbox => "outbox",
+        }
+    }
+
+    /// The claim's "no older open row" subquery names its table so.
+    fn subquery_alias(self) -> &'static str {
+        match self {
+            Queue::Inbound => "j",
+            Queue::Outbox => "p",
+        }
+    }
+
+    fn finished(self) -> &'static str {
+        match self {
+            Queue::Inbound => "done",
+            Queue::Outbox => "sent",
+        }
+    }
+
+    fn claim(self, db: &Db) -> Sql {
+        let now = chatwire::domain::now_ms();
+        match self {
+            Queue::Inbound => db.claim_inbound_statement(now, 15_000, 64),
+            Queue::Outbox => db.claim_outbox_statement(now, 15_000, 64),
+        }
+    }
+}
+
+async fn claims_read_each_persons_rows(queue: Queue) {
     let Some((url, db, _guard)) = postgres().await else {
         return;
     };
     let mut conn = PgConnection::connect(&url).await.expect("connect");
     let at = chatwire::domain::now_ms() - 60_000;
-    insert_outbox(&mut conn, 0, FINISHED, "sent", at).await;
-    analyze(&mut conn, "outbox").await;
-    insert_outbox(&mut conn, FINISHED, PEOPLE * EACH, "pending", at).await;
+    insert(&mut conn, queue, 0, FINISHED, queue.finished(), at).await;
+    analyze(&mut conn, queue.table()).await;
+    insert(&mut conn, queue, FINISHED, PEOPLE * EACH, "pending", at).await;
 
-    let claim = db.claim_outbox_statement(chatwire::domain::now_ms(), 15_000, 64);
-    let (claimed, read) = rows_read_by_subquery(&mut conn, &claim, "outbox", "p").await;
-    assert_eq!(claimed, 64, "a full batch is claimed");
+    let claim = queue.claim(&db);
+    let (claimed, read) =
+        rows_read_by_subquery(&mut conn, &claim, queue.table(), queue.subquery_alias()).await;
+    assert_eq!(claimed, 64, "{queue:?}: a full batch is claimed");
     assert!(
         read < PEOPLE * EACH,
-        "the claim read {read} rows of its recipients' queues for {claimed} claimed sends, \
-         more than the whole backlog of {}: the check ran as a scan of every open row",
+        "{queue:?}: the claim read {read} rows of its people's queues for {claimed} claimed \
+         rows, more than the whole backlog of {}: the check ran as a scan of every open row",
         PEOPLE * EACH
     );
 }
 
-/// A fresh PostgreSQL database with Chatwire's schema; the guard drops it.
 async fn postgres() -> Option<(String, Db, Option<Scratch>)> {
     if !backends().contains(&Backend::Postgres) {
         eprintln!("skipped: set CHATWIRE_TEST_POSTGRES_URL to check PostgreSQL's claim plans");
@@ -77,37 +102,36 @@ async fn postgres() -> Option<(String, Db, Option<Scratch>)> {
     Some((url, db, guard))
 }
 
-/// Rows `from..from + n`, person `k % PEOPLE`, one millisecond apart.
-async fn insert_inbound(conn: &mut PgConnection, from: usize, n: usize, status: &str, at: i64) {
-    sqlx::query(
-        "INSERT INTO inbound (id, integration_id, channel, message_sid, sender, recipient, body, status, created_at) \
-         SELECT 'in' || k, 'int', 'twilio', 'SM' || k, '+1555' || (k % $3), '+15550000000', 'hi', $4, $5 + k \
-         FROM generate_series($1::bigint, $2::bigint) AS k",
-    )
-    .bind(from as i64)
-    .bind((from + n - 1) as i64)
-    .bind(PEOPLE as i64)
-    .bind(status)
-    .bind(at)
-    .execute(conn)
-    .await
-    .expect("insert inbound");
-}
-
-async fn insert_outbox(conn: &mut PgConnection, from: usize, n: usize, status: &str, at: i64) {
-    sqlx::query(
-        "INSERT INTO outbox (id, integration_id, recipient, sender, body, status, next_attempt_at, created_at, updated_at) \
-         SELECT 'out' || k, 'int', '+1555' || (k % $3), '+15550000000', 'hi', $4, $5 + k, $5 + k, $5 + k \
-         FROM generate_series($1::bigint, $2::bigint) AS k",
-    )
-    .bind(from as i64)
-    .bind((from + n - 1) as i64)
-    .bind(PEOPLE as i64)
-    .bind(status)
-    .bind(at)
-    .execute(conn)
-    .await
-    .expect("insert outbox");
+/// Rows `from..from + n` of `queue`, person `k % PEOPLE`, one millisecond apart.
+async fn insert(
+    conn: &mut PgConnection,
+    queue: Queue,
+    from: usize,
+    n: usize,
+    status: &str,
+    at: i64,
+) {
+    let sql = match queue {
+        Queue::Inbound => {
+            "INSERT INTO inbound (id, integration_id, channel, message_sid, sender, recipient, body, status, created_at) \
+             SELECT 'in' || k, 'int', 'twilio', 'SM' || k, '+1555' || (k % $3), '+15550000000', 'hi', $4, $5 + k \
+             FROM generate_series($1::bigint, $2::bigint) AS k"
+        }
+        Queue::Outbox => {
+            "INSERT INTO outbox (id, integration_id, recipient, sender, body, status, next_attempt_at, created_at, updated_at) \
+             SELECT 'out' || k, 'int', '+1555' || (k % $3), '+15550000000', 'hi', $4, $5 + k, $5 + k, $5 + k \
+             FROM generate_series($1::bigint, $2::bigint) AS k"
+        }
+    };
+    sqlx::query(sql)
+        .bind(from as i64)
+        .bind((from + n - 1) as i64)
+        .bind(PEOPLE as i64)
+        .bind(status)
+        .bind(at)
+        .execute(conn)
+        .await
+        .expect("insert");
 }
 
 async fn analyze(conn: &mut PgConnection, table: &str) {
@@ -172,7 +196,15 @@ async fn tables_that_changed_are_analyzed_and_others_left_alone() {
     drop(db);
     let pool = sqlx::AnyPool::connect(&url).await.expect("pool");
     let mut conn = PgConnection::connect(&url).await.expect("connect");
-    insert_inbound(&mut conn, 0, 200, "done", chatwire::domain::now_ms()).await;
+    insert(
+        &mut conn,
+        Queue::Inbound,
+        0,
+        200,
+        "done",
+        chatwire::domain::now_ms(),
+    )
+    .await;
     // A session's counts reach the statistics when it ends.
     conn.close().await.expect("close");
     let mut conn = PgConnection::connect(&url).await.expect("connect");
