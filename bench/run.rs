@@ -122,7 +122,7 @@ async fn reference(
     ];
     eprintln!("{name}: open loop");
     let rated = open(opts, &format!("{name} {} msg/s", opts.rate));
-    phases.push(measured(&url, load.open(rated, &cpu)).await);
+    phases.push(load.open(rated, &cpu).await);
     let memory = server.memory();
     server.stop().await;
     Ok(Reference {
