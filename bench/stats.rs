@@ -138,7 +138,7 @@ pub struct PhaseResult {
     /// bursts were folded into one turn).
     pub turns: Option<u64>,
     /// The server's own webhook handling time, p50 and p99, as the upper bounds (ms) of the
-    /// buckets of its `chatwire_webhook_seconds` histogram that hold them.
+    /// buckets of its `chatwire_webhook_duration_seconds` histogram that hold them.
     pub server_webhook_ms: Option<(f64, f64)>,
 }
 
