@@ -176,8 +176,9 @@ impl Param {
 
 impl Sql {
     /// Appends `SELECT c1, c2, ... FROM <rows>`: the rows of a batch as ONE parameter, a JSON
-    /// array of arrays, read back by `json_each` (SQLite) or `json_array_elements`
-    /// (PostgreSQL). The statement's text is then the same whatever the batch size, so each
+    /// array of arrays, read back by `json_each` (SQLite) or `chatwire_rows`, a wrapper of
+    /// `json_array_elements` that tells the planner to expect ten rows rather than a hundred
+    /// (PostgreSQL; see its migration, 0020). The statement's text is then the same whatever the batch size, so each
     /// connection prepares it once and finds it in its statement cache afterwards, where a
     /// `VALUES` list with one placeholder per cell made a new statement for every batch size
     /// (parsed again, and its placeholders bound by name one by one). Usable wherever
@@ -228,9 +229,9 @@ impl Sql {
                 .bind(json)
                 .push(")) SELECT v FROM m) AS r WHERE true"),
             Backend::Postgres => self
-                .push(" FROM json_array_elements(")
+                .push(" FROM chatwire_rows(")
                 .bind(json)
-                .push("::json) WITH ORDINALITY AS r(value, ord) WHERE true ORDER BY ord"),
+                .push("::json) AS r(value, ord) WHERE true ORDER BY ord"),
         }
     }
 }

@@ -10,6 +10,9 @@
 //! end fall to 7 messages/s). These tests take the statistics of a quiet queue, build a backlog,
 //! and count the rows the subquery reads in the claim's real plan (`EXPLAIN ANALYZE`, rolled
 //! back).
+//!
+//! Batched writes read their rows from one JSON parameter; the planner must expect a batch to
+//! be small, or `UPDATE ... FROM <rows>` scans the whole table for a batch of one.
 use crate::common::{backends, fresh_database, Backend, Scratch};
 use chatwire::store::{Db, Param, Sql};
 use serde_json::Value;
@@ -82,13 +85,43 @@ async fn claims_read_each_persons_rows(queue: Queue) {
 
     let claim = queue.claim(&db);
     let (claimed, read) =
-        rows_read_by_subquery(&mut conn, &claim, queue.table(), queue.subquery_alias()).await;
+        rows_read_in_plan(&mut conn, &claim, queue.table(), queue.subquery_alias()).await;
     assert_eq!(claimed, 64, "{queue:?}: a full batch is claimed");
     assert!(
         read < PEOPLE * EACH,
         "{queue:?}: the claim read {read} rows of its people's queues for {claimed} claimed \
          rows, more than the whole backlog of {}: the check ran as a scan of every open row",
         PEOPLE * EACH
+    );
+}
+
+#[tokio::test]
+async fn a_batched_update_looks_its_rows_up_rather_than_scanning_the_table() {
+    let Some((url, _db, _guard)) = postgres().await else {
+        return;
+    };
+    let mut conn = PgConnection::connect(&url).await.expect("connect");
+    let at = chatwire::domain::now_ms() - 60_000;
+    insert(&mut conn, Queue::Inbound, 0, FINISHED * 4, "processing", at).await;
+    analyze(&mut conn, "inbound").await;
+    // The shape of the one door's inbound update (and of the sent and status updates): two
+    // rows of a batch, joined to the table by primary key.
+    let mut update = Sql::new("WITH v (vid, vconv) AS (");
+    update
+        .json_rows(
+            chatwire::store::Backend::Postgres,
+            ["in7", "in8"].map(|id| vec![Param::from(id), Param::from("conversation")]),
+        )
+        .push(
+            ") UPDATE inbound SET status = 'done', conversation_id = v.vconv FROM v \
+             WHERE inbound.id = v.vid RETURNING id",
+        );
+    let (updated, read) = rows_read_in_plan(&mut conn, &update, "inbound", "inbound").await;
+    assert_eq!(updated, 2, "both rows of the batch are updated");
+    assert!(
+        read <= 2 * 2,
+        "the update read {read} rows of inbound's {} to update 2: it scanned the table",
+        FINISHED * 4
     );
 }
 
@@ -141,9 +174,9 @@ async fn analyze(conn: &mut PgConnection, table: &str) {
         .expect("analyze");
 }
 
-/// Runs `claim` under `EXPLAIN ANALYZE` in a transaction that is rolled back. Returns the
-/// rows it claimed and the rows its scans of `table` under `alias` (the subquery) read.
-async fn rows_read_by_subquery(
+/// Runs `claim` (or another write) under `EXPLAIN ANALYZE` in a transaction that is rolled
+/// back. Returns the rows it wrote and the rows its scans of `table` under `alias` read.
+async fn rows_read_in_plan(
     conn: &mut PgConnection,
     claim: &Sql,
     table: &str,
