@@ -26,7 +26,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// What bots' and flows' settings may reach (see `net::outbound`).
     pub outbound: crate::net::outbound::Outbound,
-    /// Woken when an inbound message is stored.
+    /// Woken when an inbound message is stored, or becomes claimable because its sender's
+    /// earlier message is finished (the store's `inbound_claimable`).
     pub inbound_ready: Arc<Notify>,
     /// Woken when outbox rows are written.
     pub outbox_ready: Arc<Notify>,
@@ -118,12 +119,13 @@ impl App {
             config.auth_failure_limit,
         ));
         warn_if_weak(&config);
+        let inbound_ready = db.inbound_claimable.clone();
         let state = AppState {
             db,
             cipher,
             public_base: config.public_base(addr).into(),
             config: Arc::new(config),
-            inbound_ready: Arc::new(Notify::new()),
+            inbound_ready,
             outbox_ready: Arc::new(Notify::new()),
             metrics,
             liveness: Arc::default(),

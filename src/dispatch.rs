@@ -52,14 +52,27 @@ impl Liveness {
     }
 }
 
+/// Who wakes a claim loop when a finished row lets the next row of its conversation be claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Successors {
+    /// The loop itself, after every finished task: it cannot know whether anything waits, so at
+    /// a low rate most of these claims find nothing.
+    WakeOnEveryFinish,
+    /// The write that finishes a row, only when a later row waits behind it (inbound: see
+    /// `Db::inbound_claimable`).
+    AnnouncedByStore,
+}
+
 /// Claims and runs rows until `stop` turns true, then waits (bounded) for running tasks.
 ///
 /// `claim(n)` claims up to `n` rows; `work(row)` handles one. `ready` is notified by whoever
-/// writes new rows; the loop also notifies it when a task finishes, since that can make the
-/// next row of the same conversation claimable.
+/// writes new rows, and, as `successors` says, when a finished row makes the next row of the
+/// same conversation claimable.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<T, C, CF, W, WF>(
     name: &'static str,
     slots: usize,
+    successors: Successors,
     ready: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
     beat: Arc<AtomicI64>,
@@ -106,7 +119,9 @@ pub async fn run<T, C, CF, W, WF>(
                     tokio::spawn(async move {
                         job.await;
                         drop(permit);
-                        ready.notify_one();
+                        if successors == Successors::WakeOnEveryFinish {
+                            ready.notify_one();
+                        }
                     });
                 }
                 if claimed < wanted {
@@ -189,6 +204,7 @@ mod tests {
         let idle = tokio::spawn(run(
             "inbound",
             2,
+            Successors::AnnouncedByStore,
             Arc::new(Notify::new()),
             stop.clone(),
             liveness.inbound.clone(),
@@ -198,6 +214,7 @@ mod tests {
         let failing = tokio::spawn(run(
             "outbox",
             2,
+            Successors::WakeOnEveryFinish,
             Arc::new(Notify::new()),
             stop,
             liveness.outbox.clone(),
@@ -209,5 +226,45 @@ mod tests {
         let _ = stop_tx.send(true);
         let _ = idle.await;
         let _ = failing.await;
+    }
+
+    /// Claims made within 100 ms (less than one idle poll) by a loop that finds one row, then
+    /// nothing, when nobody writes anything.
+    async fn claims_after_one_row(successors: Successors) -> usize {
+        let claims = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (stop_tx, stop) = watch::channel(false);
+        let counted = claims.clone();
+        let looping = tokio::spawn(run(
+            "inbound",
+            4,
+            successors,
+            Arc::new(Notify::new()),
+            stop,
+            Arc::new(AtomicI64::new(0)),
+            move |_| {
+                let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+                async move { Ok(if first { vec![()] } else { Vec::new() }) }
+            },
+            |_| async {},
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let made = claims.load(Ordering::SeqCst);
+        let _ = stop_tx.send(true);
+        let _ = looping.await;
+        made
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_finished_row_wakes_the_loop_only_where_the_loop_must_guess() {
+        assert_eq!(
+            claims_after_one_row(Successors::WakeOnEveryFinish).await,
+            2,
+            "the finished task makes the loop claim again"
+        );
+        assert_eq!(
+            claims_after_one_row(Successors::AnnouncedByStore).await,
+            1,
+            "nothing announced a waiting row: no claim until the idle poll"
+        );
     }
 }

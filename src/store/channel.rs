@@ -267,7 +267,13 @@ impl Db {
         .arg(error)
         .arg(id)
         .arg(token);
-        Ok(self.exec(&sql).await? == 1)
+        let finished = self.exec(&sql).await? == 1;
+        if finished {
+            // A later message of the sender may wait behind this one. These paths are rare
+            // (opt-outs, hand-offs, failures), so they do not ask.
+            self.inbound_claimable.notify_one();
+        }
+        Ok(finished)
     }
 
     /// Everything a turn needs to know about its sender, in one read: whether they opted out,

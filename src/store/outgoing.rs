@@ -160,6 +160,15 @@ pub(super) enum Outcome {
     Conflict,
 }
 
+/// What a batch did with one write.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Done {
+    pub outcome: Outcome,
+    /// The write finished its claimed inbound message, and a later message of the same
+    /// sender waits behind it: it has just become claimable.
+    pub successor_waits: bool,
+}
+
 /// Most writes committed by one transaction.
 pub(super) const MAX_BATCH: usize = 64;
 
@@ -179,15 +188,21 @@ impl Db {
             .map(|i| (i.scope.clone(), i.key.clone()));
         // A change of owner is a compare-and-set that may fail; it gets a transaction of its
         // own so that a failed one rolls back nothing but itself. They are rare.
-        let outcome = if write.handoff.is_some() {
+        let done = if write.handoff.is_some() {
             record_batch(self.pool.clone(), self.backend, vec![write])
                 .await?
                 .pop()
-                .unwrap_or(Outcome::Conflict)
+                .unwrap_or(Done {
+                    outcome: Outcome::Conflict,
+                    successor_waits: false,
+                })
         } else {
             self.writes.outgoing.submit(write).await?
         };
-        match outcome {
+        if done.successor_waits {
+            self.inbound_claimable.notify_one();
+        }
+        match done.outcome {
             Outcome::Written => Ok(Recorded::Written),
             Outcome::ClaimLost => Ok(Recorded::ClaimLost),
             Outcome::Conflict => Ok(Recorded::Conflict),
@@ -220,6 +235,24 @@ pub(super) async fn record_batch(
     pool: AnyPool,
     backend: super::Backend,
     writes: Vec<Outgoing>,
+) -> Result<Vec<Done>, sqlx::Error> {
+    let mut successor_waits = vec![false; writes.len()];
+    let outcome = write_batch(pool, backend, &writes, &mut successor_waits).await?;
+    Ok(outcome
+        .into_iter()
+        .zip(successor_waits)
+        .map(|(outcome, waits)| Done {
+            outcome,
+            successor_waits: waits && outcome == Outcome::Written,
+        })
+        .collect())
+}
+
+async fn write_batch(
+    pool: AnyPool,
+    backend: super::Backend,
+    writes: &[Outgoing],
+    successor_waits: &mut [bool],
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let now = now_ms();
     let mut tx = pool.begin().await?;
@@ -244,15 +277,28 @@ pub(super) async fn record_batch(
             }),
         )
         .push(
+            // Whether another message of the sender is open: the claim loop is told (see
+            // `Db::inbound_claimable`) instead of claiming again after every turn. The status
+            // test is the open-rows index's own condition, without which SQLite cannot use it
+            // (a scan of `inbound` per row: measured, the writer's time per message tripled).
             ") UPDATE inbound SET status = 'done', conversation_id = v.vconv FROM v \
-             WHERE inbound.id = v.vid AND inbound.claim_token = v.vtoken RETURNING id, claim_token",
+             WHERE inbound.id = v.vid AND inbound.claim_token = v.vtoken RETURNING id, claim_token, \
+             CASE WHEN EXISTS (SELECT 1 FROM inbound j WHERE j.integration_id = inbound.integration_id \
+               AND j.sender = inbound.sender AND j.status IN ('pending', 'processing') AND j.id <> inbound.id) \
+             THEN 1 ELSE 0 END AS waits",
         );
         let returned = done.query().fetch_all(&mut *tx).await?;
         let owned = returned_pairs(&returned, "id", "claim_token");
+        let waiting: HashSet<String> = returned
+            .iter()
+            .filter(|r| super::channel::int(r, "waits") > 0)
+            .map(|r| super::channel::text(r, "id"))
+            .collect();
         for (i, c) in &claimed {
             if !owned.contains(&(c.inbound_id.clone(), c.token.clone())) {
                 outcome[*i] = Outcome::ClaimLost;
             }
+            successor_waits[*i] = waiting.contains(&c.inbound_id);
         }
     }
 

@@ -164,3 +164,75 @@ async fn a_turn_whose_claim_was_lost_writes_nothing_while_its_batch_mates_do() {
         );
     }
 }
+
+/// Whether `db` announced a claimable inbound message since the last look.
+async fn announced(db: &Db) -> bool {
+    // An announcement made while nobody listened is kept (one permit), so a short wait is
+    // enough to see it; none comes later by itself.
+    tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        db.inbound_claimable.notified(),
+    )
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_finished_turn_announces_the_next_message_of_its_sender_and_only_then() {
+    for backend in backends() {
+        let (url, _dir) = fresh_database(backend).await;
+        let db = Db::connect(&url).await.expect("connect");
+        // Two messages of one person, one of another.
+        for (sid, sender) in [
+            ("SM-a1", "+15551230001"),
+            ("SM-a2", "+15551230001"),
+            ("SM-b1", "+15551230002"),
+        ] {
+            db.record_inbound(inbound(sid, sender))
+                .await
+                .expect("recorded");
+        }
+        let claimed = db.claim_inbound(15_000, 10).await.expect("claim");
+        assert_eq!(
+            claimed.len(),
+            2,
+            "{backend:?}: the second message of +15551230001 waits behind the first"
+        );
+        let of = |sid: &str| {
+            claimed
+                .iter()
+                .find(|m| m.message_sid == sid)
+                .expect("claimed")
+        };
+        let (a1, b1) = (of("SM-a1"), of("SM-b1"));
+        assert!(!announced(&db).await, "{backend:?}: nothing finished yet");
+
+        let reply = turn(&b1.id, &b1.claim_token, "conv-b", "to b");
+        assert_eq!(
+            db.record_outgoing(reply).await.expect("b"),
+            Recorded::Written
+        );
+        assert!(
+            !announced(&db).await,
+            "{backend:?}: nothing of +15551230002 waits: no claim is asked for"
+        );
+
+        let reply = turn(&a1.id, &a1.claim_token, "conv-a", "to a");
+        assert_eq!(
+            db.record_outgoing(reply).await.expect("a"),
+            Recorded::Written
+        );
+        assert!(
+            announced(&db).await,
+            "{backend:?}: the second message of +15551230001 became claimable and is announced"
+        );
+        let next = db.claim_inbound(15_000, 10).await.expect("claim");
+        assert_eq!(
+            next.iter()
+                .map(|m| m.message_sid.as_str())
+                .collect::<Vec<_>>(),
+            ["SM-a2"],
+            "{backend:?}"
+        );
+    }
+}
