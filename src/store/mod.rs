@@ -90,8 +90,8 @@ pub struct Db {
     /// Notified when a write makes a stored inbound message claimable that was not: its
     /// sender's earlier message is finished and it waits behind it. The turn loop listens (it
     /// is `AppState::inbound_ready`), so it claims again when something waits rather than
-    /// after every turn, where at a low rate the claim found nothing: one write in ten of
-    /// each message on PostgreSQL.
+    /// after every turn, where at a low rate the claim found nothing (one statement in twenty
+    /// of each message on PostgreSQL, and the dearest).
     pub inbound_claimable: Arc<tokio::sync::Notify>,
     /// Background tasks of this database stop once every clone is dropped.
     _alive: Arc<()>,

@@ -164,8 +164,8 @@ pub(super) enum Outcome {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Done {
     pub outcome: Outcome,
-    /// The write finished its claimed inbound message, and a later message of the same
-    /// sender waits behind it: it has just become claimable.
+    /// The write finished its claimed inbound message while another message of the same
+    /// sender is open (a later one waiting behind it, which has just become claimable).
     pub successor_waits: bool,
 }
 
