@@ -18,6 +18,9 @@
 # sanitizer is used (the fuzzed code is safe Rust, whose failures are panics, which libFuzzer
 # catches without one); the coverage instrumentation that guides libFuzzer is the same.
 #
+# FUZZ_PHASE=build only builds, FUZZ_PHASE=fuzz only fuzzes what an earlier build left (CI
+# builds while its browser tests run, which leave a core idle); the default does both.
+#
 # FUZZ_BUILD=dev (default) compiles without optimisation, cheaper to build for fewer executions
 # per second; FUZZ_BUILD=release gets more out of each second of longer runs. Both have debug
 # assertions and overflow checks. The build goes to target/fuzz, so reruns are incremental.
@@ -44,15 +47,24 @@ SANCOV="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 # not committed); cargo adds what only the fuzz targets need.
 cp Cargo.lock fuzz/Cargo.lock
 
-start=$(date +%s)
-echo "== building the fuzz targets (${FUZZ_BUILD:-dev}, SanitizerCoverage)"
-# No debug info by default: the build is the slow part of a CI run (every dependency is
-# instrumented), and a crash is found by its panic message and saved input; set
-# CARGO_PROFILE_DEV_DEBUG=true to investigate one with a debugger.
-CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-false}" RUSTFLAGS="$SANCOV ${RUSTFLAGS:-}" \
-    cargo build --manifest-path fuzz/Cargo.toml --target "$TRIPLE" "${PROFILE[@]}" --bins \
-    --target-dir "$PWD/target/fuzz"
-echo "== built in $(( $(date +%s) - start )) s"
+PHASE="${FUZZ_PHASE:-all}"
+case "$PHASE" in
+    all|build|fuzz) ;;
+    *) echo "fuzz: FUZZ_PHASE must be all, build or fuzz" >&2; exit 2 ;;
+esac
+
+if [ "$PHASE" != fuzz ]; then
+    start=$(date +%s)
+    echo "== building the fuzz targets (${FUZZ_BUILD:-dev}, SanitizerCoverage)"
+    # No debug info by default: the build is the slow part of a CI run (every dependency is
+    # instrumented), and a crash is found by its panic message and saved input; set
+    # CARGO_PROFILE_DEV_DEBUG=true to investigate one with a debugger.
+    CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-false}" RUSTFLAGS="$SANCOV ${RUSTFLAGS:-}" \
+        cargo build --manifest-path fuzz/Cargo.toml --target "$TRIPLE" "${PROFILE[@]}" --bins \
+        --target-dir "$PWD/target/fuzz"
+    echo "== built in $(( $(date +%s) - start )) s"
+fi
+[ "$PHASE" = build ] && exit 0
 
 for target in "${TARGETS[@]}"; do
     work="$(mktemp -d)"

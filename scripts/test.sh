@@ -3,7 +3,8 @@
 # against the real binary by schemathesis (scripts/schemathesis.sh), Rust unit and end-to-end
 # tests on SQLite and PostgreSQL, ChatBotKit's JS SDK and the /console inbox (Debian's headless
 # Chromium, installed with apt when missing) against the real binary, then a short
-# coverage-guided fuzzing run of every fuzz target (scripts/fuzz.sh). Exits non-zero on
+# coverage-guided fuzzing run of every fuzz target (scripts/fuzz.sh, built in the background
+# while the steps after the Rust tests run). Exits non-zero on
 # any failure.
 #
 # PostgreSQL: the local server on 127.0.0.1:5432 (trust auth) is started if it is down; each
@@ -58,6 +59,18 @@ fi
 target/debug/chatwire openapi > target/openapi.json
 "$VENV/bin/openapi-spec-validator" target/openapi.json
 
+echo "== cargo test (SQLite and PostgreSQL)"
+cargo test --all-targets
+
+# The fuzz targets' instrumented build (about five minutes, CPU-bound) overlaps the steps after
+# it, which mostly wait on a server, a browser or Python and leave a core idle.
+echo "== building the fuzz targets in the background (log: target/fuzz-build.log)"
+mkdir -p target
+FUZZ_PHASE=build scripts/fuzz.sh >target/fuzz-build.log 2>&1 &
+fuzz_build=$!
+# A failing step ends the run: the build is not left behind it.
+trap 'pkill -P "$fuzz_build" 2>/dev/null; kill "$fuzz_build" 2>/dev/null; true' EXIT
+
 echo "== OpenAPI document against the server (schemathesis, 0 mismatches and 0 server errors)"
 # One deterministic pass (seed 1, SCHEMATHESIS_MAX_EXAMPLES per operation; about 2 to 3
 # minutes); the timeout only guards against a hang.
@@ -65,9 +78,6 @@ step=$SECONDS
 SCHEMATHESIS_MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-10}" \
     timeout 900 scripts/schemathesis.sh "$PWD/target/debug/chatwire"
 echo "== schemathesis took $((SECONDS - step)) s"
-
-echo "== cargo test (SQLite and PostgreSQL)"
-cargo test --all-targets
 
 echo "== ChatBotKit SDK against target/debug/chatwire"
 npm ci --prefix tests/sdk --no-audit --no-fund
@@ -86,7 +96,13 @@ CHATWIRE_BIN="${CHATWIRE_BIN:-$PWD/target/debug/chatwire}" node --test --test-co
 
 echo "== coverage-guided fuzzing (libFuzzer, SanitizerCoverage on stable, ${FUZZ_SECONDS:-10} s per target)"
 step=$SECONDS
-scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+if ! wait "$fuzz_build"; then
+    cat target/fuzz-build.log
+    echo "== building the fuzz targets failed" >&2
+    exit 1
+fi
+tail -n 1 target/fuzz-build.log
+FUZZ_PHASE=fuzz scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 echo "== fuzzing took $((SECONDS - step)) s"
 
 echo "== all tests passed"
