@@ -29,7 +29,8 @@ pub struct AppState {
     /// Woken when an inbound message is stored, or becomes claimable because its sender's
     /// earlier message is finished (the store's `inbound_claimable`).
     pub inbound_ready: Arc<Notify>,
-    /// Woken when outbox rows are written.
+    /// Woken when outbox rows are written, or become claimable because the row before them to
+    /// the same recipient is sent or failed (the store's `outbox_claimable`).
     pub outbox_ready: Arc<Notify>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The claim loops' last signs of life, for `/readyz`.
@@ -120,13 +121,14 @@ impl App {
         ));
         warn_if_weak(&config);
         let inbound_ready = db.inbound_claimable.clone();
+        let outbox_ready = db.outbox_claimable.clone();
         let state = AppState {
             db,
             cipher,
             public_base: config.public_base(addr).into(),
             config: Arc::new(config),
             inbound_ready,
-            outbox_ready: Arc::new(Notify::new()),
+            outbox_ready,
             metrics,
             liveness: Arc::default(),
             auth_throttle,

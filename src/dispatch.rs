@@ -52,27 +52,16 @@ impl Liveness {
     }
 }
 
-/// Who wakes a claim loop when a finished row lets the next row of its conversation be claimed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Successors {
-    /// The loop itself, after every finished task: it cannot know whether anything waits, so at
-    /// a low rate most of these claims find nothing.
-    WakeOnEveryFinish,
-    /// The write that finishes a row, only when a later row waits behind it (inbound: see
-    /// `Db::inbound_claimable`).
-    AnnouncedByStore,
-}
-
 /// Claims and runs rows until `stop` turns true, then waits (bounded) for running tasks.
 ///
 /// `claim(n)` claims up to `n` rows; `work(row)` handles one. `ready` is notified by whoever
-/// writes new rows, and, as `successors` says, when a finished row makes the next row of the
-/// same conversation claimable.
-#[allow(clippy::too_many_arguments)]
+/// writes new rows, and by the store when a finished row makes the next row of the same
+/// conversation claimable (`Db::inbound_claimable`, `Db::outbox_claimable`). A finished task
+/// does not wake the loop itself: it cannot know whether anything waits, and at a low rate
+/// the claim it made found nothing, one needless write per message and queue.
 pub async fn run<T, C, CF, W, WF>(
     name: &'static str,
     slots: usize,
-    successors: Successors,
     ready: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
     beat: Arc<AtomicI64>,
@@ -115,13 +104,9 @@ pub async fn run<T, C, CF, W, WF>(
                     // Boxed: a turn's future is tens of kilobytes, and the task would copy it
                     // whole when spawned and again when it ends; a box is copied once.
                     let job = Box::pin(work(row));
-                    let ready = ready.clone();
                     tokio::spawn(async move {
                         job.await;
                         drop(permit);
-                        if successors == Successors::WakeOnEveryFinish {
-                            ready.notify_one();
-                        }
                     });
                 }
                 if claimed < wanted {
@@ -204,7 +189,6 @@ mod tests {
         let idle = tokio::spawn(run(
             "inbound",
             2,
-            Successors::AnnouncedByStore,
             Arc::new(Notify::new()),
             stop.clone(),
             liveness.inbound.clone(),
@@ -214,7 +198,6 @@ mod tests {
         let failing = tokio::spawn(run(
             "outbox",
             2,
-            Successors::WakeOnEveryFinish,
             Arc::new(Notify::new()),
             stop,
             liveness.outbox.clone(),
@@ -228,17 +211,18 @@ mod tests {
         let _ = failing.await;
     }
 
-    /// Claims made within 100 ms (less than one idle poll) by a loop that finds one row, then
-    /// nothing, when nobody writes anything.
-    async fn claims_after_one_row(successors: Successors) -> usize {
+    /// A loop that finds one row, then nothing: the claims it makes within 100 ms (less than
+    /// one idle poll), before and after `ready` is notified 50 ms in.
+    #[tokio::test(start_paused = true)]
+    async fn a_finished_row_does_not_wake_the_loop_an_announcement_does() {
         let claims = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ready = Arc::new(Notify::new());
         let (stop_tx, stop) = watch::channel(false);
         let counted = claims.clone();
         let looping = tokio::spawn(run(
             "inbound",
             4,
-            successors,
-            Arc::new(Notify::new()),
+            ready.clone(),
             stop,
             Arc::new(AtomicI64::new(0)),
             move |_| {
@@ -247,24 +231,20 @@ mod tests {
             },
             |_| async {},
         ));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let made = claims.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            claims.load(Ordering::SeqCst),
+            1,
+            "the finished task made the loop claim again"
+        );
+        ready.notify_one();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            claims.load(Ordering::SeqCst),
+            2,
+            "an announced row is claimed at once, not at the idle poll"
+        );
         let _ = stop_tx.send(true);
         let _ = looping.await;
-        made
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_finished_row_wakes_the_loop_only_where_the_loop_must_guess() {
-        assert_eq!(
-            claims_after_one_row(Successors::WakeOnEveryFinish).await,
-            2,
-            "the finished task makes the loop claim again"
-        );
-        assert_eq!(
-            claims_after_one_row(Successors::AnnouncedByStore).await,
-            1,
-            "nothing announced a waiting row: no claim until the idle poll"
-        );
     }
 }

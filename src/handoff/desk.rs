@@ -78,7 +78,6 @@ async fn record(
 ) -> DeskResult<()> {
     match state.db.record_outgoing(out).await? {
         Recorded::Written => {
-            state.outbox_ready.notify_one();
             super::changed(state);
             Ok(())
         }
@@ -374,7 +373,6 @@ pub async fn request(
     out.handoff = Some(HandoffWrite::Open(write));
     match db.record_outgoing(out).await? {
         Recorded::Written => {
-            state.outbox_ready.notify_one();
             super::changed(state);
             Ok(id)
         }

@@ -98,7 +98,6 @@ pub async fn announce_positions(state: &AppState, integration_id: &str) -> anyho
             limit: 500,
         })
         .await?;
-    let mut wrote = false;
     for (ahead, h) in queue.iter().enumerate() {
         let ahead = ahead as i64;
         if h.told_ahead.is_some() && !texts::worth_telling(h.told_ahead, ahead) {
@@ -116,12 +115,7 @@ pub async fn announce_positions(state: &AppState, integration_id: &str) -> anyho
         change.touch = false;
         // Keep the time it entered: the queue is first come, first served.
         let out = notice(h, &route, vec![texts::position(&labels, ahead)], change);
-        if state.db.record_outgoing(out).await? == Recorded::Written {
-            wrote = true;
-        }
-    }
-    if wrote {
-        state.outbox_ready.notify_one();
+        state.db.record_outgoing(out).await?;
     }
     super::changed(state);
     Ok(())

@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::domain::address::ChannelKind;
 use crate::domain::keywords::{self, Keyword};
 use crate::store::channel::Inbound;
-use crate::store::outgoing::{Author, Claim, Outgoing, Recorded};
+use crate::store::outgoing::{Author, Claim, Outgoing};
 
 /// Whether the message was fully handled here (no bot turn follows).
 pub enum Verdict {
@@ -70,9 +70,7 @@ pub async fn screen(
                 outbox,
                 ..Outgoing::default()
             };
-            if db.record_outgoing(write).await? == Recorded::Written {
-                state.outbox_ready.notify_one();
-            }
+            db.record_outgoing(write).await?;
             Ok(Verdict::Handled)
         }
         Some(Keyword::Reset) => {

@@ -59,7 +59,6 @@ pub async fn hold(
     write.user_message = Some(user_message(m));
     match db.record_outgoing(write).await? {
         Recorded::Written => {
-            state.outbox_ready.notify_one();
             changed(state);
             Ok(())
         }

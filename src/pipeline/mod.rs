@@ -49,7 +49,6 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
         tokio::spawn(crate::dispatch::run(
             "inbound",
             state.config.workers,
-            crate::dispatch::Successors::AnnouncedByStore,
             state.inbound_ready.clone(),
             stop.clone(),
             state.liveness.inbound.clone(),
@@ -94,7 +93,6 @@ pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
         tokio::spawn(crate::dispatch::run(
             "outbox",
             state.config.send_workers.max(1),
-            crate::dispatch::Successors::WakeOnEveryFinish,
             state.outbox_ready.clone(),
             stop.clone(),
             state.liveness.outbox.clone(),

@@ -336,7 +336,6 @@ pub async fn process(state: &AppState, m: &Inbound) -> anyhow::Result<()> {
                 .turns
                 .with_label_values(&[integration.id.as_str(), "replied"])
                 .inc();
-            state.outbox_ready.notify_one();
             after_turn(state, &integration, m, &conversation.id, &reply).await?;
         }
         // The sender got an open hand-off meanwhile (an agent took the conversation over): the

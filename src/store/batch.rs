@@ -8,6 +8,7 @@
 //! grow by themselves. PostgreSQL gains too: fewer round trips and fewer commits.
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 type Reply<O> = oneshot::Sender<Result<O, sqlx::Error>>;
@@ -45,10 +46,31 @@ where
         F: Fn(Vec<I>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Vec<O>, sqlx::Error>> + Send + 'static,
     {
-        let (queue, mut rx) = mpsc::channel::<(I, Reply<O>)>(max.max(1) * 16);
+        Self::spawn_lingering(max, Duration::ZERO, run)
+    }
+
+    /// As [`Self::spawn`], but a batch that is not full waits `linger` after its first input
+    /// for more. For writes nobody waits on eagerly (the channel log, status callbacks): at a
+    /// low rate each would otherwise be a statement of its own.
+    pub fn spawn_lingering<F, Fut>(max: usize, linger: Duration, run: F) -> Self
+    where
+        F: Fn(Vec<I>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Vec<O>, sqlx::Error>> + Send + 'static,
+    {
+        let max = max.max(1);
+        let (queue, mut rx) = mpsc::channel::<(I, Reply<O>)>(max * 16);
         tokio::spawn(async move {
             let mut pending = Vec::with_capacity(max);
-            while rx.recv_many(&mut pending, max.max(1)).await > 0 {
+            while rx.recv_many(&mut pending, max).await > 0 {
+                if !linger.is_zero() && pending.len() < max {
+                    tokio::time::sleep(linger).await;
+                    while pending.len() < max {
+                        match rx.try_recv() {
+                            Ok(more) => pending.push(more),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 let (inputs, replies): (Vec<I>, Vec<Reply<O>>) = pending.drain(..).unzip();
                 if inputs.len() > 1 {
                     if let Ok(outputs) = checked(run(inputs.clone()).await, inputs.len()) {
@@ -125,6 +147,36 @@ mod tests {
         assert!(
             batches.load(Ordering::SeqCst) < 100,
             "100 concurrent inputs were written in fewer than 100 batches"
+        );
+    }
+
+    /// Inputs 10 ms apart, written by a batcher that lingers 50 ms and by one that does not.
+    async fn batches_for_spaced_inputs(linger: Duration) -> usize {
+        let batches = Arc::new(AtomicUsize::new(0));
+        let counted = batches.clone();
+        let writer = Batcher::spawn_lingering(64, linger, move |inputs: Vec<u32>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(inputs) }
+        });
+        let mut calls = Vec::new();
+        for i in 0..5u32 {
+            let w = writer.clone();
+            calls.push(tokio::spawn(async move { (i, w.submit(i).await) }));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for call in calls {
+            let (i, out) = call.await.expect("join");
+            assert_eq!(out.expect("written"), i, "each caller gets its own output");
+        }
+        batches.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lingering_batcher_gathers_inputs_that_arrive_apart() {
+        assert_eq!(batches_for_spaced_inputs(Duration::ZERO).await, 5);
+        assert_eq!(
+            batches_for_spaced_inputs(Duration::from_millis(50)).await,
+            1
         );
     }
 

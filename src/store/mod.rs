@@ -93,6 +93,10 @@ pub struct Db {
     /// after every turn, where at a low rate the claim found nothing (one statement in twenty
     /// of each message on PostgreSQL, and the dearest).
     pub inbound_claimable: Arc<tokio::sync::Notify>,
+    /// The same for outbox rows: notified when the one door writes rows, and when a recorded
+    /// send (or a failure) leaves the next row to its recipient claimable. The delivery loop
+    /// listens (it is `AppState::outbox_ready`).
+    pub outbox_claimable: Arc<tokio::sync::Notify>,
     /// Background tasks of this database stop once every clone is dropped.
     _alive: Arc<()>,
 }
@@ -102,7 +106,7 @@ pub struct Db {
 struct Writes {
     inbound: batch::Batcher<channel::NewInbound, bool>,
     outgoing: batch::Batcher<outgoing::Outgoing, outgoing::Done>,
-    sent: batch::Batcher<outbox::Sent, bool>,
+    sent: batch::Batcher<outbox::Sent, outbox::SentDone>,
     statuses: batch::Batcher<outbox::StatusChange, bool>,
     channel_log: batch::Batcher<channel_log::NewEntry, ()>,
     slots: batch::Batcher<send_slots::SlotRequest, send_slots::Slot>,
@@ -125,13 +129,37 @@ impl Writes {
                 pool,
                 backend,
                 priority,
-                outgoing::MAX_BATCH,
+                (outgoing::MAX_BATCH, Duration::ZERO),
                 outgoing::record_batch,
             ),
-            sent: after_webhooks(pool, backend, priority, BATCH, outbox::record_sent),
-            statuses: after_webhooks(pool, backend, priority, BATCH, outbox::record_statuses),
-            channel_log: after_webhooks(pool, backend, priority, BATCH, channel_log::record_batch),
-            slots: after_webhooks(pool, backend, priority, BATCH, send_slots::book_batch),
+            sent: after_webhooks(
+                pool,
+                backend,
+                priority,
+                (BATCH, Duration::ZERO),
+                outbox::record_sent,
+            ),
+            statuses: after_webhooks(
+                pool,
+                backend,
+                priority,
+                (BATCH, STATUS_LINGER),
+                outbox::record_statuses,
+            ),
+            channel_log: after_webhooks(
+                pool,
+                backend,
+                priority,
+                (BATCH, LOG_LINGER),
+                channel_log::record_batch,
+            ),
+            slots: after_webhooks(
+                pool,
+                backend,
+                priority,
+                (BATCH, Duration::ZERO),
+                send_slots::book_batch,
+            ),
         }
     }
 }
@@ -142,7 +170,7 @@ fn after_webhooks<I, O, W, Fut>(
     pool: &AnyPool,
     backend: Backend,
     priority: &priority::WriterPriority,
-    max: usize,
+    (max, linger): (usize, Duration),
     write: W,
 ) -> batch::Batcher<I, O>
 where
@@ -152,7 +180,7 @@ where
     Fut: std::future::Future<Output = Result<Vec<O>, sqlx::Error>> + Send + 'static,
 {
     let (pool, priority) = (pool.clone(), priority.clone());
-    batch::Batcher::spawn(max, move |b| {
+    batch::Batcher::spawn_lingering(max, linger, move |b| {
         // Futures are lazy: nothing is written before the yield.
         let (priority, written) = (priority.clone(), write(pool.clone(), backend, b));
         async move {
@@ -164,6 +192,13 @@ where
 
 /// Most single-row writes of one kind in one statement.
 const BATCH: usize = 128;
+/// How long a status-callback batch waits for more. Twilio waits up to 15 s for the answer and
+/// no person waits for it; at a low rate each callback was a statement of its own, two per
+/// message.
+const STATUS_LINGER: Duration = Duration::from_millis(20);
+/// How long a channel-log batch waits for more: entries are written beside the hot path
+/// (four per message), and the log is read by people, for whom 50 ms is nothing.
+const LOG_LINGER: Duration = Duration::from_millis(50);
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -231,6 +266,7 @@ impl Db {
             writes,
             priority,
             inbound_claimable: Arc::default(),
+            outbox_claimable: Arc::default(),
             _alive: alive,
         })
     }

@@ -153,7 +153,11 @@ impl Db {
             sid: sid.to_owned(),
             status: status.to_owned(),
         };
-        self.writes.sent.submit(sent).await
+        let done = self.writes.sent.submit(sent).await?;
+        if done.successor_waits {
+            self.outbox_claimable.notify_one();
+        }
+        Ok(done.ours)
     }
 
     /// Try again at `at_ms`. `maybe_sent` keeps the in-flight mark (the request may have reached
@@ -197,7 +201,11 @@ impl Db {
         .arg(now)
         .arg(integration_id)
         .arg(Self::RATE_LIMITED);
-        self.exec(&sql).await
+        let released = self.exec(&sql).await?;
+        if released > 0 {
+            self.outbox_claimable.notify_one();
+        }
+        Ok(released)
     }
 
     /// Gives up on a row, recording the provider's code and a human reason.
@@ -217,7 +225,13 @@ impl Db {
         .arg(now_ms())
         .arg(id)
         .arg(token);
-        self.exec(&sql).await.map(|_| ())
+        let failed = self.exec(&sql).await?;
+        if failed > 0 {
+            // A later row to the recipient may wait behind this one. Failures are rare, so
+            // they do not ask.
+            self.outbox_claimable.notify_one();
+        }
+        Ok(())
     }
 
     /// Fails every unsent row towards a recipient who opted out.
@@ -356,12 +370,22 @@ pub struct Sent {
     pub status: String,
 }
 
-/// Records a batch of accepted sends in one statement; `true` for each row still ours.
+/// What recording one accepted send did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SentDone {
+    /// The row was still ours (its claim not lost meanwhile).
+    pub ours: bool,
+    /// Another open row to the same recipient waits behind this one: it has just become
+    /// claimable.
+    pub successor_waits: bool,
+}
+
+/// Records a batch of accepted sends in one statement.
 pub(super) async fn record_sent(
     pool: sqlx::AnyPool,
     backend: Backend,
     batch: Vec<Sent>,
-) -> Result<Vec<bool>, sqlx::Error> {
+) -> Result<Vec<SentDone>, sqlx::Error> {
     let mut sql = Sql::new("WITH v (vid, vtoken, vsid, vstatus) AS (");
     sql.json_rows(backend, batch.iter().map(|s| {
         vec![
@@ -376,12 +400,29 @@ pub(super) async fn record_sent(
          provider_status = COALESCE(outbox.provider_status, v.vstatus), updated_at = ",
     )
     .bind(now_ms())
-    .push(" FROM v WHERE outbox.id = v.vid AND outbox.claim_token = v.vtoken RETURNING id, claim_token");
+    .push(
+        // Whether another open row of the recipient waits: the delivery loop is told (see
+        // `Db::outbox_claimable`) instead of claiming again after every send, where at a low
+        // rate the claim found nothing. The status test is the open-rows index's own condition
+        // (`outbox_recipient_open`), without which SQLite cannot use it.
+        " FROM v WHERE outbox.id = v.vid AND outbox.claim_token = v.vtoken RETURNING id, claim_token, \
+         CASE WHEN EXISTS (SELECT 1 FROM outbox p WHERE p.integration_id = outbox.integration_id \
+           AND p.recipient = outbox.recipient AND p.status IN ('pending', 'sending') AND p.id <> outbox.id) \
+         THEN 1 ELSE 0 END AS waits",
+    );
     let returned = sql.query().fetch_all(&pool).await?;
     let ours = returned_pairs(&returned, "id", "claim_token");
+    let waiting: std::collections::HashSet<String> = returned
+        .iter()
+        .filter(|r| int(r, "waits") > 0)
+        .map(|r| text(r, "id"))
+        .collect();
     Ok(batch
         .iter()
-        .map(|s| ours.contains(&(s.id.clone(), s.token.clone())))
+        .map(|s| SentDone {
+            ours: ours.contains(&(s.id.clone(), s.token.clone())),
+            successor_waits: waiting.contains(&s.id),
+        })
         .collect())
 }
 

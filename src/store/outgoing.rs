@@ -186,6 +186,7 @@ impl Db {
             .idempotency
             .as_ref()
             .map(|i| (i.scope.clone(), i.key.clone()));
+        let sends = !write.outbox.is_empty();
         // A change of owner is a compare-and-set that may fail; it gets a transaction of its
         // own so that a failed one rolls back nothing but itself. They are rare.
         let done = if write.handoff.is_some() {
@@ -201,6 +202,9 @@ impl Db {
         };
         if done.successor_waits {
             self.inbound_claimable.notify_one();
+        }
+        if sends && done.outcome == Outcome::Written {
+            self.outbox_claimable.notify_one();
         }
         match done.outcome {
             Outcome::Written => Ok(Recorded::Written),

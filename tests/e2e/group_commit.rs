@@ -72,34 +72,46 @@ async fn concurrent_retries_of_one_webhook_store_it_once() {
 }
 
 fn turn(inbound_id: &str, token: &str, conversation: &str, text: &str) -> Outgoing {
+    let mut write = to("+15551230001", conversation, &[text]);
+    write.claim = Some(Claim {
+        inbound_id: inbound_id.into(),
+        token: token.into(),
+    });
+    write
+}
+
+/// One message to `recipient`, in as many outbox parts as `parts`, written without a turn
+/// (as `initiate` writes).
+fn to(recipient: &str, conversation: &str, parts: &[&str]) -> Outgoing {
+    let text = parts.join("");
     Outgoing {
-        claim: Some(Claim {
-            inbound_id: inbound_id.into(),
-            token: token.into(),
-        }),
         conversation_id: Some(conversation.into()),
         messages: vec![NewMessage {
             id: chatwire::domain::ids::new_id(),
             author: Author::Bot,
-            text: text.into(),
+            text,
             tokens: None,
         }],
-        outbox: vec![NewOutbox {
-            integration_id: "int-1".into(),
-            channel: "twilio".into(),
-            conversation_id: Some(conversation.into()),
-            message_id: None,
-            part: 0,
-            recipient: "+15551230001".into(),
-            sender: "+15005550006".into(),
-            body: text.into(),
-            media: Vec::new(),
-            segments: 1,
-            encoding: "GSM-7",
-            correlation_id: None,
-            trace_parent: None,
-            template: None,
-        }],
+        outbox: parts
+            .iter()
+            .enumerate()
+            .map(|(part, body)| NewOutbox {
+                integration_id: "int-1".into(),
+                channel: "twilio".into(),
+                conversation_id: Some(conversation.into()),
+                message_id: None,
+                part: part as i64,
+                recipient: recipient.into(),
+                sender: "+15005550006".into(),
+                body: (*body).into(),
+                media: Vec::new(),
+                segments: 1,
+                encoding: "GSM-7",
+                correlation_id: None,
+                trace_parent: None,
+                template: None,
+            })
+            .collect(),
         ..Outgoing::default()
     }
 }
@@ -167,14 +179,16 @@ async fn a_turn_whose_claim_was_lost_writes_nothing_while_its_batch_mates_do() {
 
 /// Whether `db` announced a claimable inbound message since the last look.
 async fn announced(db: &Db) -> bool {
+    notified(&db.inbound_claimable).await
+}
+
+/// Whether `notify` was notified since the last look.
+async fn notified(notify: &tokio::sync::Notify) -> bool {
     // An announcement made while nobody listened is kept (one permit), so a short wait is
     // enough to see it; none comes later by itself.
-    tokio::time::timeout(
-        std::time::Duration::from_millis(50),
-        db.inbound_claimable.notified(),
-    )
-    .await
-    .is_ok()
+    tokio::time::timeout(std::time::Duration::from_millis(50), notify.notified())
+        .await
+        .is_ok()
 }
 
 #[tokio::test]
@@ -234,5 +248,71 @@ async fn a_finished_turn_announces_the_next_message_of_its_sender_and_only_then(
             ["SM-a2"],
             "{backend:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_recorded_send_announces_the_next_part_to_its_recipient_and_only_then() {
+    for backend in backends() {
+        let (url, _dir) = fresh_database(backend).await;
+        let db = Db::connect(&url).await.expect("connect");
+        for write in [
+            to("+15551230001", "conv-a", &["part one, ", "part two"]),
+            to("+15551230002", "conv-b", &["hello"]),
+            to("+15551230003", "conv-c", &["first, ", "second"]),
+        ] {
+            assert_eq!(
+                db.record_outgoing(write).await.expect("written"),
+                Recorded::Written
+            );
+        }
+        let _ = notified(&db.outbox_claimable).await;
+        let claimed = db.claim_outbox(15_000, 10).await.expect("claim");
+        let mut bodies: Vec<&str> = claimed.iter().map(|r| r.body.as_str()).collect();
+        bodies.sort_unstable();
+        assert_eq!(
+            bodies,
+            ["first, ", "hello", "part one, "],
+            "{backend:?}: each second part waits behind its first"
+        );
+        let of = |body: &str| claimed.iter().find(|r| r.body == body).expect("claimed");
+
+        let b = of("hello");
+        assert!(db
+            .outbox_sent(&b.id, &b.claim_token, "SM-b", "queued")
+            .await
+            .expect("sent"));
+        assert!(
+            !notified(&db.outbox_claimable).await,
+            "{backend:?}: nothing else goes to +15551230002: no claim is asked for"
+        );
+
+        let a = of("part one, ");
+        assert!(db
+            .outbox_sent(&a.id, &a.claim_token, "SM-a", "queued")
+            .await
+            .expect("sent"));
+        assert!(
+            notified(&db.outbox_claimable).await,
+            "{backend:?}: the second part to +15551230001 became claimable and is announced"
+        );
+
+        let c = of("first, ");
+        db.outbox_failed(&c.id, &c.claim_token, Some(30003), "unreachable")
+            .await
+            .expect("failed");
+        assert!(
+            notified(&db.outbox_claimable).await,
+            "{backend:?}: a failed part lets the next one go, and says so"
+        );
+        let mut next: Vec<String> = db
+            .claim_outbox(15_000, 10)
+            .await
+            .expect("claim")
+            .into_iter()
+            .map(|r| r.body)
+            .collect();
+        next.sort_unstable();
+        assert_eq!(next, ["part two", "second"], "{backend:?}");
     }
 }

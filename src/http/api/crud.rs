@@ -134,10 +134,7 @@ pub async fn apply_update(
         return Err(ApiError::not_found());
     }
     if std::ptr::eq(res, &crate::store::schema::TWILIO) && body.contains_key("sendRate") {
-        let released = state.db.outbox_release_rate_limited(&id).await?;
-        if released > 0 {
-            state.outbox_ready.notify_one();
-        }
+        state.db.outbox_release_rate_limited(&id).await?;
     }
     Ok(id)
 }

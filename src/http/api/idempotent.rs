@@ -39,9 +39,6 @@ pub async fn record(
     });
     match state.db.record_outgoing(write).await? {
         Recorded::Repeated(first) => Ok(Json(serde_json::from_str(&first).unwrap_or(response))),
-        Recorded::Written | Recorded::ClaimLost | Recorded::Conflict => {
-            state.outbox_ready.notify_one();
-            Ok(Json(response))
-        }
+        Recorded::Written | Recorded::ClaimLost | Recorded::Conflict => Ok(Json(response)),
     }
 }
